@@ -1,0 +1,212 @@
+"""The Event model: one EventBridge event, unwrapped from whatever carried it.
+
+Every reader (files, stdin, SQS batches in Lambda) ends in :func:`expand`, so an
+SQS ``body`` or SNS ``Message`` string is unwrapped the same way everywhere and
+every event keeps the place it came from for error messages and ``--out``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+#: EventBridge caps an event at 256 KB; a record four times that is not an event.
+MAX_RECORD_BYTES = 1024 * 1024
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a record came from: a file and a line or byte offset, and a record id."""
+
+    source: str
+    line: int | None = None
+    offset: int | None = None
+    record: str | None = None
+
+    def with_record(self, record: str) -> Location:
+        return replace(self, record=record)
+
+    def __str__(self) -> str:
+        text = self.source
+        if self.line is not None:
+            text += f":{self.line}"
+        elif self.offset is not None:
+            text += f"@{self.offset}"
+        if self.record is not None:
+            text += f" [{self.record}]"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": self.source}
+        if self.line is not None:
+            out["line"] = self.line
+        if self.offset is not None:
+            out["offset"] = self.offset
+        if self.record is not None:
+            out["record"] = self.record
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class BadRecord:
+    """A record that is not a usable event; counted and reported, never fatal by default."""
+
+    location: Location
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"location": str(self.location), "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An EventBridge event (the envelope, with ``detail``) and where it was read."""
+
+    envelope: dict[str, Any]
+    location: Location
+
+    @property
+    def id(self) -> str | None:
+        value = self.envelope.get("id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def detail_type(self) -> str | None:
+        value = self.envelope.get("detail-type")
+        return value if isinstance(value, str) else None
+
+    @property
+    def source(self) -> str | None:
+        value = self.envelope.get("source")
+        return value if isinstance(value, str) else None
+
+    @property
+    def time(self) -> str | None:
+        value = self.envelope.get("time")
+        return value if isinstance(value, str) else None
+
+    @property
+    def replay_name(self) -> str | None:
+        value = self.envelope.get("replay-name")
+        return value if isinstance(value, str) else None
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        detail: dict[str, Any] = self.envelope["detail"]
+        return detail
+
+    @property
+    def event_body(self) -> dict[str, Any] | None:
+        body = self.detail.get("eventBody")
+        return body if isinstance(body, dict) else None
+
+    @property
+    def topic(self) -> str:
+        """The concrete topic (``detail.topicName``), else the ``detail-type``."""
+        name = self.detail.get("topicName")
+        if isinstance(name, str) and name:
+            return name
+        return self.detail_type or "unknown"
+
+    @property
+    def family(self) -> str:
+        """The topic template (``{id}`` placeholders), used to group statistics."""
+        return topic_family(self.detail_type, self.detail.get("topicName"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.envelope
+
+
+def topic_family(detail_type: Any, topic_name: Any) -> str:
+    """Group topics the way Genesys templates them: ids become ``{id}``."""
+    if isinstance(detail_type, str) and "{id}" in detail_type:
+        return detail_type
+    if isinstance(topic_name, str) and topic_name:
+        return _UUID.sub("{id}", topic_name)
+    if isinstance(detail_type, str) and detail_type:
+        return detail_type
+    return "unknown"
+
+
+def expand(document: Any, location: Location) -> Iterator[Event | BadRecord]:
+    """Yield the events of one parsed JSON document.
+
+    A document is an EventBridge event, a Lambda batch (``{"Records": [...]}``
+    from SQS or SNS), or ``aws sqs receive-message`` output (``{"Messages": [...]}``).
+    """
+    if isinstance(document, dict):
+        for container in ("Records", "Messages"):
+            records = document.get(container)
+            if isinstance(records, list) and "detail" not in document:
+                for index, record in enumerate(records):
+                    name = _record_name(record) or f"{container}[{index}]"
+                    yield unwrap(record, location.with_record(name))
+                return
+    yield unwrap(document, location)
+
+
+def unwrap(record: Any, location: Location, _depth: int = 0) -> Event | BadRecord:
+    """Turn one record into an Event, unwrapping SQS and SNS string payloads."""
+    if not isinstance(record, dict):
+        return BadRecord(location, f"expected a JSON object, got {_json_type(record)}")
+    if "detail" in record:
+        detail = record["detail"]
+        if not isinstance(detail, dict):
+            return BadRecord(location, f"'detail' is {_json_type(detail)}, not an object")
+        return Event(record, location)
+    if _depth >= 3:
+        return BadRecord(location, "wrapped more than three levels deep")
+    for field, carrier in (("body", "SQS body"), ("Body", "SQS body"), ("Message", "SNS Message")):
+        if field in record:
+            return _unwrap_string(record[field], carrier, location, _depth)
+    sns = record.get("Sns")
+    if isinstance(sns, dict) and "Message" in sns:
+        return _unwrap_string(sns["Message"], "SNS Message", location, _depth)
+    return BadRecord(location, "no 'detail' field: not an EventBridge event")
+
+
+def _unwrap_string(payload: Any, carrier: str, location: Location, depth: int) -> Event | BadRecord:
+    if isinstance(payload, dict):
+        return unwrap(payload, location, depth + 1)
+    if not isinstance(payload, str):
+        return BadRecord(location, f"{carrier} is {_json_type(payload)}, not a JSON string")
+    try:
+        inner = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        return BadRecord(location, f"{carrier} is not JSON ({exc})")
+    return unwrap(inner, location, depth + 1)
+
+
+def _record_name(record: Any) -> str | None:
+    if isinstance(record, dict):
+        for field in ("messageId", "MessageId"):
+            value = record.get(field)
+            if isinstance(value, str):
+                return value
+        sns = record.get("Sns")
+        if isinstance(sns, dict) and isinstance(sns.get("MessageId"), str):
+            return str(sns["MessageId"])
+    return None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
