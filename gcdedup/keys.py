@@ -1,0 +1,225 @@
+"""Dedup key strategies: which events count as "the same business event".
+
+A strategy maps an :class:`~gcdedup.events.Event` to a key body; :func:`make_key`
+adds the namespace prefix so test keys can be purged without touching production.
+Strategies are named, listed by ``gcdedup keys --list``, and comparable with
+``gcdedup stats --compare``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import ConfigError, KeyStrategyError
+from .events import Event
+
+DEFAULT_STRATEGY = "genesys"
+DEFAULT_NAMESPACE = "default"
+#: DynamoDB allows 2048 bytes in a partition key; stay well inside it.
+MAX_KEY_BYTES = 1024
+#: A key part longer than this is replaced by its digest.
+_MAX_PART = 200
+_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+CONVERSATION_PREFIX = "v2.detail.events.conversation."
+AUDIT_PREFIX = "v2.audits."
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no whitespace, UTF-8: equal documents give equal bytes."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def digest(data: bytes) -> str:
+    """A 128-bit BLAKE2b digest as 32 hex characters (collisions: ~2^-64 at 2^32 keys)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def content_digest(value: Any) -> str:
+    """Digest of the canonical JSON of ``value``."""
+    return digest(canonical_json(value))
+
+
+def validate_namespace(namespace: str) -> str:
+    """Namespaces are short, printable and free of the ``#`` separator."""
+    if not _NAMESPACE.match(namespace):
+        raise ConfigError(
+            f"invalid namespace {namespace!r}: use 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return namespace
+
+
+def _part(value: Any) -> str:
+    text = value if isinstance(value, str) else canonical_json(value).decode()
+    if len(text) > _MAX_PART or "#" in text:
+        return "h:" + digest(text.encode())
+    return text
+
+
+def _body_or_fail(event: Event, strategy: str) -> dict[str, Any]:
+    body = event.event_body
+    if body is None:
+        raise KeyStrategyError(f"{strategy}: detail has no eventBody object")
+    return body
+
+
+def genesys_key(event: Event) -> str:
+    """Per-topic business identity of a Genesys Cloud event.
+
+    * conversation detail events: the topic template plus conversation, participant,
+      session and event time (two sends of one detail event share all four);
+    * audits: the audit record id;
+    * the tutorial's invented shape (``detail.eventId``): that id plus a content digest;
+    * anything else: topic name plus the digest of the canonical eventBody.
+
+    Never ``metadata.CorrelationId`` (a trace id) nor ``detail.timestamp`` (the send time).
+    """
+    topic = event.topic
+    detail = event.detail
+    body = event.event_body
+    if topic.startswith(CONVERSATION_PREFIX) and body is not None:
+        fields = [body.get(name) for name in _DETAIL_FIELDS]
+        if all(field is not None for field in fields):
+            template = event.detail_type or event.family
+            return "#".join([_part(template), *(_part(f) for f in fields)])
+    if topic.startswith(AUDIT_PREFIX) and body is not None:
+        audit_id = body.get("id")
+        if isinstance(audit_id, str) and audit_id:
+            return f"v2.audits#{_part(audit_id)}"
+    event_id = detail.get("eventId")
+    if isinstance(event_id, str) and event_id and "eventBody" not in detail:
+        return f"eventId#{_part(event_id)}#{content_digest(detail)}"
+    if body is not None:
+        return f"{_part(topic)}#{content_digest(body)}"
+    return f"{_part(topic)}#{content_digest(detail)}"
+
+
+_DETAIL_FIELDS = ("conversationId", "participantId", "sessionId", "eventTime")
+
+
+def envelope_key(event: Event) -> str:
+    """The EventBridge envelope ``id``: catches redeliveries only, not re-sends."""
+    if event.id is None:
+        raise KeyStrategyError("envelope: the event has no string 'id'")
+    return f"id#{_part(event.id)}"
+
+
+def content_key(event: Event) -> str:
+    """Digest of the whole canonical ``detail`` (send timestamps included)."""
+    return f"content#{content_digest(event.detail)}"
+
+
+def tutorial_key(event: Event) -> str:
+    """The tutorial's exact formula, to share a table it already filled.
+
+    ``<detail.eventId>#<first 16 hex of sha256(json.dumps(detail, sort_keys=True))>``.
+    No namespace prefix is added to these keys (see :func:`make_key`).
+    """
+    import json  # the formula depends on json.dumps' exact spacing
+
+    event_id = event.detail.get("eventId")
+    if not event_id:
+        raise KeyStrategyError("tutorial: detail has no eventId")
+    canonical = json.dumps(event.detail, sort_keys=True)
+    return f"{event_id}#{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class KeyStrategy:
+    """A named way to compute keys; ``prefixed`` is False only for ``tutorial``."""
+
+    name: str
+    function: Callable[[Event], str]
+    description: str
+    prefixed: bool = True
+
+    def key_body(self, event: Event) -> str:
+        return self.function(event)
+
+
+def _jmespath_strategy(expression: str) -> KeyStrategy:
+    try:
+        import jmespath
+        from jmespath.exceptions import JMESPathError
+    except ImportError as exc:  # pragma: no cover - jmespath is a dependency
+        raise ConfigError("the jmespath package is needed for jmespath: strategies") from exc
+    try:
+        compiled = jmespath.compile(expression)
+    except JMESPathError as exc:
+        raise ConfigError(f"invalid JMESPath expression {expression!r}: {exc}") from exc
+
+    def key(event: Event) -> str:
+        value = compiled.search(event.envelope)
+        if value is None or value == "" or value == []:
+            raise KeyStrategyError(f"jmespath: {expression!r} found nothing in this event")
+        if isinstance(value, str) and len(value) <= _MAX_PART and "#" not in value:
+            return f"jp#{value}"
+        return f"jp#{content_digest(value)}"
+
+    return KeyStrategy(f"jmespath:{expression}", key, f"the value of {expression} on the envelope")
+
+
+STRATEGIES: dict[str, KeyStrategy] = {
+    s.name: s
+    for s in (
+        KeyStrategy(
+            "genesys",
+            genesys_key,
+            "business identity per topic: conversation+participant+session+eventTime for "
+            "detail events, the audit id for audits, topic+eventBody digest otherwise",
+        ),
+        KeyStrategy("envelope", envelope_key, "the EventBridge envelope id (redeliveries only)"),
+        KeyStrategy("content", content_key, "digest of the whole canonical detail"),
+        KeyStrategy(
+            "tutorial",
+            tutorial_key,
+            "the tutorial's eventId#sha256[:16] formula, unprefixed, for tables it filled",
+            prefixed=False,
+        ),
+    )
+}
+
+
+def get_strategy(name: str) -> KeyStrategy:
+    """Look up a strategy by name; ``jmespath:<expr>`` builds one."""
+    if name.startswith("jmespath:"):
+        return _jmespath_strategy(name[len("jmespath:") :])
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        valid = ", ".join([*STRATEGIES, "jmespath:<expr>"])
+        raise ConfigError(f"unknown key strategy {name!r}; choose one of: {valid}") from None
+
+
+@dataclass(frozen=True)
+class KeyMaker:
+    """A strategy bound to a namespace: the one object the pipeline asks for keys."""
+
+    strategy: KeyStrategy
+    namespace: str = DEFAULT_NAMESPACE
+
+    @classmethod
+    def create(
+        cls, strategy: str = DEFAULT_STRATEGY, namespace: str = DEFAULT_NAMESPACE
+    ) -> KeyMaker:
+        return cls(get_strategy(strategy), validate_namespace(namespace))
+
+    def __call__(self, event: Event) -> str:
+        return make_key(self.strategy, self.namespace, event)
+
+
+def make_key(strategy: KeyStrategy, namespace: str, event: Event) -> str:
+    """``<namespace>#<key body>`` (``tutorial`` keys stay bare), within DynamoDB's limits."""
+    body = strategy.key_body(event)
+    key = f"{namespace}#{body}" if strategy.prefixed else body
+    if len(key.encode()) > MAX_KEY_BYTES:
+        head = f"{namespace}#" if strategy.prefixed else ""
+        key = f"{head}h:{digest(body.encode())}"
+    return key

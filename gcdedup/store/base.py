@@ -1,0 +1,297 @@
+"""The DedupStore contract every backend implements, and its value types.
+
+One record per key. A claim is provisional (IN_PROGRESS with a lease and a
+token) and becomes final (COMPLETED, kept until ``expires_at``) only when the
+handler succeeded; a failed handler releases it so the next delivery runs.
+A key is claimable when absent, expired (``expires_at < now``, whether or not
+the backend has deleted it yet) or IN_PROGRESS with ``lease_until < now``.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Clock = Callable[[], float]
+
+
+class Status(str, enum.Enum):
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+
+class Outcome(str, enum.Enum):
+    """What the store said about one key."""
+
+    CLAIMED = "claimed"  # claim(): ours now, run the handler
+    DUPLICATE = "duplicate"  # completed and not expired: skip
+    IN_FLIGHT = "in_flight"  # another live claim holds it: retry later
+    NEW = "new"  # check(): absent or claimable
+    SEEDED = "seeded"  # seed(): marked as done
+
+
+@dataclass(frozen=True, slots=True)
+class KeyItem:
+    """A key with the attributes stored beside it on first sight."""
+
+    key: str
+    namespace: str
+    topic: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored record, as every backend returns it."""
+
+    key: str
+    status: Status
+    expires_at: int
+    lease_until: float | None
+    claim_token: str | None
+    namespace: str
+    topic: str
+    first_seen_at: float
+    dup_count: int
+    last_dup_at: float | None
+    run_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "status": self.status.value,
+            "expires_at": self.expires_at,
+            "lease_until": self.lease_until,
+            "namespace": self.namespace,
+            "topic": self.topic,
+            "first_seen_at": self.first_seen_at,
+            "dup_count": self.dup_count,
+            "last_dup_at": self.last_dup_at,
+            "run_id": self.run_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome for one key; ``token`` is set when CLAIMED (needed to finish it)."""
+
+    key: str
+    outcome: Outcome
+    token: str | None = None
+    record: Record | None = None
+
+
+@dataclass(frozen=True)
+class PurgeFilter:
+    """Which records ``purge`` deletes; fields combine with AND. Empty matches nothing.
+
+    ``all_records`` must be set explicitly to match everything, so a filter that
+    was built from no options deletes nothing.
+    """
+
+    namespace: str | None = None
+    run_id: str | None = None
+    older_than: float | None = None  # seconds: first_seen_at < now - older_than
+    prefix: str | None = None  # key prefix (the namespace prefix included)
+    all_records: bool = False
+
+    def is_empty(self) -> bool:
+        return not self.all_records and all(
+            v is None for v in (self.namespace, self.run_id, self.older_than, self.prefix)
+        )
+
+    def matches(self, record: Record, now: float) -> bool:
+        """The reference semantics; backends push the same filter into their queries."""
+        if self.is_empty():
+            return False
+        if self.namespace is not None and record.namespace != self.namespace:
+            return False
+        if self.run_id is not None and record.run_id != self.run_id:
+            return False
+        if self.older_than is not None and not record.first_seen_at < now - self.older_than:
+            return False
+        return not (self.prefix is not None and not record.key.startswith(self.prefix))
+
+
+#: Age buckets for summaries: (label, upper bound in seconds).
+AGE_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("<1h", 3600.0),
+    ("1h-24h", 86400.0),
+    ("1d-7d", 7 * 86400.0),
+    (">7d", float("inf")),
+)
+
+
+def age_bucket(age_seconds: float) -> str:
+    for label, bound in AGE_BUCKETS:
+        if age_seconds < bound:
+            return label
+    return AGE_BUCKETS[-1][0]
+
+
+@dataclass
+class StoreSummary:
+    """What the table holds: counts by namespace, status, topic and age; duplicates seen.
+
+    Expired records that the backend has not deleted yet are counted in ``expired``
+    and nowhere else.
+    """
+
+    records: int = 0
+    expired: int = 0
+    duplicates: int = 0
+    by_namespace: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_topic: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_age: dict[str, int] = field(default_factory=dict)
+
+    def add(self, record: Record, now: float) -> None:
+        """Fold one record in; every backend builds its summary through this."""
+        if record.expires_at < now:
+            self.expired += 1
+            return
+        self.records += 1
+        self.duplicates += record.dup_count
+        ns = self.by_namespace.setdefault(record.namespace, {"records": 0, "duplicates": 0})
+        ns["records"] += 1
+        ns["duplicates"] += record.dup_count
+        self.by_status[record.status.value] = self.by_status.get(record.status.value, 0) + 1
+        topic = self.by_topic.setdefault(record.topic or "-", {"records": 0, "duplicates": 0})
+        topic["records"] += 1
+        topic["duplicates"] += record.dup_count
+        bucket = age_bucket(now - record.first_seen_at)
+        self.by_age[bucket] = self.by_age.get(bucket, 0) + 1
+
+    def merge(self, other: StoreSummary) -> None:
+        """Combine partial summaries (parallel scan segments)."""
+        self.records += other.records
+        self.expired += other.expired
+        self.duplicates += other.duplicates
+        for mine, theirs in (
+            (self.by_namespace, other.by_namespace),
+            (self.by_topic, other.by_topic),
+        ):
+            for name, counts in theirs.items():
+                target = mine.setdefault(name, {"records": 0, "duplicates": 0})
+                for k, v in counts.items():
+                    target[k] = target.get(k, 0) + v
+        for mine_flat, theirs_flat in (
+            (self.by_status, other.by_status),
+            (self.by_age, other.by_age),
+        ):
+            for name, count in theirs_flat.items():
+                mine_flat[name] = mine_flat.get(name, 0) + count
+
+    @property
+    def duplicate_rate(self) -> float:
+        """Duplicates per delivery: dup / (records + dup)."""
+        total = self.records + self.duplicates
+        return self.duplicates / total if total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "expired": self.expired,
+            "duplicates": self.duplicates,
+            "duplicate_rate": self.duplicate_rate,
+            "by_namespace": self.by_namespace,
+            "by_status": self.by_status,
+            "by_topic": self.by_topic,
+            "by_age": self.by_age,
+        }
+
+
+def new_token() -> str:
+    """A claim token: who holds an IN_PROGRESS record."""
+    return uuid.uuid4().hex
+
+
+class DedupStore(ABC):
+    """The store contract. Batch methods return one Result per input key, in order.
+
+    Implementations must make ``claim`` atomic per key across threads and
+    processes: two callers never both get CLAIMED for a live key. Keys repeated
+    inside one call are the caller's business (the pipeline never repeats them);
+    a backend may treat the second as IN_FLIGHT.
+    """
+
+    url: str
+
+    def __init__(self, clock: Clock = time.time, run_id: str | None = None) -> None:
+        self.clock = clock
+        self.run_id = run_id
+
+    @abstractmethod
+    def init(self) -> str:
+        """Create the table or file if needed; return a one-line description of what was done."""
+
+    @abstractmethod
+    def claim(
+        self, items: Sequence[KeyItem], lease_seconds: float, ttl_seconds: int
+    ) -> list[Result]:
+        """Claim each key: CLAIMED (with a token), DUPLICATE or IN_FLIGHT.
+
+        A DUPLICATE or IN_FLIGHT answer adds one to the record's ``dup_count`` and
+        sets ``last_dup_at``. A CLAIMED record gets ``expires_at = now + ttl`` too,
+        so abandoned claims are cleaned up by TTL.
+        """
+
+    @abstractmethod
+    def complete(self, key: str, token: str, ttl_seconds: int) -> bool:
+        """IN_PROGRESS -> COMPLETED with ``expires_at = now + ttl``.
+
+        False if the token no longer holds the claim (its lease was taken over).
+        """
+
+    def complete_many(self, pairs: Sequence[tuple[str, str]], ttl_seconds: int) -> list[bool]:
+        """Complete several claims; backends override to batch."""
+        return [self.complete(key, token, ttl_seconds) for key, token in pairs]
+
+    @abstractmethod
+    def release(self, key: str, token: str) -> bool:
+        """Delete our IN_PROGRESS claim so a retry can run; False if it is not ours any more."""
+
+    @abstractmethod
+    def seed(self, items: Sequence[KeyItem], ttl_seconds: int) -> list[Result]:
+        """Mark keys as done without processing: SEEDED, DUPLICATE (already done, not
+        counted in dup_count) or IN_FLIGHT (a live claim is never overwritten)."""
+
+    @abstractmethod
+    def check(self, keys: Sequence[str]) -> list[Result]:
+        """Read only: NEW, DUPLICATE or IN_FLIGHT for each key, with the record if any."""
+
+    @abstractmethod
+    def get(self, key: str) -> Record | None:
+        """The stored record, expired or not (None when absent)."""
+
+    @abstractmethod
+    def purge(self, where: PurgeFilter, dry_run: bool = False) -> int:
+        """Delete matching records (none when the filter is empty); return how many."""
+
+    @abstractmethod
+    def summary(self) -> StoreSummary:
+        """Counts over the whole store (see StoreSummary)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Release connections; the default has none."""
+
+    def __enter__(self) -> DedupStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def classify(record: Record | None, now: float) -> Outcome:
+    """What a claim would find for this record at ``now`` (NEW if claimable)."""
+    if record is None or record.expires_at < now:
+        return Outcome.NEW
+    if record.status is Status.COMPLETED:
+        return Outcome.DUPLICATE
+    if record.lease_until is not None and record.lease_until < now:
+        return Outcome.NEW
+    return Outcome.IN_FLIGHT

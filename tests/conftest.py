@@ -1,0 +1,78 @@
+"""Shared fixtures: a controllable clock and one store factory per backend.
+
+The store behaviour suite takes ``make_store`` and so runs against every
+backend: memory, SQLite and DynamoDB (a real local server over HTTP, see
+``dynamodb_server.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gcdedup.store import DedupStore, open_store
+
+try:  # the DynamoDB server fixtures (moto's server on a free port)
+    from dynamodb_server import *  # noqa: F403
+    from dynamodb_server import dynamodb_table_url  # noqa: F401
+
+    HAVE_DYNAMODB = True
+except ImportError:  # pragma: no cover - until the DynamoDB backend lands
+    HAVE_DYNAMODB = False
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "tests" / "fixtures" / "genesys"
+SAMPLE_EVENTS = REPO / "sample_events"
+BACKENDS = ["memory", "sqlite", *(["dynamodb"] if HAVE_DYNAMODB else [])]
+
+
+class FakeClock:
+    """Epoch seconds that only move when a test says so."""
+
+    def __init__(self, now: float = 1_750_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A URL for an empty store of the current backend."""
+    if backend == "memory":
+        return f"memory://{uuid.uuid4().hex}"
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'dedup.sqlite3'}"
+    return str(request.getfixturevalue("dynamodb_table_url"))
+
+
+@pytest.fixture
+def make_store(store_url: str, clock: FakeClock) -> Iterator[Callable[..., DedupStore]]:
+    """Open (and init) the current backend's store; every opened store is closed after."""
+    opened: list[DedupStore] = []
+
+    def factory(run_id: str | None = None) -> DedupStore:
+        store = open_store(store_url, clock=clock, run_id=run_id)
+        store.init()
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()

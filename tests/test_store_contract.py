@@ -1,0 +1,245 @@
+"""The DedupStore behaviour suite, run against every backend (see conftest.BACKENDS)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from gcdedup.store import DedupStore, KeyItem, Outcome, PurgeFilter, Status
+
+TTL = 3600
+DAY = 86400
+LEASE = 60.0
+
+MakeStore = Callable[..., DedupStore]
+
+
+def items(*keys: str, namespace: str = "test", topic: str = "t") -> list[KeyItem]:
+    return [KeyItem(k, namespace, topic) for k in keys]
+
+
+def outcomes(results: list) -> list[Outcome]:
+    return [r.outcome for r in results]
+
+
+def test_first_claim_wins_then_in_flight_then_duplicate(make_store: MakeStore) -> None:
+    store = make_store()
+    first = store.claim(items("a"), LEASE, TTL)
+    assert outcomes(first) == [Outcome.CLAIMED]
+    assert first[0].token
+    assert outcomes(store.claim(items("a"), LEASE, TTL)) == [Outcome.IN_FLIGHT]
+    assert store.complete("a", first[0].token, TTL) is True
+    assert outcomes(store.claim(items("a"), LEASE, TTL)) == [Outcome.DUPLICATE]
+    record = store.get("a")
+    assert record is not None
+    assert record.status is Status.COMPLETED
+    assert record.dup_count == 2
+    assert record.claim_token is None
+
+
+def test_results_keep_input_order_in_a_mixed_batch(make_store: MakeStore) -> None:
+    store = make_store()
+    done = store.claim(items("done"), LEASE, TTL)[0]
+    store.complete("done", done.token or "", TTL)
+    store.claim(items("held"), LEASE, TTL)
+    results = store.claim(items("new1", "done", "held", "new2"), LEASE, TTL)
+    assert [r.key for r in results] == ["new1", "done", "held", "new2"]
+    assert outcomes(results) == [
+        Outcome.CLAIMED,
+        Outcome.DUPLICATE,
+        Outcome.IN_FLIGHT,
+        Outcome.CLAIMED,
+    ]
+    assert results[0].token != results[3].token
+
+
+def test_record_fields_after_claim_and_complete(make_store: MakeStore, clock) -> None:
+    store = make_store(run_id="run-1")
+    start = clock.now
+    token = store.claim([KeyItem("k", "ns1", "v2.audits")], LEASE, TTL)[0].token
+    record = store.get("k")
+    assert record is not None
+    assert record.status is Status.IN_PROGRESS
+    assert record.claim_token == token
+    assert record.namespace == "ns1"
+    assert record.topic == "v2.audits"
+    assert record.run_id == "run-1"
+    assert record.first_seen_at == pytest.approx(start)
+    assert record.lease_until == pytest.approx(start + LEASE)
+    assert record.expires_at == int(start) + TTL
+    clock.advance(10)
+    assert store.complete("k", token or "", TTL)
+    record = store.get("k")
+    assert record is not None
+    assert record.expires_at == int(start + 10) + TTL
+    assert record.lease_until is None
+
+
+def test_release_makes_the_key_claimable_and_needs_the_token(make_store: MakeStore) -> None:
+    store = make_store()
+    token = store.claim(items("a"), LEASE, TTL)[0].token or ""
+    assert store.release("a", "not-the-token") is False
+    assert store.complete("a", "not-the-token", TTL) is False
+    assert outcomes(store.claim(items("a"), LEASE, TTL)) == [Outcome.IN_FLIGHT]
+    assert store.release("a", token) is True
+    assert store.get("a") is None
+    assert store.release("a", token) is False
+    assert outcomes(store.claim(items("a"), LEASE, TTL)) == [Outcome.CLAIMED]
+
+
+def test_an_expired_lease_can_be_taken_over_and_the_old_holder_loses(
+    make_store: MakeStore, clock
+) -> None:
+    store = make_store()
+    old = store.claim(items("a"), LEASE, TTL)[0].token or ""
+    clock.advance(LEASE - 1)
+    assert outcomes(store.claim(items("a"), LEASE, TTL)) == [Outcome.IN_FLIGHT]
+    clock.advance(2)
+    new = store.claim(items("a"), LEASE, TTL)[0]
+    assert new.outcome is Outcome.CLAIMED
+    assert store.complete("a", old, TTL) is False
+    assert store.release("a", old) is False
+    assert store.complete("a", new.token or "", TTL) is True
+
+
+def test_an_expired_record_not_yet_deleted_is_claimable(make_store: MakeStore, clock) -> None:
+    store = make_store()
+    token = store.claim(items("a"), LEASE, TTL)[0].token or ""
+    store.complete("a", token, TTL)
+    clock.advance(TTL - 5)
+    assert outcomes(store.claim(items("a"), LEASE, TTL)) == [Outcome.DUPLICATE]
+    clock.advance(10)
+    assert store.get("a") is not None  # still there, as TTL deletion lags
+    result = store.claim(items("a"), LEASE, TTL)[0]
+    assert result.outcome is Outcome.CLAIMED
+    record = store.get("a")
+    assert record is not None
+    assert record.dup_count == 0  # a new life for the key
+
+
+def test_seed_marks_done_and_never_overwrites_a_live_claim(make_store: MakeStore) -> None:
+    store = make_store()
+    live = store.claim(items("live"), LEASE, TTL)[0].token or ""
+    done = store.claim(items("done"), LEASE, TTL)[0].token or ""
+    store.complete("done", done, TTL)
+    results = store.seed(items("new", "live", "done"), TTL)
+    assert outcomes(results) == [Outcome.SEEDED, Outcome.IN_FLIGHT, Outcome.DUPLICATE]
+    assert outcomes(store.claim(items("new"), LEASE, TTL)) == [Outcome.DUPLICATE]
+    assert store.complete("live", live, TTL) is True  # the claim survived the seed
+    record = store.get("done")
+    assert record is not None
+    assert record.dup_count == 0  # seeding is not a delivery
+
+
+def test_seed_takes_over_an_abandoned_claim(make_store: MakeStore, clock) -> None:
+    store = make_store()
+    store.claim(items("a"), LEASE, TTL)
+    clock.advance(LEASE + 1)
+    assert outcomes(store.seed(items("a"), TTL)) == [Outcome.SEEDED]
+    record = store.get("a")
+    assert record is not None
+    assert record.status is Status.COMPLETED
+
+
+def test_check_is_read_only(make_store: MakeStore) -> None:
+    store = make_store()
+    token = store.claim(items("done"), LEASE, TTL)[0].token or ""
+    store.complete("done", token, TTL)
+    store.claim(items("held"), LEASE, TTL)
+    results = store.check(["absent", "done", "held"])
+    assert outcomes(results) == [Outcome.NEW, Outcome.DUPLICATE, Outcome.IN_FLIGHT]
+    assert results[0].record is None
+    assert results[1].record is not None and results[1].record.status is Status.COMPLETED
+    assert store.get("absent") is None
+    record = store.get("done")
+    assert record is not None and record.dup_count == 0
+
+
+def test_large_batches_are_split_and_all_answered(make_store: MakeStore) -> None:
+    store = make_store()
+    keys = [f"k{i:04d}" for i in range(260)]
+    claimed = store.claim(items(*keys), LEASE, TTL)
+    assert [r.key for r in claimed] == keys
+    assert outcomes(claimed) == [Outcome.CLAIMED] * 260
+    done = store.complete_many([(r.key, r.token or "") for r in claimed], TTL)
+    assert done == [True] * 260
+    checked = store.check(keys)
+    assert outcomes(checked) == [Outcome.DUPLICATE] * 260
+    seeded = store.seed(items(*[f"s{i:04d}" for i in range(130)]), TTL)
+    assert outcomes(seeded) == [Outcome.SEEDED] * 130
+    summary = store.summary()
+    assert summary.records == 390
+
+
+def test_complete_many_reports_each_lost_claim(make_store: MakeStore, clock) -> None:
+    store = make_store()
+    first = store.claim(items("a", "b"), LEASE, TTL)
+    clock.advance(LEASE + 1)
+    store.claim(items("b"), LEASE, TTL)  # b's lease is taken over
+    assert store.complete_many([(r.key, r.token or "") for r in first], TTL) == [True, False]
+
+
+def test_two_handles_share_state(make_store: MakeStore) -> None:
+    one, two = make_store(), make_store()
+    assert outcomes(one.claim(items("a"), LEASE, TTL)) == [Outcome.CLAIMED]
+    assert outcomes(two.claim(items("a"), LEASE, TTL)) == [Outcome.IN_FLIGHT]
+
+
+def _fill(store: DedupStore, clock) -> None:
+    for namespace, keys in (("prod", ["p1", "p2"]), ("test", ["t1", "t2", "t3"])):
+        store.seed([KeyItem(f"{namespace}#{k}", namespace, "topic") for k in keys], TTL)
+
+
+def test_purge_by_namespace_leaves_others(make_store: MakeStore, clock) -> None:
+    store = make_store()
+    _fill(store, clock)
+    assert store.purge(PurgeFilter(namespace="test"), dry_run=True) == 3
+    assert store.summary().records == 5
+    assert store.purge(PurgeFilter(namespace="test")) == 3
+    assert store.get("prod#p1") is not None
+    assert store.get("test#t1") is None
+    assert store.summary().by_namespace == {"prod": {"records": 2, "duplicates": 0}}
+
+
+def test_purge_filters_combine(make_store: MakeStore, clock) -> None:
+    run_a = make_store(run_id="A")
+    run_a.seed(items("x#1", "x#2", namespace="x"), TTL)
+    clock.advance(7200)
+    run_b = make_store(run_id="B")
+    run_b.seed(items("x#3", "y#1", namespace="x"), TTL)
+    assert run_b.purge(PurgeFilter()) == 0  # an empty filter deletes nothing
+    assert run_b.purge(PurgeFilter(run_id="A"), dry_run=True) == 2
+    assert run_b.purge(PurgeFilter(older_than=3600), dry_run=True) == 2
+    assert run_b.purge(PurgeFilter(prefix="x#"), dry_run=True) == 3
+    assert run_b.purge(PurgeFilter(prefix="x#", run_id="B")) == 1
+    assert run_b.get("x#3") is None
+    assert run_b.purge(PurgeFilter(all_records=True)) == 3
+    assert run_b.summary().records == 0
+
+
+def test_summary_counts(make_store: MakeStore, clock) -> None:
+    store = make_store()
+    a = store.claim([KeyItem("ns1#a", "ns1", "audit")], LEASE, DAY)[0].token or ""
+    store.complete("ns1#a", a, DAY)
+    store.claim([KeyItem("ns1#a", "ns1", "audit")], LEASE, DAY)
+    store.claim([KeyItem("ns1#a", "ns1", "audit")], LEASE, DAY)
+    store.claim([KeyItem("ns2#b", "ns2", "conv")], LEASE, DAY)
+    old = store.claim([KeyItem("ns2#old", "ns2", "conv")], LEASE, 100)[0].token or ""
+    store.complete("ns2#old", old, 100)
+    clock.advance(7200)  # ns2#old has expired; the rest are 2 h old
+    summary = store.summary()
+    assert summary.records == 2
+    assert summary.expired == 1
+    assert summary.duplicates == 2
+    assert summary.by_status == {"COMPLETED": 1, "IN_PROGRESS": 1}
+    assert summary.by_namespace == {
+        "ns1": {"records": 1, "duplicates": 2},
+        "ns2": {"records": 1, "duplicates": 0},
+    }
+    assert summary.by_topic == {
+        "audit": {"records": 1, "duplicates": 2},
+        "conv": {"records": 1, "duplicates": 0},
+    }
+    assert summary.by_age == {"1h-24h": 2}
+    assert summary.duplicate_rate == pytest.approx(2 / 4)
