@@ -1,0 +1,353 @@
+"""The one processing path for the CLI and Lambda: key -> claim -> handler -> complete.
+
+A handler exception releases the claim and counts the event as failed, so the
+next delivery (or the next run) processes it: an event is never lost by being
+marked done before its handler succeeded.
+
+Events are taken in batches so a store can answer many claims per round trip.
+Inside a batch, the k-th occurrence of a key is claimed only after the
+(k-1)-th has finished, which gives exactly the outcomes of one-at-a-time
+processing (a failed first copy lets the second copy run) at batch speed.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from .errors import KeyStrategyError
+from .events import BadRecord, Event, Location
+from .handlers import Handler
+from .keys import KeyMaker
+from .settings import Settings
+from .store import DedupStore, KeyItem, Outcome
+
+log = logging.getLogger(__name__)
+
+#: How many bad records and failures a report keeps verbatim (all are counted).
+REPORT_SAMPLES = 100
+
+
+class Mode(str, enum.Enum):
+    PROCESS = "process"  # claim, run the handler, complete
+    CHECK = "check"  # read only: what a process run would skip
+    SEED = "seed"  # mark as seen without running the handler
+
+
+class Status(str, enum.Enum):
+    """The outcome of one event in a run (the ``outcome`` field of ``--out``)."""
+
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    IN_FLIGHT = "in_flight"
+    FAILED = "failed"
+    NEW = "new"  # check mode: would be processed
+    SEEDED = "seeded"
+    BAD_RECORD = "bad_record"
+
+
+@dataclass
+class EventResult:
+    """What happened to one input record."""
+
+    location: Location
+    status: Status
+    key: str | None = None
+    topic: str | None = None
+    error: str | None = None
+    result: Any = None
+    lease_lost: bool = False
+    event: Event | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "location": str(self.location),
+            "key": self.key,
+            "topic": self.topic,
+            "outcome": self.status.value,
+        }
+        if self.location.record is not None:
+            out["record"] = self.location.record
+        if self.error is not None:
+            out["error"] = self.error
+        if self.result is not None:
+            out["result"] = self.result
+        if self.lease_lost:
+            out["lease_lost"] = True
+        return out
+
+
+@dataclass
+class RunReport:
+    """Counts for a run, plus samples of what went wrong."""
+
+    mode: Mode
+    run_id: str
+    key_strategy: str
+    namespace: str
+    counts: Counter[str] = field(default_factory=Counter)
+    by_topic: dict[str, Counter[str]] = field(default_factory=dict)
+    bad_records: list[BadRecord] = field(default_factory=list)
+    failures: list[EventResult] = field(default_factory=list)
+
+    def count(self, result: EventResult) -> None:
+        self.counts["events"] += 1
+        self.counts[result.status.value] += 1
+        if result.lease_lost:
+            self.counts["lease_lost"] += 1
+        if result.status is Status.BAD_RECORD:
+            if len(self.bad_records) < REPORT_SAMPLES:
+                self.bad_records.append(BadRecord(result.location, result.error or ""))
+            return
+        topic = self.by_topic.setdefault(result.topic or "unknown", Counter())
+        topic["events"] += 1
+        topic[result.status.value] += 1
+        if result.status is Status.FAILED and len(self.failures) < REPORT_SAMPLES:
+            self.failures.append(result)
+
+    def __getattr__(self, name: str) -> int:
+        if name in {s.value for s in Status} | {"events", "lease_lost"}:
+            return self.counts[name]
+        raise AttributeError(name)
+
+    @property
+    def valid_events(self) -> int:
+        """Records that were events (everything but bad records)."""
+        return self.counts["events"] - self.counts["bad_record"]
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.counts
+        return {
+            "mode": self.mode.value,
+            "run_id": self.run_id,
+            "key_strategy": self.key_strategy,
+            "namespace": self.namespace,
+            "records": c["events"],
+            "events": self.valid_events,
+            "processed": c["processed"],
+            "duplicates": c["duplicate"],
+            "in_flight": c["in_flight"],
+            "failed": c["failed"],
+            "new": c["new"],
+            "seeded": c["seeded"],
+            "bad_records": c["bad_record"],
+            "lease_lost": c["lease_lost"],
+            "by_topic": {
+                topic: dict(sorted(counter.items()))
+                for topic, counter in sorted(self.by_topic.items())
+            },
+            "bad_record_samples": [b.to_dict() for b in self.bad_records],
+            "failure_samples": [
+                {"location": str(f.location), "key": f.key, "error": f.error} for f in self.failures
+            ],
+        }
+
+
+ResultSink = Callable[[EventResult], None]
+
+
+@dataclass
+class _Item:
+    index: int
+    event: Event
+    key: str
+    result: EventResult
+
+
+class Pipeline:
+    """Runs a stream of events through one store and handler with one settings object."""
+
+    def __init__(
+        self,
+        store: DedupStore,
+        settings: Settings,
+        handler: Handler | None = None,
+        mode: Mode = Mode.PROCESS,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.handler = handler
+        self.mode = mode
+        self.keys = KeyMaker.create(settings.key_strategy, settings.namespace)
+        self._seen: set[str] = set()  # check mode: keys met earlier in this run
+        self._pool: ThreadPoolExecutor | None = None
+        if handler is not None and settings.concurrency > 1 and mode is Mode.PROCESS:
+            self._pool = ThreadPoolExecutor(
+                settings.concurrency, thread_name_prefix="gcdedup-handler"
+            )
+
+    def new_report(self) -> RunReport:
+        return RunReport(
+            self.mode, self.settings.run_id, self.settings.key_strategy, self.settings.namespace
+        )
+
+    def run(
+        self,
+        records: Iterable[Event | BadRecord],
+        on_result: ResultSink | None = None,
+        lease_seconds: float | None = None,
+    ) -> RunReport:
+        """Process every record; ``on_result`` sees each result in input order."""
+        report = self.new_report()
+        for batch in _batches(iter(records), self.settings.batch_size):
+            for result in self.run_batch(batch, lease_seconds):
+                report.count(result)
+                if on_result is not None:
+                    on_result(result)
+        return report
+
+    def run_batch(
+        self, batch: list[Event | BadRecord], lease_seconds: float | None = None
+    ) -> list[EventResult]:
+        """One batch -> one result per record, in order."""
+        results: list[EventResult] = []
+        rounds: list[list[_Item]] = []
+        occurrences: Counter[str] = Counter()
+        for index, record in enumerate(batch):
+            if isinstance(record, BadRecord):
+                results.append(EventResult(record.location, Status.BAD_RECORD, error=record.reason))
+                continue
+            try:
+                key = self.keys(record)
+            except KeyStrategyError as exc:
+                results.append(
+                    EventResult(record.location, Status.BAD_RECORD, error=f"no key: {exc}")
+                )
+                continue
+            result = EventResult(
+                record.location, Status.NEW, key=key, topic=record.family, event=record
+            )
+            results.append(result)
+            nth = occurrences[key]
+            occurrences[key] += 1
+            if nth == len(rounds):
+                rounds.append([])
+            rounds[nth].append(_Item(index, record, key, result))
+        lease = self.settings.lease_seconds if lease_seconds is None else lease_seconds
+        for items in rounds:
+            if self.mode is Mode.PROCESS:
+                self._process_round(items, lease)
+            elif self.mode is Mode.SEED:
+                self._seed_round(items)
+            else:
+                self._check_round(items)
+        return results
+
+    def _key_items(self, items: list[_Item]) -> list[KeyItem]:
+        namespace = self.settings.namespace
+        return [KeyItem(item.key, namespace, item.result.topic or "") for item in items]
+
+    def _process_round(self, items: list[_Item], lease: float) -> None:
+        ttl = self.settings.ttl_seconds
+        claims = self.store.claim(self._key_items(items), lease, ttl)
+        claimed: list[tuple[_Item, str]] = []
+        for item, claim in zip(items, claims, strict=True):
+            if claim.outcome is Outcome.CLAIMED:
+                claimed.append((item, claim.token or ""))
+            elif claim.outcome is Outcome.DUPLICATE:
+                item.result.status = Status.DUPLICATE
+            else:
+                item.result.status = Status.IN_FLIGHT
+        outstanding = {item.key: token for item, token in claimed}
+        try:
+            for (item, _token), (ok, value) in zip(
+                claimed, self._run_handlers([i for i, _ in claimed]), strict=True
+            ):
+                if ok:
+                    item.result.status = Status.PROCESSED
+                    item.result.result = value
+                else:
+                    item.result.status = Status.FAILED
+                    item.result.error = value
+            done = [
+                (item, token) for item, token in claimed if item.result.status is Status.PROCESSED
+            ]
+            kept = self.store.complete_many([(item.key, token) for item, token in done], ttl)
+            for (item, _token), still_ours in zip(done, kept, strict=True):
+                outstanding.pop(item.key, None)
+                if not still_ours:
+                    log.warning("claim lost before completion", extra={"key": item.key})
+                    item.result.lease_lost = True
+        finally:
+            # Failed handlers, and everything claimed when an interrupt or store error
+            # stopped the round, are released so the next delivery runs them.
+            for key, token in outstanding.items():
+                try:
+                    self.store.release(key, token)
+                except Exception:  # pragma: no cover - best effort on the way out
+                    log.exception("could not release claim", extra={"key": key})
+
+    def _run_handlers(self, items: list[_Item]) -> Iterator[tuple[bool, Any]]:
+        if self.handler is None:
+            return iter([(True, None)] * len(items))
+        if self._pool is None or len(items) == 1:
+            return (self._call(item) for item in items)
+        return self._pool.map(self._call, items)
+
+    def _call(self, item: _Item) -> tuple[bool, Any]:
+        assert self.handler is not None
+        try:
+            return True, self.handler(item.event.envelope)
+        except Exception as exc:
+            log.warning(
+                "handler failed",
+                extra={
+                    "key": item.key,
+                    "location": str(item.event.location),
+                    "error": type(exc).__name__,
+                },
+            )
+            return False, f"{type(exc).__name__}: {exc}"
+
+    def _seed_round(self, items: list[_Item]) -> None:
+        results = self.store.seed(self._key_items(items), self.settings.ttl_seconds)
+        for item, seeded in zip(items, results, strict=True):
+            item.result.status = {
+                Outcome.SEEDED: Status.SEEDED,
+                Outcome.DUPLICATE: Status.DUPLICATE,
+            }.get(seeded.outcome, Status.IN_FLIGHT)
+
+    def _check_round(self, items: list[_Item]) -> None:
+        fresh = [item for item in items if item.key not in self._seen]
+        checked = self.store.check([item.key for item in fresh]) if fresh else []
+        status = {Outcome.NEW: Status.NEW, Outcome.DUPLICATE: Status.DUPLICATE}
+        for item, found in zip(fresh, checked, strict=True):
+            item.result.status = status.get(found.outcome, Status.IN_FLIGHT)
+        for item in items:
+            if item.key in self._seen:
+                item.result.status = Status.DUPLICATE
+        self._seen.update(item.key for item in fresh)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def process(
+    records: Iterable[Event | BadRecord],
+    store: DedupStore,
+    settings: Settings,
+    handler: Handler | None = None,
+    mode: Mode = Mode.PROCESS,
+    on_result: ResultSink | None = None,
+) -> RunReport:
+    """Run ``records`` through ``store`` once: the library's front door."""
+    with Pipeline(store, settings, handler, mode) as pipeline:
+        return pipeline.run(records, on_result)
+
+
+def _batches(records: Iterator[Event | BadRecord], size: int) -> Iterator[list[Event | BadRecord]]:
+    while batch := list(islice(records, size)):
+        yield batch

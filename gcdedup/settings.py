@@ -1,0 +1,111 @@
+"""One frozen Settings for the CLI and Lambda: explicit values > GCDEDUP_* variables > defaults."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import ConfigError
+from .keys import DEFAULT_NAMESPACE, DEFAULT_STRATEGY, get_strategy, validate_namespace
+
+#: EventBridge retries for 24 h and Genesys re-queues for up to four days: keep keys five.
+DEFAULT_TTL_SECONDS = 5 * 86400
+#: How long a claim blocks other workers if its holder dies without releasing it.
+DEFAULT_LEASE_SECONDS = 300.0
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_CONCURRENCY = 8
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(text: str | float | int, what: str = "duration") -> float:
+    """``90``, ``90s``, ``15m``, ``2h``, ``4d``, ``1w`` -> seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        match = _DURATION.match(str(text))
+        if not match:
+            raise ConfigError(
+                f"invalid {what} {text!r}: use a number of seconds or e.g. 90s, 15m, 2h, 4d"
+            )
+        value = float(match.group(1)) * _UNITS[match.group(2)]
+    if value <= 0:
+        raise ConfigError(f"invalid {what} {text!r}: must be greater than zero")
+    return value
+
+
+def new_run_id() -> str:
+    """Sortable and unique: ``20261127T005040Z-1a2b3c``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+#: Settings field -> the environment variable that sets it.
+ENV_VARS = {
+    "store_url": "GCDEDUP_STORE",
+    "namespace": "GCDEDUP_NAMESPACE",
+    "key_strategy": "GCDEDUP_KEY_STRATEGY",
+    "ttl_seconds": "GCDEDUP_TTL",
+    "lease_seconds": "GCDEDUP_LEASE",
+    "batch_size": "GCDEDUP_BATCH_SIZE",
+    "concurrency": "GCDEDUP_CONCURRENCY",
+    "run_id": "GCDEDUP_RUN_ID",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know; build it with :meth:`resolve`."""
+
+    store_url: str
+    namespace: str = DEFAULT_NAMESPACE
+    key_strategy: str = DEFAULT_STRATEGY
+    ttl_seconds: int = DEFAULT_TTL_SECONDS
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    concurrency: int = DEFAULT_CONCURRENCY
+    run_id: str = ""
+
+    @classmethod
+    def resolve(cls, env: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
+        """Explicit (non-None) values win, then the environment, then defaults; all validated."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            given = explicit.get(f.name)
+            if given is None:
+                given = env.get(ENV_VARS[f.name]) or None
+            if given is not None:
+                values[f.name] = given
+        if "store_url" not in values:
+            from .store import default_store_url
+
+            values["store_url"] = default_store_url()
+        if "ttl_seconds" in values:
+            values["ttl_seconds"] = int(parse_duration(values["ttl_seconds"], "TTL"))
+        if "lease_seconds" in values:
+            values["lease_seconds"] = parse_duration(values["lease_seconds"], "lease")
+        for name in ("batch_size", "concurrency"):
+            if name in values:
+                values[name] = _positive_int(values[name], name.replace("_", " "))
+        values["run_id"] = values.get("run_id") or new_run_id()
+        settings = cls(**values)
+        validate_namespace(settings.namespace)
+        get_strategy(settings.key_strategy)
+        return settings
+
+
+def _positive_int(value: Any, what: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"invalid {what} {value!r}: expected a whole number") from None
+    if number < 1:
+        raise ConfigError(f"invalid {what} {value!r}: must be at least 1")
+    return number
