@@ -1,0 +1,326 @@
+"""HTTP plumbing shared by the token and API calls: retries, rate limits, errors.
+
+Two retry mechanisms, each where it fits:
+
+* urllib3's :class:`~urllib3.util.Retry`, mounted on the session's HTTPAdapter, retries
+  what it is built for: connection failures (any method: the request never reached
+  the server), and for GETs only, read errors and 500/502/503/504. It keeps the
+  per-error counters, the method allow-list and hands back the last 5xx response
+  when it gives up, so the error still carries Genesys' ``code`` and ``message``.
+  A small subclass replaces its sleep with full-jitter exponential backoff through
+  an injectable ``sleep`` (urllib3 calls ``time.sleep`` directly).
+* An explicit loop in :meth:`Transport.request` handles 429. urllib3 cannot: it
+  does not know Genesys' ``inin-ratelimit-reset`` header, cannot cap the *total*
+  time one call spends waiting, and would sleep without logging why. A 429 means
+  the request was not processed, so the loop retries POSTs (the token) as well.
+
+The 401 "refresh the token once" step lives a layer up, in the client, because it
+needs the token cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+from urllib3.util import Retry
+
+from gcdedup import __version__
+from gcdedup.errors import GenesysError
+
+logger = logging.getLogger(__name__)
+
+Sleep = Callable[[float], None]
+
+#: Statuses a GET is retried on; 501 and other 5xx say "this will not work" and are not.
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+#: A 429 wait when neither Retry-After nor inin-ratelimit-reset says how long (doubles).
+RATE_LIMIT_FALLBACK_DELAY = 1.0
+#: A floor for a 429 wait, so ``Retry-After: 0`` cannot spin through the budget.
+MIN_RATE_LIMIT_DELAY = 0.5
+USER_AGENT = f"gcdedup/{__version__}"
+
+_R = TypeVar("_R", bound="BackoffRetry")
+
+
+class GenesysAPIError(GenesysError):
+    """One Genesys call failed: what was called, the HTTP status and Genesys' own words.
+
+    ``status`` is None when no HTTP response arrived (connection error, timeout).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        status: int | None = None,
+        code: str | None = None,
+        api_message: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.status = status
+        self.code = code
+        self.api_message = api_message
+        self.correlation_id = correlation_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status!r})"
+
+    @classmethod
+    def from_response(
+        cls, response: requests.Response, method: str, path: str, hint: str | None = None
+    ) -> GenesysAPIError:
+        """Build the error from a non-2xx response and Genesys' JSON error body."""
+        code, api_message = _error_fields(response.content)
+        correlation_id = response.headers.get("ININ-Correlation-Id")
+        text = f"Genesys {method} {path} failed: HTTP {response.status_code}"
+        if code:
+            text += f" {code}"
+        if api_message:
+            text += f": {api_message}"
+        if hint:
+            text += f" ({hint})"
+        if correlation_id:
+            text += f" [correlation id {correlation_id}]"
+        return cls(
+            text,
+            method=method,
+            path=path,
+            status=response.status_code,
+            code=code,
+            api_message=api_message,
+            correlation_id=correlation_id,
+        )
+
+    @classmethod
+    def from_exception(
+        cls, exc: requests.RequestException, method: str, url: str
+    ) -> GenesysAPIError:
+        """Build the error for a call that got no response at all."""
+        parts = urlsplit(url)
+        reason = _root_cause(exc)
+        if isinstance(exc, requests.Timeout) or (
+            isinstance(reason, (ReadTimeoutError, ConnectTimeoutError))
+            and not isinstance(reason, NewConnectionError)
+        ):
+            what = "timed out"
+        else:
+            what = f"could not reach {parts.netloc}"
+        detail = re.sub(r"^<[^>]*>: ", "", str(reason))
+        return cls(
+            f"Genesys {method} {parts.path} failed: {what}: {detail}",
+            method=method,
+            path=parts.path,
+        )
+
+
+class BackoffRetry(Retry):
+    """urllib3's Retry, sleeping full-jitter exponential backoff through an injected sleep."""
+
+    _sleep: Sleep
+    _backoff_base: float
+    _backoff_cap: float
+
+    @classmethod
+    def build(
+        cls,
+        retries: int,
+        sleep: Sleep,
+        *,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
+    ) -> BackoffRetry:
+        retry = cls(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            allowed_methods=frozenset({"GET"}),
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=0,
+            raise_on_status=False,
+            respect_retry_after_header=False,
+        )
+        retry._sleep = sleep
+        retry._backoff_base = backoff_base
+        retry._backoff_cap = backoff_cap
+        return retry
+
+    def new(self: _R, **kw: Any) -> _R:
+        retry = super().new(**kw)
+        retry._sleep = self._sleep
+        retry._backoff_base = self._backoff_base
+        retry._backoff_cap = self._backoff_cap
+        return retry
+
+    def sleep(self, response: Any = None) -> None:
+        attempt = len(self.history)
+        ceiling = min(self._backoff_cap, self._backoff_base * 2 ** max(attempt - 1, 0))
+        delay = random.uniform(0, ceiling)
+        last = self.history[-1] if self.history else None
+        logger.warning(
+            "retrying Genesys request",
+            extra={
+                "attempt": attempt,
+                "delay_s": round(delay, 3),
+                "status": last.status if last else None,
+                "error": repr(last.error) if last and last.error else None,
+                "path": urlsplit(last.url).path if last and last.url else None,
+            },
+        )
+        self._sleep(delay)
+
+
+class Transport:
+    """A pooled ``requests.Session`` with timeouts, retries and 429 handling on every call."""
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        max_retries: int,
+        max_rate_limit_wait: float,
+        pool_size: int,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self.timeout = (connect_timeout, read_timeout)
+        self.max_rate_limit_wait = max_rate_limit_wait
+        self._sleep = sleep
+        self.session = requests.Session()
+        # Proxies and CA bundles still come from the environment; every call passes
+        # ``auth=`` explicitly, so requests never substitutes ~/.netrc credentials.
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self.retry = BackoffRetry.build(max_retries, sleep)
+        self.adapter = HTTPAdapter(
+            pool_connections=2, pool_maxsize=pool_size, max_retries=self.retry
+        )
+        self.session.mount("https://", self.adapter)
+        self.session.mount("http://", self.adapter)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        auth: requests.auth.AuthBase,
+        data: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send one call; return its response (any status but 429) or raise GenesysAPIError.
+
+        429s are retried while the total wait stays within ``max_rate_limit_wait``.
+        """
+        path = urlsplit(url).path
+        waited = 0.0
+        rate_limited = 0
+        while True:
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    auth=auth,
+                    data=data,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                raise GenesysAPIError.from_exception(exc, method, url) from exc
+            if response.status_code != 429:
+                return response
+            rate_limited += 1
+            delay = self._rate_limit_delay(response, rate_limited)
+            if waited + delay > self.max_rate_limit_wait:
+                raise GenesysAPIError.from_response(
+                    response,
+                    method,
+                    path,
+                    hint=f"rate limited {rate_limited} time(s); waiting {delay:g} s more would "
+                    f"exceed the {self.max_rate_limit_wait:g} s limit",
+                )
+            logger.warning(
+                "Genesys rate limit; waiting",
+                extra={"method": method, "path": path, "delay_s": delay, "waited_s": waited},
+            )
+            response.close()
+            self._sleep(delay)
+            waited += delay
+
+    def _rate_limit_delay(self, response: requests.Response, count: int) -> float:
+        """Seconds to wait: Retry-After, else inin-ratelimit-reset, else doubling fallback."""
+        delay: float | None = None
+        retry_after = response.headers.get("Retry-After")
+        if retry_after:
+            try:
+                delay = self.retry.parse_retry_after(retry_after)
+            except Exception:  # an unparseable header is the server's bug, not a failure
+                delay = None
+        if delay is None:
+            delay = _seconds(response.headers.get("inin-ratelimit-reset"))
+        if delay is None:
+            delay = RATE_LIMIT_FALLBACK_DELAY * 2 ** (count - 1)
+        return max(delay, MIN_RATE_LIMIT_DELAY)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None]:
+    """Genesys errors are ``{"message", "code", "status"}``; OAuth ones ``{"error", ...}``."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(document, dict):
+        return None, None
+    code = document.get("code") or document.get("error")
+    message = (
+        document.get("message") or document.get("error_description") or document.get("description")
+    )
+    return (
+        str(code) if code else None,
+        _shorten(str(message)) if message else None,
+    )
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost reason of a requests/urllib3 exception chain (MaxRetryError.reason...)."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException) and exc.args:
+            inner = exc.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
