@@ -1,0 +1,1 @@
+"""The ``gcdedup`` command line: thin Typer commands over the library."""

@@ -1,0 +1,105 @@
+"""Rendering: Rich tables for people, one JSON document for programs.
+
+Results go to stdout; progress, warnings and errors to stderr, so
+``gcdedup ... --json | jq`` always sees exactly one document.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+
+class Output:
+    """Chosen once per command from ``--json``."""
+
+    def __init__(self, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self.console = Console(soft_wrap=False)
+        self.err = self.error_console()
+
+    @staticmethod
+    def error_console() -> Console:
+        return Console(stderr=True, highlight=False)
+
+    def json(self, document: Any) -> None:
+        sys.stdout.write(
+            orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+            + "\n"
+        )
+        sys.stdout.flush()
+
+    def table(
+        self,
+        title: str | None,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        numeric: Sequence[str] = (),
+    ) -> None:
+        if title:
+            self.console.print(f"[bold]{title}[/]", highlight=False)
+        table = Table(header_style="bold")
+        for name in columns:
+            table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
+        for row in rows:
+            table.add_row(*(fmt(cell) for cell in row))
+        self.console.print(table)
+
+    def line(self, text: str) -> None:
+        self.console.print(text, highlight=False)
+
+    def warn(self, text: str) -> None:
+        self.err.print(f"[yellow]Warning:[/] {text}", highlight=False)
+
+    def info(self, text: str) -> None:
+        self.err.print(text, highlight=False)
+
+    def progress(self, total_bytes: int | None) -> AbstractContextManager[Progress | None]:
+        """A byte progress bar on stderr, only when stderr is a terminal and not --json."""
+        if self.json_mode or not self.err.is_terminal or not total_bytes:
+            return nullcontext(None)
+        return Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self.err,
+            transient=True,
+        )
+
+
+def fmt(value: Any) -> str:
+    """Numbers with thousands separators, None as '-' (rates go through :func:`percent`)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+def rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def percent(value: float) -> str:
+    return f"{value:.2%}"
