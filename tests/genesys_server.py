@@ -78,8 +78,7 @@ class GenesysTestServer:
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._httpd.server_port}"
 
     def start(self) -> GenesysTestServer:
         self._thread.start()
@@ -209,7 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def genesys(self) -> GenesysTestServer:
-        return self.server.genesys  # type: ignore[attr-defined, no-any-return]
+        server: GenesysTestServer = self.server.genesys  # type: ignore[attr-defined]
+        return server
 
     def setup(self) -> None:
         super().setup()

@@ -47,7 +47,9 @@ def client(genesys_settings: GenesysSettings, sleeps: Sleeps) -> Iterator[Genesy
 # -- tokens ------------------------------------------------------------------------------------
 
 
-def test_one_token_serves_many_calls(client: GenesysClient, genesys_server: GenesysTestServer):
+def test_one_token_serves_many_calls(
+    client: GenesysClient, genesys_server: GenesysTestServer
+) -> None:
     for _ in range(5):
         assert client.get_conversation(CONVERSATION)["id"] == CONVERSATION
     assert genesys_server.token_requests == 1
@@ -56,7 +58,7 @@ def test_one_token_serves_many_calls(client: GenesysClient, genesys_server: Gene
 
 def test_token_request_is_basic_auth_with_the_client_credentials_grant(
     client: GenesysClient, genesys_server: GenesysTestServer
-):
+) -> None:
     client.get_conversation(CONVERSATION)
     # The server checks the form body and Content-Type; a bad one would be a 400, not a token.
     assert genesys_server.authorizations == [
@@ -70,7 +72,7 @@ def test_token_is_refreshed_shortly_before_it_expires(
     genesys_server: GenesysTestServer,
     expires_in: int,
     refresh_after: float,
-):
+) -> None:
     genesys_server.expires_in = expires_in
     clock = Clock()
     with GenesysClient(genesys_settings, clock=clock) as client:
@@ -84,7 +86,7 @@ def test_token_is_refreshed_shortly_before_it_expires(
     assert genesys_server.token_requests == 2
 
 
-def test_refresh_margin_is_60s_or_10_percent_for_short_tokens():
+def test_refresh_margin_is_60s_or_10_percent_for_short_tokens() -> None:
     assert refresh_margin(86400) == 60
     assert refresh_margin(600) == 60
     assert refresh_margin(300) == 30
@@ -92,7 +94,7 @@ def test_refresh_margin_is_60s_or_10_percent_for_short_tokens():
 
 def test_concurrent_callers_share_one_token_request(
     client: GenesysClient, genesys_server: GenesysTestServer
-):
+) -> None:
     genesys_server.slow(0.2, target="token")
     barrier = threading.Barrier(16)
     tokens: list[str] = []
@@ -112,7 +114,7 @@ def test_concurrent_callers_share_one_token_request(
 
 def test_concurrent_fetches_use_one_token_and_count_each_call(
     client: GenesysClient, genesys_server: GenesysTestServer
-):
+) -> None:
     ids = [f"conv-{n}" for n in range(20)]
     threads = [threading.Thread(target=client.get_conversation, args=(i,)) for i in ids]
     for thread in threads:
@@ -125,7 +127,7 @@ def test_concurrent_fetches_use_one_token_and_count_each_call(
 
 def test_bad_secret_fails_with_401_and_the_endpoint_but_not_the_secret(
     genesys_settings: GenesysSettings, genesys_server: GenesysTestServer
-):
+) -> None:
     genesys_server.client_secret = "the-real-one"
     with (
         GenesysClient(genesys_settings) as client,
@@ -155,7 +157,7 @@ def test_bad_secret_fails_with_401_and_the_endpoint_but_not_the_secret(
 
 def test_401_refreshes_the_token_once_then_succeeds(
     client: GenesysClient, genesys_server: GenesysTestServer
-):
+) -> None:
     client.get_conversation(CONVERSATION)
     genesys_server.revoke_tokens()
     assert client.get_conversation(CONVERSATION)["id"] == CONVERSATION
@@ -163,7 +165,7 @@ def test_401_refreshes_the_token_once_then_succeeds(
     assert genesys_server.calls(CONVERSATION) == 3  # ok, 401, ok
 
 
-def test_401_twice_fails_clearly(client: GenesysClient, genesys_server: GenesysTestServer):
+def test_401_twice_fails_clearly(client: GenesysClient, genesys_server: GenesysTestServer) -> None:
     genesys_server.unauthorized(2)
     with pytest.raises(GenesysAPIError) as info:
         client.get_conversation(CONVERSATION)
@@ -182,7 +184,7 @@ def test_401_twice_fails_clearly(client: GenesysClient, genesys_server: GenesysT
 
 def test_429_waits_as_retry_after_says(
     client: GenesysClient, genesys_server: GenesysTestServer, sleeps: Sleeps
-):
+) -> None:
     genesys_server.rate_limit(2, retry_after="3")
     assert client.get_conversation(CONVERSATION)["id"] == CONVERSATION
     assert sleeps == [3.0, 3.0]
@@ -191,7 +193,7 @@ def test_429_waits_as_retry_after_says(
 
 def test_429_falls_back_to_inin_ratelimit_reset(
     client: GenesysClient, genesys_server: GenesysTestServer, sleeps: Sleeps
-):
+) -> None:
     genesys_server.rate_limit(1, retry_after=None, reset="7")
     client.get_conversation(CONVERSATION)
     assert sleeps == [7.0]
@@ -200,7 +202,7 @@ def test_429_falls_back_to_inin_ratelimit_reset(
 
 def test_429_without_headers_doubles_a_fallback_wait(
     client: GenesysClient, genesys_server: GenesysTestServer, sleeps: Sleeps
-):
+) -> None:
     genesys_server.rate_limit(3, retry_after=None)
     client.get_conversation(CONVERSATION)
     assert sleeps == [1.0, 2.0, 4.0]
@@ -208,7 +210,7 @@ def test_429_without_headers_doubles_a_fallback_wait(
 
 def test_429_beyond_the_total_wait_budget_fails(
     client: GenesysClient, genesys_server: GenesysTestServer, sleeps: Sleeps
-):
+) -> None:
     genesys_server.rate_limit(100, retry_after="25")
     with pytest.raises(GenesysAPIError) as info:
         client.get_conversation(CONVERSATION)
@@ -221,7 +223,7 @@ def test_429_beyond_the_total_wait_budget_fails(
 
 def test_429_on_the_token_endpoint_is_waited_out(
     client: GenesysClient, genesys_server: GenesysTestServer, sleeps: Sleeps
-):
+) -> None:
     genesys_server.rate_limit(1, retry_after="2", target="token")
     client.get_conversation(CONVERSATION)
     assert sleeps == [2.0]
@@ -233,7 +235,7 @@ def test_429_on_the_token_endpoint_is_waited_out(
 
 def test_5xx_is_retried_with_jittered_backoff_then_succeeds(
     client: GenesysClient, genesys_server: GenesysTestServer, sleeps: Sleeps
-):
+) -> None:
     genesys_server.server_error(2, status=503)
     assert client.get_conversation(CONVERSATION)["id"] == CONVERSATION
     assert genesys_server.calls(CONVERSATION) == 3
@@ -243,7 +245,7 @@ def test_5xx_is_retried_with_jittered_backoff_then_succeeds(
 
 def test_5xx_retries_exhausted_fail_with_status_code_and_message(
     genesys_settings: GenesysSettings, genesys_server: GenesysTestServer, sleeps: Sleeps
-):
+) -> None:
     genesys_server.server_error(100, status=500)
     settings = dataclasses.replace(genesys_settings, max_retries=2)
     with GenesysClient(settings, sleep=sleeps) as client, pytest.raises(GenesysAPIError) as info:
@@ -261,7 +263,7 @@ def test_5xx_retries_exhausted_fail_with_status_code_and_message(
 
 def test_4xx_is_not_retried(
     client: GenesysClient, genesys_server: GenesysTestServer, sleeps: Sleeps
-):
+) -> None:
     genesys_server.always_fail("gone", status=404)
     with pytest.raises(GenesysAPIError) as info:
         client.get_conversation("gone")
@@ -272,7 +274,7 @@ def test_4xx_is_not_retried(
 
 def test_token_post_is_not_retried_on_5xx(
     client: GenesysClient, genesys_server: GenesysTestServer, sleeps: Sleeps
-):
+) -> None:
     genesys_server.server_error(1, status=503, target="token")
     with pytest.raises(GenesysAPIError) as info:
         client.get_conversation(CONVERSATION)
@@ -282,7 +284,7 @@ def test_token_post_is_not_retried_on_5xx(
 
 def test_connection_refused_is_retried_then_a_genesys_error(
     genesys_settings: GenesysSettings, sleeps: Sleeps
-):
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -307,7 +309,7 @@ def test_connection_refused_is_retried_then_a_genesys_error(
 
 def test_slow_response_times_out(
     genesys_settings: GenesysSettings, genesys_server: GenesysTestServer, sleeps: Sleeps
-):
+) -> None:
     settings = GenesysSettings(
         client_id=genesys_settings.client_id,
         client_secret=genesys_settings.client_secret,
@@ -329,7 +331,7 @@ def test_slow_response_times_out(
     assert len(sleeps) == 1
 
 
-def test_connection_pool_is_sized_from_settings(genesys_settings: GenesysSettings):
+def test_connection_pool_is_sized_from_settings(genesys_settings: GenesysSettings) -> None:
     settings = GenesysSettings(
         client_id="x",
         client_secret=genesys_settings.client_secret,

@@ -47,7 +47,7 @@ def handler(genesys_settings: GenesysSettings) -> Iterator[ConversationHandler]:
 @pytest.mark.parametrize("name", DETAIL_SAMPLES)
 def test_conversation_events_fetch_their_conversation(
     handler: ConversationHandler, genesys_server: GenesysTestServer, name: str
-):
+) -> None:
     result = handler(sample(name))
     assert result is not None
     assert result["conversation"]["id"] == CONVERSATION
@@ -57,7 +57,7 @@ def test_conversation_events_fetch_their_conversation(
 
 def test_each_call_fetches_so_deduplication_is_the_pipelines_job(
     handler: ConversationHandler, genesys_server: GenesysTestServer
-):
+) -> None:
     for name in DETAIL_SAMPLES:
         handler(sample(name))
     assert genesys_server.calls(CONVERSATION) == 3
@@ -66,7 +66,7 @@ def test_each_call_fetches_so_deduplication_is_the_pipelines_job(
 
 def test_the_handler_returns_the_api_document(
     handler: ConversationHandler, genesys_server: GenesysTestServer
-):
+) -> None:
     genesys_server.conversations[CONVERSATION] = {"id": CONVERSATION, "divisions": []}
     assert handler(sample(DETAIL_SAMPLES[0])) == {
         "conversation": {"id": CONVERSATION, "divisions": []}
@@ -76,7 +76,7 @@ def test_the_handler_returns_the_api_document(
 @pytest.mark.parametrize("name", OTHER_SAMPLES)
 def test_other_topics_make_no_call(
     handler: ConversationHandler, genesys_server: GenesysTestServer, name: str
-):
+) -> None:
     assert handler(sample(name)) is None
     assert genesys_server.total_calls == 0
     assert genesys_server.token_requests == 0
@@ -93,14 +93,14 @@ def test_other_topics_make_no_call(
 )
 def test_envelopes_that_are_not_conversation_events_make_no_call(
     handler: ConversationHandler, genesys_server: GenesysTestServer, envelope: dict[str, Any]
-):
+) -> None:
     assert handler(envelope) is None
     assert genesys_server.total_calls == 0
 
 
 def test_detail_type_is_used_when_there_is_no_topic_name(
     handler: ConversationHandler, genesys_server: GenesysTestServer
-):
+) -> None:
     envelope = sample(DETAIL_SAMPLES[0])
     del envelope["detail"]["topicName"]
     assert handler(envelope) is not None
@@ -109,7 +109,7 @@ def test_detail_type_is_used_when_there_is_no_topic_name(
 
 def test_an_event_object_is_accepted_too(
     handler: ConversationHandler, genesys_server: GenesysTestServer
-):
+) -> None:
     event = Event(sample(DETAIL_SAMPLES[1]), Location("test"))
     assert handler(event) is not None
     assert genesys_server.calls(CONVERSATION) == 1
@@ -117,7 +117,7 @@ def test_an_event_object_is_accepted_too(
 
 def test_a_conversation_event_without_an_id_fails(
     handler: ConversationHandler, genesys_server: GenesysTestServer
-):
+) -> None:
     envelope = sample(DETAIL_SAMPLES[0])
     del envelope["detail"]["eventBody"]["conversationId"]
     with pytest.raises(GenesysError, match=r"has no detail\.eventBody\.conversationId"):
@@ -127,7 +127,7 @@ def test_a_conversation_event_without_an_id_fails(
 
 def test_a_failed_fetch_raises_for_the_pipeline_to_release_the_claim(
     handler: ConversationHandler, genesys_server: GenesysTestServer
-):
+) -> None:
     genesys_server.always_fail(CONVERSATION, status=404)
     with pytest.raises(GenesysAPIError) as info:
         handler(sample(DETAIL_SAMPLES[0]))
@@ -137,7 +137,7 @@ def test_a_failed_fetch_raises_for_the_pipeline_to_release_the_claim(
 
 def test_the_conversation_id_cannot_escape_its_path(
     handler: ConversationHandler, genesys_server: GenesysTestServer
-):
+) -> None:
     envelope = sample(DETAIL_SAMPLES[0])
     envelope["detail"]["eventBody"]["conversationId"] = "../../users/me"
     result = handler(envelope)
@@ -149,7 +149,7 @@ def test_no_secret_or_token_in_reprs_errors_or_logs(
     genesys_settings: GenesysSettings,
     genesys_server: GenesysTestServer,
     caplog: pytest.LogCaptureFixture,
-):
+) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, urllib3's included
     seen: list[str] = []
     handler = build_genesys_handler(genesys_settings, sleep=lambda _: None)
