@@ -31,7 +31,12 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    InvalidHeader,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 from urllib3.util import Retry
 
 from gcdedup import __version__
@@ -50,6 +55,7 @@ MIN_RATE_LIMIT_DELAY = 0.5
 USER_AGENT = f"gcdedup/{__version__}"
 
 _R = TypeVar("_R", bound="BackoffRetry")
+_CONNECTION_PREFIX = re.compile(r"^(?:<[^>]*>|\w+\(host=[^)]*\)): ")
 
 
 class GenesysAPIError(GenesysError):
@@ -120,7 +126,9 @@ class GenesysAPIError(GenesysError):
             what = "timed out"
         else:
             what = f"could not reach {parts.netloc}"
-        detail = re.sub(r"^<[^>]*>: ", "", str(reason))
+        # urllib3 prefixes the connection object ("HTTPConnectionPool(host=...): "); the
+        # message already names the host.
+        detail = _CONNECTION_PREFIX.sub("", str(reason))
         return cls(
             f"Genesys {method} {parts.path} failed: {what}: {detail}",
             method=method,
@@ -267,8 +275,8 @@ class Transport:
         if retry_after:
             try:
                 delay = self.retry.parse_retry_after(retry_after)
-            except Exception:  # an unparseable header is the server's bug, not a failure
-                delay = None
+            except (InvalidHeader, ValueError, OverflowError):
+                delay = None  # an unparseable header is the server's bug: fall back
         if delay is None:
             delay = _seconds(response.headers.get("inin-ratelimit-reset"))
         if delay is None:
