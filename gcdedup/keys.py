@@ -9,6 +9,7 @@ Strategies are named, listed by ``gcdedup keys --list``, and comparable with
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,8 +33,15 @@ AUDIT_PREFIX = "v2.audits."
 
 
 def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: equal documents give equal bytes."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    """Sorted keys, no whitespace, UTF-8: equal documents give equal bytes.
+
+    orjson is the fast path; integers beyond 64 bits (legal JSON, which orjson
+    refuses) take the standard library's path, which writes the same bytes.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def digest(data: bytes) -> str:
@@ -122,8 +130,6 @@ def tutorial_key(event: Event) -> str:
     ``<detail.eventId>#<first 16 hex of sha256(json.dumps(detail, sort_keys=True))>``.
     No namespace prefix is added to these keys (see :func:`make_key`).
     """
-    import json  # the formula depends on json.dumps' exact spacing
-
     event_id = event.detail.get("eventId")
     if not event_id:
         raise KeyStrategyError("tutorial: detail has no eventId")

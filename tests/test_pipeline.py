@@ -1,0 +1,256 @@
+"""The pipeline: claim -> handler -> complete/release, on every store backend."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gcdedup.events import BadRecord, Event, Location
+from gcdedup.pipeline import Mode, Pipeline, Status, process
+from gcdedup.settings import Settings
+from gcdedup.store import DedupStore, KeyItem, open_store
+from gcdedup.store import Status as StoreStatus
+
+SAMPLES = Path(__file__).parent / "fixtures" / "genesys"
+MakeStore = Callable[..., DedupStore]
+
+
+def sample_events() -> list[Event]:
+    return [
+        Event(json.loads(p.read_text()), Location(p.name)) for p in sorted(SAMPLES.glob("*.json"))
+    ]
+
+
+def audit(n: int) -> Event:
+    """A distinct audit event; its genesys key is its audit id."""
+    envelope = json.loads((SAMPLES / "01_user_presence_audit.json").read_text())
+    envelope["id"] = str(uuid.uuid4())
+    envelope["detail"]["eventBody"]["id"] = f"audit-{n}"
+    return Event(envelope, Location("gen", line=n))
+
+
+def cfg(**kw: Any) -> Settings:
+    return Settings.resolve(env={}, store_url="memory://", run_id="run-1", **kw)
+
+
+class Recorder:
+    """A handler that records calls and fails for chosen audit ids."""
+
+    def __init__(self, fail: set[str] | None = None) -> None:
+        self.calls: list[str] = []
+        self.fail = fail or set()
+
+    def __call__(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        ident = envelope["detail"]["eventBody"].get("id") or envelope["id"]
+        self.calls.append(ident)
+        if ident in self.fail:
+            raise RuntimeError(f"boom {ident}")
+        return {"seen": ident}
+
+
+def test_second_run_of_the_same_events_is_all_duplicates(make_store: MakeStore) -> None:
+    store = make_store(run_id="run-1")
+    first = process(sample_events(), store, cfg())
+    assert (first.events, first.processed, first.duplicate, first.failed) == (5, 4, 1, 0)
+    second = process(sample_events(), store, cfg())
+    assert (second.events, second.processed, second.duplicate) == (5, 0, 5)
+    record = store.get(
+        "default#v2.detail.events.conversation.{id}.customer.end#2f7bf00a-0fc2-4d6a-9b56-"
+        "92238191433e#9fb2ca78-8389-4758-b76a-9b0300de1fce#c03d300e-fa79-4353-9695-"
+        "b97a71322785#1649237504949"
+    )
+    assert record is not None
+    assert record.status is StoreStatus.COMPLETED
+    assert record.dup_count == 3  # 05 in the first run, then 03 and 05 in the second
+    assert record.run_id == "run-1"
+
+
+def test_a_failed_handler_releases_its_claim_and_the_next_run_processes_it(
+    make_store: MakeStore,
+) -> None:
+    store = make_store()
+    events = [audit(n) for n in range(6)]
+    handler = Recorder(fail={"audit-3"})
+    report = process(events, store, cfg(), handler)
+    assert (report.processed, report.failed) == (5, 1)
+    assert report.failures[0].error == "RuntimeError: boom audit-3"
+    assert report.failures[0].location == Location("gen", line=3)
+    assert store.get("default#v2.audits#audit-3") is None
+    retry = Recorder()
+    again = process(events, store, cfg(), retry)
+    assert (again.processed, again.duplicate, again.failed) == (1, 5, 0)
+    assert retry.calls == ["audit-3"]
+
+
+def test_a_copy_after_a_failed_copy_in_the_same_batch_runs(make_store: MakeStore) -> None:
+    store = make_store()
+    first, second = audit(1), audit(1)
+
+    class FailOnce(Recorder):
+        def __call__(self, envelope: dict[str, Any]) -> dict[str, Any]:
+            self.calls.append(envelope["id"])
+            if len(self.calls) == 1:
+                raise RuntimeError("transient")
+            return {}
+
+    handler = FailOnce()
+    report = process([first, second, audit(1)], store, cfg(), handler)
+    assert handler.calls == [first.id, second.id]
+    assert (report.failed, report.processed, report.duplicate) == (1, 1, 1)
+
+
+def test_results_come_in_input_order_with_their_outcomes(make_store: MakeStore) -> None:
+    store = make_store()
+    records: list[Event | BadRecord] = [
+        audit(1),
+        BadRecord(Location("f", line=2), "invalid JSON"),
+        audit(1),
+        audit(2),
+    ]
+    seen = []
+    with Pipeline(store, cfg(batch_size=10), Recorder(fail={"audit-2"})) as pipeline:
+        report = pipeline.run(records, seen.append)
+    assert [r.status for r in seen] == [
+        Status.PROCESSED,
+        Status.BAD_RECORD,
+        Status.DUPLICATE,
+        Status.FAILED,
+    ]
+    assert seen[0].result == {"seen": "audit-1"}
+    assert seen[1].to_dict() == {
+        "location": "f:2",
+        "key": None,
+        "topic": None,
+        "outcome": "bad_record",
+        "error": "invalid JSON",
+    }
+    assert report.to_dict()["bad_records"] == 1
+    assert report.to_dict()["by_topic"] == {
+        "v2.audits.entitytype.{id}.entityid.{id}": {
+            "duplicate": 1,
+            "events": 3,
+            "failed": 1,
+            "processed": 1,
+        }
+    }
+
+
+def test_check_mode_is_read_only_and_counts_repeats_in_the_stream(make_store: MakeStore) -> None:
+    store = make_store()
+    process([audit(1)], store, cfg())
+    handler = Recorder()
+    report = process([audit(1), audit(2), audit(2), audit(3)], store, cfg(), handler, Mode.CHECK)
+    assert (report.new, report.duplicate, report.processed) == (2, 2, 0)
+    assert handler.calls == []
+    assert store.get("default#v2.audits#audit-2") is None
+    record = store.get("default#v2.audits#audit-1")
+    assert record is not None and record.dup_count == 0
+
+
+def test_seed_mode_marks_events_seen_without_the_handler(make_store: MakeStore) -> None:
+    store = make_store()
+    handler = Recorder()
+    seeded = process([audit(1), audit(2), audit(2)], store, cfg(), handler, Mode.SEED)
+    assert (seeded.seeded, seeded.duplicate) == (2, 1)
+    after = process([audit(1), audit(2), audit(3)], store, cfg(), handler)
+    assert (after.processed, after.duplicate) == (1, 2)
+    assert handler.calls == ["audit-3"]
+
+
+def test_key_errors_are_bad_records_not_crashes(make_store: MakeStore) -> None:
+    store = make_store()
+    no_id = copy.deepcopy(audit(1).envelope)
+    del no_id["id"]
+    report = process(
+        [Event(no_id, Location("x", line=1)), audit(2)], store, cfg(key_strategy="envelope")
+    )
+    assert (report.bad_record, report.processed) == (1, 1)
+    assert report.bad_records[0].reason == "no key: envelope: the event has no string 'id'"
+
+
+def test_concurrent_handlers_give_the_same_outcomes(make_store: MakeStore) -> None:
+    store = make_store()
+    events = [audit(n % 40) for n in range(100)]
+    handler = Recorder(fail={"audit-7"})
+    report = process(events, store, cfg(concurrency=8, batch_size=16), handler)
+    assert sorted(handler.calls) == sorted(
+        [f"audit-{n}" for n in range(40)] + ["audit-7"] * 2
+    )  # audit-7 fails each time it is met (3 copies; the 3rd after 2 failures)
+    assert (report.processed, report.failed, report.duplicate) == (39, 3, 58)
+
+
+def test_an_interrupt_releases_every_claim_of_the_round(make_store: MakeStore) -> None:
+    store = make_store()
+
+    def interrupt(envelope: dict[str, Any]) -> None:
+        if envelope["detail"]["eventBody"]["id"] == "audit-2":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        process([audit(n) for n in range(5)], store, cfg(), interrupt)
+    summary = store.summary()
+    assert summary.by_status.get("IN_PROGRESS", 0) == 0
+    assert summary.records == 0  # nothing completed: the round ended before completion
+
+
+def test_a_lost_lease_is_reported(make_store: MakeStore, clock) -> None:
+    store = make_store()
+    other = make_store()
+
+    def slow(envelope: dict[str, Any]) -> None:
+        clock.advance(120)  # longer than the 60 s lease
+        other.claim(
+            [
+                __import__("gcdedup.store", fromlist=["KeyItem"]).KeyItem(
+                    "default#v2.audits#audit-1", "default"
+                )
+            ],
+            60,
+            3600,
+        )
+
+    report = process([audit(1)], store, cfg(lease_seconds="60"), slow)
+    assert (report.processed, report.lease_lost) == (1, 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    stream=st.lists(st.tuples(st.integers(0, 6), st.booleans()), max_size=40),
+    batch_size=st.integers(1, 8),
+)
+def test_batched_outcomes_equal_one_at_a_time_processing(
+    stream: list[tuple[int, bool]], batch_size: int
+) -> None:
+    """The model: a key is processed the first time its handler succeeds; later copies skip."""
+    expected, done = [], set()
+    for ident, fail in stream:
+        if ident in done:
+            expected.append(Status.DUPLICATE)
+        elif fail:
+            expected.append(Status.FAILED)
+        else:
+            expected.append(Status.PROCESSED)
+            done.add(ident)
+
+    def handler(envelope: dict[str, Any]) -> None:
+        if envelope["x-fail"]:
+            raise RuntimeError("fail")
+
+    events = []
+    for ident, fail in stream:
+        event = audit(ident)
+        event.envelope["x-fail"] = fail
+        events.append(event)
+    store = open_store("memory://")
+    seen: list[Status] = []
+    with Pipeline(store, cfg(batch_size=batch_size), handler) as pipeline:
+        pipeline.run(events, lambda r: seen.append(r.status))
+    assert seen == expected
