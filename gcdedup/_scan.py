@@ -1,0 +1,302 @@
+"""Split a byte stream of JSON documents into values without parsing it whole.
+
+Used for JSON arrays and for back-to-back objects (``{...}{...}`` as Firehose
+writes them to S3, or pretty-printed objects one after another). The scanner
+only tracks brackets and strings to find where a value ends; orjson then parses
+that one value. Memory is bounded by the largest record (``limit``), not the file.
+
+Rules, so that nothing after a bad record is lost:
+
+* A top-level ``[`` opens an array whose elements are yielded one by one; commas
+  between elements are skipped; ``]`` closes it. A nested array is one value.
+* A value whose brackets balance but which orjson rejects is one bad record;
+  scanning continues right after it.
+* Bytes that cannot start a value (anything but ``{``, ``[``, ``"`` and
+  whitespace, or ``,``/``]`` outside an array) form one "junk" run up to the
+  next ``{``, ``[`` or ``"`` (also ``,`` and ``]`` inside an array). The run is
+  parsed on its own (so a bare number becomes "not an object") or reported as
+  invalid JSON.
+* A value larger than ``limit`` is skipped without buffering it and reported
+  with its size.
+* A value still open at end of input is reported as truncated. When it was small
+  enough to be held in memory, scanning resumes at the next *resync point* after
+  its start: a ``{`` at the start of a line or right after a ``}`` (``}{`` can
+  only occur between records in valid JSON). This recovers the records that a
+  truncated record swallowed; it is done at most ``MAX_RESYNCS`` times per input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+
+#: How many bytes to read at a time.
+CHUNK = 1 << 20
+#: How often a truncated record may restart the scan (bounds pathological input).
+MAX_RESYNCS = 8
+
+_OPEN = frozenset(b"{[")
+_NON_WS = re.compile(rb"[^ \t\r\n]")
+_NON_WS_ARRAY = re.compile(rb"[^ \t\r\n,]")
+_STRUCT = re.compile(rb'[{}\[\]"]')
+_STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.S)
+_JUNK_END = re.compile(rb'[{\["]')
+_JUNK_END_ARRAY = re.compile(rb'[{\["\],]')
+_RESYNC = re.compile(rb"(?:^|(?<=\}))\{", re.M)
+_BOM = b"\xef\xbb\xbf"
+
+#: (offset, parsed value, None) for a value, (offset, None, reason) for a bad record.
+Item = tuple[int, Any, "str | None"]
+
+
+def json_reason(exc: Exception) -> str:
+    """A short reason for an orjson error; invalid UTF-8 is named as such."""
+    message = str(exc)
+    if "UTF-8" in message and "BOM" not in message:
+        return "invalid UTF-8"
+    if len(message) > 120:
+        message = message[:117] + "..."
+    return f"invalid JSON ({message})"
+
+
+def oversize_reason(size: int, limit: int, *, at_least: bool = False) -> str:
+    qualifier = "at least " if at_least else ""
+    return f"record is {qualifier}{size} bytes, over the limit of {limit} bytes"
+
+
+class Scanner:
+    """Yield the top-level JSON values of a stream with their byte offsets.
+
+    ``read(n)`` returns the next bytes of the (decompressed) stream, ``b""`` at
+    the end; ``initial`` holds bytes already read from its start.
+    """
+
+    def __init__(self, read: Callable[[int], bytes], limit: int, initial: bytes = b"") -> None:
+        self._read = read
+        self._limit = limit
+        self._buf = initial
+        self._base = 0  # stream offset of self._buf[0]
+        self._eof = False
+        # Resumable state of the value being scanned.
+        self._depth = 0
+        self._in_str = False
+        self._esc = False
+        # Whether records are joined as '}{' (Firehose) rather than one per line.
+        self._joints = False
+        # Set by the caller-visible loop when an input error stops the scan.
+        self.offset = 0
+
+    # -- buffer ---------------------------------------------------------------
+
+    def _fill(self, keep_from: int) -> int:
+        """Read a chunk, dropping bytes before ``keep_from``; return the shift applied."""
+        if self._eof:
+            return 0
+        data = self._read(CHUNK)
+        if not data:
+            self._eof = True
+            return 0
+        shift = keep_from
+        self._buf = self._buf[keep_from:] + data
+        self._base += shift
+        return shift
+
+    # -- scanning -------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Item]:
+        pos = 0
+        if self._buf.startswith(_BOM):
+            pos = 3
+        in_array = False
+        resyncs = 0
+        while True:
+            # Skip whitespace (and commas between array elements).
+            finder = _NON_WS_ARRAY if in_array else _NON_WS
+            m = finder.search(self._buf, pos)
+            while m is None:
+                pos = len(self._buf)
+                self.offset = self._base + pos
+                pos -= self._fill(pos)
+                if self._eof:
+                    if in_array:
+                        yield (
+                            self._base + pos,
+                            None,
+                            "truncated: array not closed at end of input",
+                        )
+                    return
+                m = finder.search(self._buf, pos)
+            pos = m.start()
+            self.offset = self._base + pos
+            c = self._buf[pos]
+            if c == 0x5B and not in_array:  # '['
+                in_array = True
+                pos += 1
+                continue
+            if c == 0x5D and in_array:  # ']'
+                in_array = False
+                pos += 1
+                continue
+            if c in _OPEN or c == 0x22:
+                item, pos, truncated = self._value(pos)
+                yield item
+                if truncated:
+                    # Resume at the next resync point inside what the open value swallowed.
+                    start = item[0] - self._base
+                    r = _RESYNC.search(self._buf, start + 1) if resyncs < MAX_RESYNCS else None
+                    if r is None:
+                        return
+                    resyncs += 1
+                    pos = r.start()
+                    in_array = False
+                continue
+            item, pos = self._junk(pos, in_array)
+            yield item
+
+    def _value(self, pos: int) -> tuple[Item, int, bool]:
+        """Scan one value starting at ``pos``: (item, position after it, truncated?)."""
+        buf = self._buf
+        offset = self._base + pos
+        # Fast path: the value ends at the end of its line (JSON Lines style) or
+        # right before a '}{' boundary. A slice that orjson accepts as a whole
+        # value starting at a bracket is exactly that value.
+        if buf[pos] == 0x7B:
+            stop = pos + self._limit + 2
+            if self._joints:
+                end = buf.find(b"}{", pos, stop)
+                if end >= 0:
+                    end += 1
+            else:
+                end = buf.find(b"\n", pos, stop)
+                if end >= 0:
+                    while end > pos and buf[end - 1] in b" \t\r,]":
+                        end -= 1
+                    if buf[end - 1] != 0x7D:
+                        end = -1
+            if 0 <= end - pos <= self._limit:
+                try:
+                    return (offset, orjson.loads(buf[pos:end]), None), end, False
+                except orjson.JSONDecodeError:
+                    pass
+        # Exact scan: find the matching bracket or closing quote.
+        if buf[pos] == 0x22:
+            self._depth, self._in_str, self._esc = 0, True, False
+            scan = pos + 1
+        else:
+            self._depth, self._in_str, self._esc = 0, False, False
+            scan = pos
+        skipping = False  # oversize: keep scanning but drop what has been read
+        dropped = 0
+        while True:
+            end = self._find_end(self._buf, scan, len(self._buf))
+            if end >= 0:
+                break
+            scan = len(self._buf)
+            skipping = skipping or scan - pos > self._limit
+            if skipping:
+                dropped += scan - pos
+                pos = scan
+            self.offset = self._base + scan
+            shift = self._fill(pos)
+            pos -= shift
+            scan -= shift
+            if self._eof:
+                if skipping:
+                    size = dropped + scan - pos
+                    reason = oversize_reason(size, self._limit, at_least=True)
+                    return (offset, None, reason + ", truncated at end of input"), scan, False
+                kind = "string" if self._buf[pos] == 0x22 else "array or object"
+                return (offset, None, f"truncated: {kind} not closed at end of input"), scan, True
+        self._joints = self._buf[end : end + 1] == b"{"
+        if skipping:
+            size = dropped + end - pos
+            return (offset, None, oversize_reason(size, self._limit)), end, False
+        if end - pos > self._limit:
+            return (offset, None, oversize_reason(end - pos, self._limit)), end, False
+        try:
+            return (offset, orjson.loads(self._buf[pos:end]), None), end, False
+        except orjson.JSONDecodeError as exc:
+            return (offset, None, json_reason(exc)), end, False
+
+    def _find_end(self, buf: bytes, i: int, end: int) -> int:
+        """Index just past the value being scanned, or -1 if it goes past ``end``."""
+        depth = self._depth
+        if self._in_str:
+            i = self._string_end(buf, i, end)
+            if i < 0:
+                return -1
+            if depth == 0:
+                return i
+        search = _STRUCT.search
+        while True:
+            m = search(buf, i, end)
+            if m is None:
+                self._depth = depth
+                return -1
+            i = m.end()
+            c = buf[i - 1]
+            if c == 0x22:
+                self._in_str = True
+                i = self._string_end(buf, i, end)
+                if i < 0:
+                    self._depth = depth
+                    return -1
+            elif c in _OPEN:
+                depth += 1
+            else:
+                depth -= 1
+                if depth <= 0:
+                    self._depth = 0
+                    return i
+
+    def _string_end(self, buf: bytes, i: int, end: int) -> int:
+        """Index just past the closing quote of the current string, or -1."""
+        if self._esc:
+            if i >= end:
+                return -1
+            i += 1
+            self._esc = False
+        m = _STRING_BODY.match(buf, i, end)
+        k = m.end() if m else i
+        if k >= end:
+            return -1
+        if buf[k] == 0x22:
+            self._in_str = False
+            return k + 1
+        self._esc = True  # a backslash is the last byte read so far
+        return -1
+
+    def _junk(self, pos: int, in_array: bool) -> tuple[Item, int]:
+        """Consume a run of bytes that cannot start a value and report it."""
+        offset = self._base + pos
+        finder = _JUNK_END_ARRAY if in_array else _JUNK_END
+        scan = pos + 1
+        skipping = False
+        dropped = 0
+        while True:
+            m = finder.search(self._buf, scan)
+            if m is not None:
+                end = m.start()
+                break
+            scan = len(self._buf)
+            skipping = skipping or scan - pos > self._limit
+            if skipping:
+                dropped += scan - pos
+                pos = scan
+            shift = self._fill(pos)
+            pos -= shift
+            scan -= shift
+            if self._eof:
+                end = len(self._buf)
+                break
+        if skipping or end - pos > self._limit:
+            size = dropped + end - pos
+            return (offset, None, f"invalid JSON ({size} bytes that are not JSON)"), end
+        text = self._buf[pos:end]
+        try:
+            return (offset, orjson.loads(text), None), end
+        except orjson.JSONDecodeError as exc:
+            return (offset, None, json_reason(exc)), end
