@@ -1,0 +1,598 @@
+"""The Lambda entry point, invoked the way Lambda invokes it, against real stores.
+
+Stores: SQLite and the DynamoDB test server (moto's, over HTTP). Secrets Manager
+is served by the same moto server. The context object is a small fake: Lambda's
+context is a plain object, not an AWS service.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from conftest import HAVE_DYNAMODB, FakeClock
+from genesys_server import *  # noqa: F403 - the genesys_server fixture
+from genesys_server import CLIENT_ID, CLIENT_SECRET, GenesysTestServer
+
+from gcdedup import aws_lambda
+from gcdedup.errors import ConfigError
+from gcdedup.events import BadRecord, Event, Location, expand
+from gcdedup.keys import KeyMaker
+from gcdedup.pipeline import Mode, Pipeline, Status
+from gcdedup.settings import Settings
+from gcdedup.store import KeyItem, open_store
+from gcdedup.store import Status as RecordStatus
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+LAMBDA_FIXTURES = FIXTURES / "lambda"
+GENESYS = sorted((FIXTURES / "genesys").glob("*.json"))
+CONVERSATION = "2f7bf00a-0fc2-4d6a-9b56-92238191433e"
+STORES = ["sqlite", *(["dynamodb"] if HAVE_DYNAMODB else [])]
+DEFAULT_STORE = STORES[-1]
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def genesys(number: int) -> dict[str, Any]:
+    return load(next(p for p in GENESYS if p.name.startswith(f"{number:02d}_")))
+
+
+# -- Lambda's side: context, delivery shapes ----------------------------------------------------
+
+
+@dataclass
+class FakeContext:
+    """What the handler reads from Lambda's context object."""
+
+    remaining_ms: int = 30_000
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_name: str = "gcdedup"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def sqs_record(body: str | dict[str, Any], message_id: str | None = None) -> dict[str, Any]:
+    """One SQS message as the event source mapping delivers it (``body`` is a string)."""
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": "AQEB" + uuid.uuid4().hex,
+        "body": body if isinstance(body, str) else json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1718000000000"},
+        "messageAttributes": {},
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:gcdedup-events",
+        "awsRegion": "us-east-1",
+    }
+
+
+def sqs_batch(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": list(records)}
+
+
+def failures(response: dict[str, Any]) -> set[str]:
+    return {item["itemIdentifier"] for item in response["batchItemFailures"]}
+
+
+# -- the user's handler (loaded by GCDEDUP_HANDLER) ----------------------------------------
+
+
+class Recorder:
+    """A handler that counts calls per event id and fails the ids it is told to."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.fail_ids: set[str] = set()  # fail every time
+        self.fail_once: set[str] = set()  # fail the first call only
+        self.during: Callable[[dict[str, Any]], None] | None = None
+
+    def __call__(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        event_id = envelope["id"]
+        self.calls[event_id] += 1
+        if self.during is not None:
+            self.during(envelope)
+        if event_id in self.fail_ids or event_id in self.fail_once:
+            self.fail_once.discard(event_id)
+            raise RuntimeError("downstream said no")
+        return {"handled": event_id}
+
+
+RECORDER = Recorder()
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A moto server for Secrets Manager: the DynamoDB test server's when there is one."""
+    if HAVE_DYNAMODB:
+        yield str(request.getfixturevalue("dynamodb_server").endpoint_url)
+        return
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_table_url(request: pytest.FixtureRequest) -> str:
+    """One DynamoDB table for the module: each test has its own namespace in it, as
+    production and test keys share a table (creating a table per test is slow)."""
+    server = request.getfixturevalue("dynamodb_server")
+    url = str(server.table_url(f"gcdedup-lambda-{uuid.uuid4().hex[:8]}"))
+    with open_store(url) as store:
+        store.init()
+    return url
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An initialised store (as the template or ``gcdedup init`` leaves it): DynamoDB
+    by default; core tests are parametrized over SQLite too (``indirect``)."""
+    backend = getattr(request, "param", DEFAULT_STORE)
+    if backend == "dynamodb":
+        return str(request.getfixturevalue("shared_table_url"))
+    url = f"sqlite:///{tmp_path / 'lambda.sqlite3'}"
+    with open_store(url) as store:
+        store.init()
+    return url
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+def key_of(event: dict[str, Any], namespace: str) -> str:
+    return KeyMaker.create("genesys", namespace)(Event(event, Location("test")))
+
+
+both_stores = pytest.mark.parametrize("store_url", STORES, indirect=True)
+#: For tests about the adapter itself, not the store: a new DynamoDB client per container is slow.
+sqlite_only = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def lambda_env(
+    monkeypatch: pytest.MonkeyPatch, store_url: str, namespace: str
+) -> Iterator[pytest.MonkeyPatch]:
+    """A clean environment like the template's, with the recording handler; fresh container."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("GCDEDUP_", "GENESYSCLOUD_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("GCDEDUP_STORE", store_url)
+    monkeypatch.setenv("GCDEDUP_NAMESPACE", namespace)
+    monkeypatch.setenv("GCDEDUP_HANDLER", "test_aws_lambda:RECORDER")
+    RECORDER.reset()
+    aws_lambda.reset()
+    yield monkeypatch
+    aws_lambda.reset()
+
+
+@pytest.fixture
+def clock(lambda_env: pytest.MonkeyPatch) -> FakeClock:
+    """The next container's store runs on this clock."""
+    fake = FakeClock()
+    aws_lambda.reset(clock=fake)
+    return fake
+
+
+def log_lines(out: str) -> list[dict[str, Any]]:
+    """Every stdout line must be one JSON object."""
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def outcomes(out: str) -> dict[str, str]:
+    """message_id (or location) -> outcome, from the per-event log lines."""
+    return {
+        line.get("message_id", line["location"]): line["outcome"]
+        for line in log_lines(out)
+        if line["message"] == "event"
+    }
+
+
+# -- SQS batches --------------------------------------------------------------------------------
+
+
+@both_stores
+def test_sqs_batch_reports_exactly_the_failures(
+    lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, same_key, failing = genesys(3), genesys(5), genesys(4)
+    RECORDER.fail_ids = {failing["id"]}
+    batch = sqs_batch(
+        sqs_record("not json {", "m-bad"),
+        sqs_record(first, "m-first"),
+        sqs_record(same_key, "m-dup"),
+        sqs_record(failing, "m-fail"),
+    )
+
+    response = aws_lambda.handler(batch, FakeContext())
+
+    assert failures(response) == {"m-bad", "m-fail"}
+    assert outcomes(capsys.readouterr().out) == {
+        "m-bad": "bad_record",
+        "m-first": "processed",
+        "m-dup": "duplicate",
+        "m-fail": "failed",
+    }
+    assert RECORDER.calls == {first["id"]: 1, failing["id"]: 1}
+
+    # SQS redelivers the two failures; the downstream has recovered.
+    RECORDER.fail_ids.clear()
+    retry = sqs_batch(sqs_record("not json {", "m-bad"), sqs_record(failing, "m-fail"))
+    assert failures(aws_lambda.handler(retry, FakeContext())) == {"m-bad"}
+    assert outcomes(capsys.readouterr().out)["m-fail"] == "processed"
+
+    # The whole batch again (a replay): nothing is handled twice.
+    again = aws_lambda.handler(batch, FakeContext())
+    assert failures(again) == {"m-bad"}
+    assert RECORDER.calls == {first["id"]: 1, failing["id"]: 2}
+    assert set(outcomes(capsys.readouterr().out).values()) == {"bad_record", "duplicate"}
+
+
+@sqlite_only
+def test_sqs_fixture_gives_two_failures(lambda_env: pytest.MonkeyPatch) -> None:
+    response = aws_lambda.handler(load(LAMBDA_FIXTURES / "sqsEvent.json"), FakeContext())
+    assert failures(response) == {
+        "059f36b4-87a3-44ab-83d2-661975830a7d",  # "Test message." is not JSON
+        "2e1424d4-f796-459a-8184-9c92662be6da",  # JSON, but no detail
+    }
+    assert not RECORDER.calls
+
+
+@both_stores
+def test_claim_held_by_a_live_invocation_fails_until_its_lease_ends(
+    clock: FakeClock, store_url: str, namespace: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = genesys(1)
+    key = key_of(event, namespace)
+    with open_store(store_url, clock=clock) as other:  # another invocation, still running
+        other.init()
+        [held] = other.claim([KeyItem(key, namespace)], lease_seconds=60, ttl_seconds=3600)
+    assert held.token
+
+    batch = sqs_batch(sqs_record(event, "m-held"))
+    assert failures(aws_lambda.handler(batch, FakeContext())) == {"m-held"}
+    assert outcomes(capsys.readouterr().out) == {"m-held": "in_flight"}
+    assert not RECORDER.calls
+
+    clock.advance(61)  # the other invocation died without releasing: its lease ran out
+    assert failures(aws_lambda.handler(batch, FakeContext())) == set()
+    assert outcomes(capsys.readouterr().out) == {"m-held": "processed"}
+    assert RECORDER.calls == {event["id"]: 1}
+
+
+def test_duplicates_inside_one_batch_after_a_failed_first_copy(
+    lambda_env: pytest.MonkeyPatch,
+) -> None:
+    """The first copy fails and is released, so the second copy in the same batch runs."""
+    event = genesys(2)
+    RECORDER.fail_once = {event["id"]}
+    batch = sqs_batch(sqs_record(event, "m-1"), sqs_record(event, "m-2"))
+    assert failures(aws_lambda.handler(batch, FakeContext())) == {"m-1"}
+    # SQS redelivers m-1: by now it is a duplicate, which is a success.
+    assert failures(aws_lambda.handler(sqs_batch(batch["Records"][0]), FakeContext())) == set()
+    assert RECORDER.calls[event["id"]] == 2
+
+
+# -- direct EventBridge invocations -------------------------------------------------------------
+
+
+def test_direct_eventbridge_event_is_processed_once(
+    lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = load(LAMBDA_FIXTURES / "eventBridgeEvent.json")
+    first = aws_lambda.handler(event, FakeContext())
+    second = aws_lambda.handler(event, FakeContext())
+    assert (first["processed"], first["duplicate"], first["failures"]) == (1, 0, 0)
+    assert (second["processed"], second["duplicate"], second["failures"]) == (0, 1, 0)
+    assert RECORDER.calls == {event["id"]: 1}
+    events = [line for line in log_lines(capsys.readouterr().out) if line["message"] == "event"]
+    assert [line["outcome"] for line in events] == ["processed", "duplicate"]
+    assert events[0]["replay_name"] == "replay_archive"
+    assert events[0]["event_id"] == event["id"]
+
+
+@both_stores
+def test_direct_invocation_raises_for_a_failing_handler_then_succeeds(
+    lambda_env: pytest.MonkeyPatch,
+) -> None:
+    event = genesys(3)
+    RECORDER.fail_ids = {event["id"]}
+    with pytest.raises(aws_lambda.InvocationError, match="failed"):
+        aws_lambda.handler(event, FakeContext())
+    RECORDER.fail_ids.clear()
+    assert aws_lambda.handler(event, FakeContext())["processed"] == 1  # the retry runs
+    assert RECORDER.calls == {event["id"]: 2}
+
+
+def test_direct_invocation_raises_while_another_holds_the_claim(
+    clock: FakeClock, store_url: str, namespace: str
+) -> None:
+    event = genesys(4)
+    key = key_of(event, namespace)
+    with open_store(store_url, clock=clock) as other:
+        other.init()
+        other.claim([KeyItem(key, namespace)], lease_seconds=60, ttl_seconds=3600)
+    with pytest.raises(aws_lambda.InvocationError, match="in_flight"):
+        aws_lambda.handler(event, FakeContext())
+    assert not RECORDER.calls
+
+
+@sqlite_only
+def test_direct_invocation_of_a_non_event_raises(lambda_env: pytest.MonkeyPatch) -> None:
+    """Retrying cannot fix it, but raising sends it to the async failure destination."""
+    for payload in ({}, {"foo": 1}, [1, 2], "text", {"Records": [{"Sns": {"Message": "x"}}]}):
+        with pytest.raises(aws_lambda.InvocationError, match="bad_record"):
+            aws_lambda.handler(payload, FakeContext())
+    assert aws_lambda.handler({"Records": []}, FakeContext())["records"] == 0
+
+
+def test_genesys_payloads_in_both_delivery_shapes(lambda_env: pytest.MonkeyPatch) -> None:
+    """Every sample payload, sent twice directly and twice through SQS: handled once."""
+    for path in GENESYS:
+        event = load(path)
+        direct = [aws_lambda.handler(event, FakeContext()) for _ in range(2)]
+        via_sqs = [
+            aws_lambda.handler(sqs_batch(sqs_record(event)), FakeContext()) for _ in range(2)
+        ]
+        key_seen_before = path.name.startswith("05_")  # same business event as 03
+        assert direct[0]["duplicate" if key_seen_before else "processed"] == 1, path.name
+        assert direct[1]["duplicate"] == 1
+        assert via_sqs == [{"batchItemFailures": []}] * 2
+    assert set(RECORDER.calls.values()) == {1}
+    assert len(RECORDER.calls) == 4
+
+
+# -- leases, caching, configuration ------------------------------------------------------------
+
+
+@both_stores
+def test_lease_comes_from_the_remaining_time(
+    clock: FakeClock, store_url: str, namespace: str
+) -> None:
+    event = genesys(1)
+    key = key_of(event, namespace)
+    seen: list[Any] = []
+    RECORDER.during = lambda envelope: seen.append(aws_lambda.get_container().store.get(key))
+
+    aws_lambda.handler(event, FakeContext(remaining_ms=12_500))
+
+    [record] = seen
+    assert record.status is RecordStatus.IN_PROGRESS
+    expected = clock.now + 12.5 + aws_lambda.LEASE_MARGIN_SECONDS
+    assert record.lease_until == pytest.approx(expected, abs=0.01)
+
+
+@sqlite_only
+def test_without_a_context_the_configured_lease_applies(
+    lambda_env: pytest.MonkeyPatch, clock: FakeClock, namespace: str
+) -> None:
+    lambda_env.setenv("GCDEDUP_LEASE", "45s")
+    aws_lambda.reset(clock=clock)
+    event = genesys(2)
+    key = key_of(event, namespace)
+    seen: list[Any] = []
+    RECORDER.during = lambda envelope: seen.append(aws_lambda.get_container().store.get(key))
+    aws_lambda.handler(event, None)
+    assert seen[0].lease_until == pytest.approx(clock.now + 45, abs=0.01)
+    assert aws_lambda.lease_seconds(None, 45.0) == 45.0
+    assert aws_lambda.lease_seconds(FakeContext(remaining_ms=-5), 45.0) == 2.0
+
+
+def test_store_and_handler_are_built_once_per_container(
+    lambda_env: pytest.MonkeyPatch, namespace: str
+) -> None:
+    opened: list[str] = []
+    real_open = aws_lambda.open_store
+
+    def counting_open(url: str, **kwargs: Any) -> Any:
+        opened.append(url)
+        return real_open(url, **kwargs)
+
+    lambda_env.setattr(aws_lambda, "open_store", counting_open)
+    for number in (1, 2, 3, 1):
+        aws_lambda.handler(sqs_batch(sqs_record(genesys(number))), FakeContext())
+    aws_lambda.handler(genesys(4), FakeContext())
+    assert len(opened) == 1
+    container = aws_lambda.get_container()
+    assert container.settings.namespace == namespace
+    assert container.handler is RECORDER
+    aws_lambda.reset()  # a new container starts from scratch
+    aws_lambda.handler(genesys(5), FakeContext())
+    assert len(opened) == 2
+
+
+@sqlite_only
+def test_configuration_errors(lambda_env: pytest.MonkeyPatch) -> None:
+    lambda_env.delenv("GCDEDUP_STORE")
+    with pytest.raises(ConfigError, match="GCDEDUP_STORE is not set"):
+        aws_lambda.handler(genesys(1), FakeContext())
+    lambda_env.setenv("GCDEDUP_STORE", f"memory://{uuid.uuid4().hex}")
+    lambda_env.setenv("GCDEDUP_GENESYS", "1")
+    with pytest.raises(ConfigError, match="not both"):
+        aws_lambda.handler(genesys(1), FakeContext())
+    lambda_env.setenv("GCDEDUP_GENESYS", "perhaps")
+    with pytest.raises(ConfigError, match="GCDEDUP_GENESYS"):
+        aws_lambda.handler(genesys(1), FakeContext())
+    lambda_env.delenv("GCDEDUP_GENESYS")
+    lambda_env.delenv("GCDEDUP_HANDLER")
+    # No handler at all: count only, every event recorded.
+    assert aws_lambda.handler(genesys(1), FakeContext())["processed"] == 1
+    assert aws_lambda.get_container().handler_name == "count-only"
+
+
+@sqlite_only
+def test_log_lines_are_json_one_per_event_and_a_summary(
+    lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    context = FakeContext()
+    batch = sqs_batch(
+        sqs_record(genesys(3), "m-1"), sqs_record(genesys(3), "m-2"), sqs_record("x", "m-3")
+    )
+    aws_lambda.handler(batch, context)
+    lines = log_lines(capsys.readouterr().out)
+    assert [line["message"] for line in lines] == ["container ready", *["event"] * 3, "invocation"]
+    for line in lines[1:4]:
+        assert {"time", "level", "key", "outcome", "topic", "location", "message_id"} <= set(line)
+        assert line["request_id"] == context.aws_request_id
+        assert "detail" not in line and "eventBody" not in json.dumps(line)
+    summary = lines[-1]
+    assert (summary["records"], summary["processed"], summary["duplicate"]) == (3, 1, 1)
+    assert (summary["bad_record"], summary["failures"], summary["delivery"]) == (1, 1, "sqs")
+    assert "12456349-b5c7-4d8f-9eb4-f4df18bce9a9" not in json.dumps(lines)  # body data
+
+
+# -- Genesys credentials from Secrets Manager ---------------------------------------------------
+
+
+@pytest.fixture
+def secrets(moto_endpoint: str, lambda_env: pytest.MonkeyPatch) -> Any:
+    lambda_env.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_endpoint)
+    return boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-east-1")
+
+
+def test_genesys_handler_with_credentials_from_secrets_manager(
+    secrets: Any,
+    lambda_env: pytest.MonkeyPatch,
+    genesys_server: GenesysTestServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = f"gcdedup/genesys/{uuid.uuid4().hex}"
+    secrets.create_secret(
+        Name=name, SecretString=json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+    )
+    lambda_env.delenv("GCDEDUP_HANDLER")
+    lambda_env.setenv("GCDEDUP_GENESYS", "true")
+    lambda_env.setenv("GCDEDUP_GENESYS_SECRET_ID", name)
+    lambda_env.setenv("GENESYSCLOUD_API_URL", genesys_server.url)
+    lambda_env.setenv("GENESYSCLOUD_LOGIN_URL", genesys_server.url)
+    fetched: list[str] = []
+    real_fetch = aws_lambda.fetch_genesys_secret
+
+    def counting_fetch(secret_id: str) -> dict[str, Any]:
+        fetched.append(secret_id)
+        return real_fetch(secret_id)
+
+    lambda_env.setattr(aws_lambda, "fetch_genesys_secret", counting_fetch)
+
+    batch = sqs_batch(*(sqs_record(load(path)) for path in GENESYS))
+    assert failures(aws_lambda.handler(batch, FakeContext())) == set()
+    assert failures(aws_lambda.handler(batch, FakeContext())) == set()
+
+    assert fetched == [name]  # once per container
+    assert genesys_server.token_requests == 1
+    # 03 and 05 are one business event; 04 is another event on the same conversation.
+    assert genesys_server.calls(CONVERSATION) == 2
+    out = capsys.readouterr().out
+    assert CLIENT_SECRET not in out
+    assert aws_lambda.get_container().handler_name == "genesys"
+    summaries = [line for line in log_lines(out) if line["message"] == "invocation"]
+    assert [(s["processed"], s["duplicate"]) for s in summaries] == [(4, 1), (0, 5)]
+
+
+def test_secret_problems_are_configuration_errors(
+    secrets: Any, lambda_env: pytest.MonkeyPatch
+) -> None:
+    base = f"gcdedup/bad/{uuid.uuid4().hex}"
+    secrets.create_secret(Name=f"{base}/text", SecretString=f"plain {CLIENT_SECRET}")
+    secrets.create_secret(Name=f"{base}/partial", SecretString=json.dumps({"client_id": "x"}))
+    secrets.create_secret(
+        Name=f"{base}/typed", SecretString=json.dumps({"client_id": 1, "client_secret": "y"})
+    )
+    with pytest.raises(ConfigError, match="cannot read secret") as missing:
+        aws_lambda.fetch_genesys_secret(f"{base}/absent")
+    with pytest.raises(ConfigError, match="not a JSON object") as text:
+        aws_lambda.fetch_genesys_secret(f"{base}/text")
+    with pytest.raises(ConfigError, match="no 'client_secret'"):
+        aws_lambda.fetch_genesys_secret(f"{base}/partial")
+    with pytest.raises(ConfigError, match="must be a string"):
+        aws_lambda.fetch_genesys_secret(f"{base}/typed")
+    assert CLIENT_SECRET not in str(text.value) + str(missing.value)
+
+
+def test_secret_overrides_region_and_wraps_the_secret(secrets: Any) -> None:
+    name = f"gcdedup/genesys/{uuid.uuid4().hex}"
+    secrets.create_secret(
+        Name=name,
+        SecretString=json.dumps(
+            {"client_id": "abc", "client_secret": CLIENT_SECRET, "region": "eu-west-1"}
+        ),
+    )
+    overrides = aws_lambda.fetch_genesys_secret(name)
+    assert overrides["client_id"] == "abc" and overrides["region"] == "eu-west-1"
+    assert overrides["client_secret"].reveal() == CLIENT_SECRET
+    assert CLIENT_SECRET not in repr(overrides)
+
+
+# -- the CLI's check mode and the Lambda agree --------------------------------------------------
+
+
+def replay_stream() -> list[dict[str, Any]]:
+    """Events as an archive replay would send them: repeats, and one not-an-event."""
+    events = [load(path) for path in GENESYS]
+    replayed = {**genesys(3), "replay-name": "nightly"}
+    return [*events, genesys(1), replayed, {"not": "an event"}, genesys(4)]
+
+
+def test_check_mode_and_the_lambda_report_the_same_duplicates(
+    lambda_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    namespace: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stream = replay_stream()
+    ids = [f"m-{index}" for index in range(len(stream))]
+
+    check_settings = Settings.resolve(
+        env={}, store_url=f"sqlite:///{tmp_path / 'check.sqlite3'}", namespace=namespace
+    )
+    records: list[Event | BadRecord] = []
+    for message_id, document in zip(ids, stream, strict=True):
+        records.extend(expand(document, Location("archive", record=message_id)))
+    with (
+        open_store(check_settings.store_url) as check_store,
+        Pipeline(check_store, check_settings, mode=Mode.CHECK) as pipeline,
+    ):
+        check_store.init()
+        checked = pipeline.run_batch(records)
+    check_duplicates = {r.location.record for r in checked if r.status is Status.DUPLICATE}
+
+    batch = sqs_batch(*(sqs_record(doc, mid) for mid, doc in zip(ids, stream, strict=True)))
+    capsys.readouterr()
+    response = aws_lambda.handler(batch, FakeContext())
+    seen = outcomes(capsys.readouterr().out)
+    lambda_duplicates = {mid for mid, outcome in seen.items() if outcome == "duplicate"}
+
+    assert check_duplicates == lambda_duplicates == {"m-4", "m-5", "m-6", "m-8"}
+    assert failures(response) == {"m-7"}
+    assert {r.location.record for r in checked if r.status is Status.NEW} == {
+        mid for mid, outcome in seen.items() if outcome == "processed"
+    }
