@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -20,9 +20,11 @@ MAX_RECORD_BYTES = 1024 * 1024
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where a record came from: a file and a line or byte offset, and a record id."""
+class Location(NamedTuple):
+    """Where a record came from: a file and a line or byte offset, and a record id.
+
+    A NamedTuple because one is made per input line: it must be cheap.
+    """
 
     source: str
     line: int | None = None
@@ -30,7 +32,7 @@ class Location:
     record: str | None = None
 
     def with_record(self, record: str) -> Location:
-        return replace(self, record=record)
+        return self._replace(record=record)
 
     def __str__(self) -> str:
         text = self.source
@@ -67,12 +69,30 @@ class BadRecord:
         return {"location": str(self.location), "reason": self.reason}
 
 
-@dataclass(frozen=True, slots=True)
 class Event:
-    """An EventBridge event (the envelope, with ``detail``) and where it was read."""
+    """An EventBridge event (the envelope, with ``detail``) and where it was read.
 
-    envelope: dict[str, Any]
-    location: Location
+    A plain slotted class (not a frozen dataclass): one is built per event on the
+    hot path. Treat it as immutable.
+    """
+
+    __slots__ = ("envelope", "location")
+
+    def __init__(self, envelope: dict[str, Any], location: Location) -> None:
+        self.envelope = envelope
+        self.location = location
+
+    def __repr__(self) -> str:
+        return f"Event(id={self.id!r}, location={str(self.location)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Event)
+            and self.envelope == other.envelope
+            and self.location == other.location
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def id(self) -> str | None:
@@ -143,6 +163,9 @@ def expand(document: Any, location: Location) -> Iterator[Event | BadRecord]:
     A document is an EventBridge event, a Lambda batch (``{"Records": [...]}``
     from SQS or SNS), or ``aws sqs receive-message`` output (``{"Messages": [...]}``).
     """
+    if type(document) is dict and type(document.get("detail")) is dict:
+        yield Event(document, location)  # the common case: one EventBridge event
+        return
     if isinstance(document, dict):
         for container in ("Records", "Messages"):
             records = document.get(container)
@@ -156,6 +179,8 @@ def expand(document: Any, location: Location) -> Iterator[Event | BadRecord]:
 
 def unwrap(record: Any, location: Location, _depth: int = 0) -> Event | BadRecord:
     """Turn one record into an Event, unwrapping SQS and SNS string payloads."""
+    if type(record) is dict and type(record.get("detail")) is dict:
+        return Event(record, location)  # the common case, first and cheap
     if not isinstance(record, dict):
         return BadRecord(location, f"expected a JSON object, got {_json_type(record)}")
     if "detail" in record:

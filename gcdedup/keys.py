@@ -65,17 +65,11 @@ def validate_namespace(namespace: str) -> str:
 
 
 def _part(value: Any) -> str:
-    text = value if isinstance(value, str) else canonical_json(value).decode()
+    """A key component: short strings as they are, anything else canonical or digested."""
+    text = value if type(value) is str else canonical_json(value).decode()
     if len(text) > _MAX_PART or "#" in text:
         return "h:" + digest(text.encode())
     return text
-
-
-def _body_or_fail(event: Event, strategy: str) -> dict[str, Any]:
-    body = event.event_body
-    if body is None:
-        raise KeyStrategyError(f"{strategy}: detail has no eventBody object")
-    return body
 
 
 def genesys_key(event: Event) -> str:
@@ -89,27 +83,36 @@ def genesys_key(event: Event) -> str:
 
     Never ``metadata.CorrelationId`` (a trace id) nor ``detail.timestamp`` (the send time).
     """
-    topic = event.topic
-    detail = event.detail
-    body = event.event_body
-    if topic.startswith(CONVERSATION_PREFIX) and body is not None:
-        fields = [body.get(name) for name in _DETAIL_FIELDS]
-        if all(field is not None for field in fields):
-            template = event.detail_type or event.family
-            return "#".join([_part(template), *(_part(f) for f in fields)])
-    if topic.startswith(AUDIT_PREFIX) and body is not None:
+    envelope = event.envelope
+    detail = envelope["detail"]
+    topic = detail.get("topicName")
+    if type(topic) is not str or not topic:
+        topic = envelope.get("detail-type") or "unknown"
+    body = detail.get("eventBody")
+    if type(body) is not dict:
+        body = None
+    if body is not None and topic.startswith(CONVERSATION_PREFIX):
+        conversation = body.get("conversationId")
+        participant = body.get("participantId")
+        session = body.get("sessionId")
+        event_time = body.get("eventTime")
+        if None not in (conversation, participant, session, event_time):
+            template = envelope.get("detail-type")
+            if type(template) is not str:
+                template = event.family
+            return (
+                f"{_part(template)}#{_part(conversation)}#{_part(participant)}"
+                f"#{_part(session)}#{_part(event_time)}"
+            )
+    if body is not None and topic.startswith(AUDIT_PREFIX):
         audit_id = body.get("id")
-        if isinstance(audit_id, str) and audit_id:
+        if type(audit_id) is str and audit_id:
             return f"v2.audits#{_part(audit_id)}"
     event_id = detail.get("eventId")
-    if isinstance(event_id, str) and event_id and "eventBody" not in detail:
+    if type(event_id) is str and event_id and "eventBody" not in detail:
         return f"eventId#{_part(event_id)}#{content_digest(detail)}"
-    if body is not None:
-        return f"{_part(topic)}#{content_digest(body)}"
-    return f"{_part(topic)}#{content_digest(detail)}"
+    return f"{_part(topic)}#{content_digest(detail if body is None else body)}"
 
-
-_DETAIL_FIELDS = ("conversationId", "participantId", "sessionId", "eventTime")
 
 
 def envelope_key(event: Event) -> str:
@@ -223,9 +226,9 @@ class KeyMaker:
 
 def make_key(strategy: KeyStrategy, namespace: str, event: Event) -> str:
     """``<namespace>#<key body>`` (``tutorial`` keys stay bare), within DynamoDB's limits."""
-    body = strategy.key_body(event)
+    body = strategy.function(event)
     key = f"{namespace}#{body}" if strategy.prefixed else body
-    if len(key.encode()) > MAX_KEY_BYTES:
+    if len(key) * 4 > MAX_KEY_BYTES and len(key.encode()) > MAX_KEY_BYTES:
         head = f"{namespace}#" if strategy.prefixed else ""
         key = f"{head}h:{digest(body.encode())}"
     return key

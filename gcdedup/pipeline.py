@@ -15,11 +15,11 @@ from __future__ import annotations
 import enum
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import KeyStrategyError
 from .events import BadRecord, Event, Location
@@ -52,7 +52,7 @@ class Status(str, enum.Enum):
     BAD_RECORD = "bad_record"
 
 
-@dataclass
+@dataclass(slots=True)
 class EventResult:
     """What happened to one input record."""
 
@@ -97,19 +97,26 @@ class RunReport:
     failures: list[EventResult] = field(default_factory=list)
 
     def count(self, result: EventResult) -> None:
-        self.counts["events"] += 1
-        self.counts[result.status.value] += 1
-        if result.lease_lost:
-            self.counts["lease_lost"] += 1
-        if result.status is Status.BAD_RECORD:
-            if len(self.bad_records) < REPORT_SAMPLES:
+        self.count_all((result,))
+
+    def count_all(self, results: Sequence[EventResult]) -> None:
+        """Fold a batch of results in (one Counter update per batch, not per event)."""
+        tally: Counter[tuple[str | None, Status]] = Counter((r.topic, r.status) for r in results)
+        for result in results:
+            if result.lease_lost:
+                self.counts["lease_lost"] += 1
+            if result.status is Status.BAD_RECORD and len(self.bad_records) < REPORT_SAMPLES:
                 self.bad_records.append(BadRecord(result.location, result.error or ""))
-            return
-        topic = self.by_topic.setdefault(result.topic or "unknown", Counter())
-        topic["events"] += 1
-        topic[result.status.value] += 1
-        if result.status is Status.FAILED and len(self.failures) < REPORT_SAMPLES:
-            self.failures.append(result)
+            elif result.status is Status.FAILED and len(self.failures) < REPORT_SAMPLES:
+                self.failures.append(result)
+        for (topic, status), n in tally.items():
+            self.counts["events"] += n
+            self.counts[status.value] += n
+            if status is Status.BAD_RECORD:
+                continue
+            per_topic = self.by_topic.setdefault(topic or "unknown", Counter())
+            per_topic["events"] += n
+            per_topic[status.value] += n
 
     def __getattr__(self, name: str) -> int:
         if name in {s.value for s in Status} | {"events", "lease_lost"}:
@@ -152,9 +159,7 @@ class RunReport:
 ResultSink = Callable[[EventResult], None]
 
 
-@dataclass
-class _Item:
-    index: int
+class _Item(NamedTuple):
     event: Event
     key: str
     result: EventResult
@@ -196,9 +201,10 @@ class Pipeline:
         """Process every record; ``on_result`` sees each result in input order."""
         report = self.new_report()
         for batch in _batches(iter(records), self.settings.batch_size):
-            for result in self.run_batch(batch, lease_seconds):
-                report.count(result)
-                if on_result is not None:
+            results = self.run_batch(batch, lease_seconds)
+            report.count_all(results)
+            if on_result is not None:
+                for result in results:
                     on_result(result)
         return report
 
@@ -209,7 +215,7 @@ class Pipeline:
         results: list[EventResult] = []
         rounds: list[list[_Item]] = []
         occurrences: Counter[str] = Counter()
-        for index, record in enumerate(batch):
+        for record in batch:
             if isinstance(record, BadRecord):
                 results.append(EventResult(record.location, Status.BAD_RECORD, error=record.reason))
                 continue
@@ -228,7 +234,7 @@ class Pipeline:
             occurrences[key] += 1
             if nth == len(rounds):
                 rounds.append([])
-            rounds[nth].append(_Item(index, record, key, result))
+            rounds[nth].append(_Item(record, key, result))
         lease = self.settings.lease_seconds if lease_seconds is None else lease_seconds
         for items in rounds:
             if self.mode is Mode.PROCESS:

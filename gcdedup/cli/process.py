@@ -195,9 +195,11 @@ def _run(
     with output.progress(reader.total_bytes) as progress:
         task = progress.add_task("events", total=reader.total_bytes) if progress else None
         for batch in _batches(reader, pipeline.settings.batch_size):
-            for result in pipeline.run_batch(batch):
-                report.count(result)
-                write(result)
+            results = pipeline.run_batch(batch)
+            report.count_all(results)
+            if sink is not None:
+                for result in results:
+                    write(result)
             if progress is not None and task is not None:
                 progress.update(task, completed=reader.bytes_read)
     return report

@@ -15,7 +15,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 Clock = Callable[[], float]
 
@@ -35,9 +35,8 @@ class Outcome(str, enum.Enum):
     SEEDED = "seeded"  # seed(): marked as done
 
 
-@dataclass(frozen=True, slots=True)
-class KeyItem:
-    """A key with the attributes stored beside it on first sight."""
+class KeyItem(NamedTuple):
+    """A key with the attributes stored beside it on first sight (cheap: one per event)."""
 
     key: str
     namespace: str
