@@ -21,7 +21,7 @@ StoreOpt = Annotated[
     typer.Option(
         "--store",
         help="Dedup store URL: sqlite:///path (default: a file in your state directory), "
-        "dynamodb://Table, memory://. [env: GCDEDUP_STORE]",
+        "dynamodb://Table, memory://. (env: GCDEDUP_STORE)",
         show_default=False,
     ),
 ]
@@ -30,8 +30,8 @@ NamespaceOpt = Annotated[
     typer.Option(
         "--namespace",
         "-n",
-        help="Key prefix separating test keys from production keys. [default: default] "
-        "[env: GCDEDUP_NAMESPACE]",
+        help="Key prefix separating test keys from production keys. (default: default; "
+        "env: GCDEDUP_NAMESPACE)",
         show_default=False,
     ),
 ]
@@ -41,7 +41,7 @@ StrategyOpt = Annotated[
         "--key",
         "-k",
         help="Key strategy: genesys, envelope, content, tutorial or jmespath:<expr> "
-        "(see 'gcdedup keys --list'). [default: genesys] [env: GCDEDUP_KEY_STRATEGY]",
+        "(see 'gcdedup keys --list'). (default: genesys; env: GCDEDUP_KEY_STRATEGY)",
         show_default=False,
     ),
 ]
@@ -49,8 +49,8 @@ TtlOpt = Annotated[
     str | None,
     typer.Option(
         "--ttl",
-        help="How long a processed key is remembered, e.g. 24h, 5d. [default: 5d] "
-        "[env: GCDEDUP_TTL]",
+        help="How long a processed key is remembered, e.g. 24h, 5d. (default: 5d; "
+        "env: GCDEDUP_TTL)",
         show_default=False,
     ),
 ]
@@ -59,7 +59,7 @@ LeaseOpt = Annotated[
     typer.Option(
         "--lease",
         help="How long a claim blocks other workers if this one dies, e.g. 5m. "
-        "[default: 5m] [env: GCDEDUP_LEASE]",
+        "(default: 5m; env: GCDEDUP_LEASE)",
         show_default=False,
     ),
 ]
@@ -69,8 +69,8 @@ ConcurrencyOpt = Annotated[
         "--concurrency",
         "-j",
         min=1,
-        help=f"Handlers (and DynamoDB calls) run at once. [default: {DEFAULT_CONCURRENCY}] "
-        "[env: GCDEDUP_CONCURRENCY]",
+        help=f"Handlers (and DynamoDB calls) run at once. (default: {DEFAULT_CONCURRENCY}; "
+        "env: GCDEDUP_CONCURRENCY)",
         show_default=False,
     ),
 ]
@@ -79,7 +79,7 @@ BatchOpt = Annotated[
     typer.Option(
         "--batch-size",
         min=1,
-        help=f"Events claimed per store round trip. [default: {DEFAULT_BATCH_SIZE}]",
+        help=f"Events claimed per store round trip. (default: {DEFAULT_BATCH_SIZE})",
         show_default=False,
     ),
 ]
@@ -88,7 +88,7 @@ RunIdOpt = Annotated[
     typer.Option(
         "--run-id",
         help="Label stored with every key of this run (purge --run-id removes them). "
-        "[default: a new timestamped id]",
+        "(default: a new timestamped id)",
         show_default=False,
     ),
 ]

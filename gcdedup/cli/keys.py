@@ -32,7 +32,10 @@ def keys(
     ] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Print one JSON line per record: location, topic and key (or why it has none).
+    """Print the dedup key of every event, one JSON line each.
+
+    Each line has the location, the topic and the key (or the error saying why
+    the event has none).
 
     Example: gcdedup keys sample_events/clean.jsonl --key envelope
     """

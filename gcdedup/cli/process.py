@@ -58,7 +58,7 @@ def process(
         typer.Option(
             "--handler",
             help="Run module:function on each new event (it gets the EventBridge event as a "
-            "dict; raising fails the event). Default: count only. [env: GCDEDUP_HANDLER]",
+            "dict; raising fails the event). Default: count only.",
             envvar="GCDEDUP_HANDLER",
             show_default=False,
         ),
@@ -77,7 +77,7 @@ def process(
         typer.Option(
             "--genesys-region",
             help="Genesys Cloud region: a domain (mypurecloud.ie) or an AWS-style name "
-            "(eu-west-1). [env: GENESYSCLOUD_REGION]",
+            "(eu-west-1). (env: GENESYSCLOUD_REGION)",
             show_default=False,
         ),
     ] = None,
@@ -85,7 +85,7 @@ def process(
         str | None,
         typer.Option(
             "--genesys-client-id",
-            help="OAuth client id. [env: GENESYSCLOUD_OAUTHCLIENT_ID]",
+            help="OAuth client id. (env: GENESYSCLOUD_OAUTHCLIENT_ID)",
             show_default=False,
         ),
     ] = None,
@@ -108,9 +108,10 @@ def process(
     run_id: RunIdOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Run events through the dedup store: each new event is claimed, handled and
-    completed; duplicates are skipped; a failed handler releases its claim so the next
-    run processes that event again.
+    """Run events through the dedup store once each.
+
+    Each new event is claimed, handled and completed; duplicates are skipped; a
+    failed handler releases its claim so the next run processes that event again.
 
     Example: gcdedup process sample_events/ --store sqlite:///dedup.sqlite3
     """

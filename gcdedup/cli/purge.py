@@ -50,7 +50,7 @@ def purge(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Delete dedup keys. Filters combine (AND); at least one filter or --all is required.
+    """Delete dedup keys (filters combine; one filter or --all is required).
 
     Example: gcdedup purge --namespace test --older-than 2h --yes
     """
