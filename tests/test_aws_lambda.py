@@ -596,3 +596,43 @@ def test_check_mode_and_the_lambda_report_the_same_duplicates(
     assert {r.location.record for r in checked if r.status is Status.NEW} == {
         mid for mid, outcome in seen.items() if outcome == "processed"
     }
+
+
+def test_cli_check_mode_and_the_lambda_report_the_same_duplicates(
+    lambda_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    namespace: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The same, through ``gcdedup process --mode check --json --out`` on a captured batch."""
+    from typer.testing import CliRunner
+
+    from gcdedup.cli.app import app
+
+    stream = replay_stream()
+    ids = [f"m-{index}" for index in range(len(stream))]
+    batch = sqs_batch(*(sqs_record(doc, mid) for mid, doc in zip(ids, stream, strict=True)))
+    captured = tmp_path / "captured.json"
+    captured.write_text(json.dumps(batch))
+    results = tmp_path / "results.jsonl"
+    store = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+
+    args = ["process", str(captured), "--mode", "check", "--json", "--store", store]
+    args += ["--namespace", namespace, "--out", str(results)]
+    run = CliRunner().invoke(app, args)
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["duplicates"] == 4
+    cli_outcomes = {
+        line["record"]: line["outcome"]
+        for line in map(json.loads, results.read_text().splitlines())
+    }
+
+    capsys.readouterr()
+    aws_lambda.handler(batch, FakeContext())
+    lambda_outcomes = outcomes(capsys.readouterr().out)
+    assert {m for m, o in cli_outcomes.items() if o == "duplicate"} == {
+        m for m, o in lambda_outcomes.items() if o == "duplicate"
+    }
+    assert {m for m, o in cli_outcomes.items() if o == "new"} == {
+        m for m, o in lambda_outcomes.items() if o == "processed"
+    }
