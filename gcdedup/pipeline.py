@@ -301,7 +301,7 @@ class Pipeline:
         try:
             return True, self.handler(item.event.envelope)
         except Exception as exc:
-            log.warning(
+            log.info(  # the failure is in the result; logged for operators who ask (-v)
                 "handler failed",
                 extra={
                     "key": item.key,

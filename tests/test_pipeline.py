@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from gcdedup.events import BadRecord, Event, Location
 from gcdedup.pipeline import Mode, Pipeline, Status, process
 from gcdedup.settings import Settings
-from gcdedup.store import DedupStore, KeyItem, open_store
+from gcdedup.store import DedupStore, open_store
 from gcdedup.store import Status as StoreStatus
 
 SAMPLES = Path(__file__).parent / "fixtures" / "genesys"

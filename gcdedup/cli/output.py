@@ -29,12 +29,12 @@ class Output:
 
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
-        self.console = Console(soft_wrap=False)
+        self.console = Console()
         self.err = self.error_console()
 
     @staticmethod
     def error_console() -> Console:
-        return Console(stderr=True, highlight=False)
+        return Console(stderr=True, highlight=False, soft_wrap=True)
 
     def json(self, document: Any) -> None:
         sys.stdout.write(
@@ -61,7 +61,7 @@ class Output:
         self.console.print(table)
 
     def line(self, text: str) -> None:
-        self.console.print(text, highlight=False)
+        self.console.print(text, highlight=False, soft_wrap=True)
 
     def warn(self, text: str) -> None:
         self.err.print(f"[yellow]Warning:[/] {text}", highlight=False)
