@@ -289,6 +289,7 @@ def test_claim_held_by_a_live_invocation_fails_until_its_lease_ends(
     assert RECORDER.calls == {event["id"]: 1}
 
 
+@sqlite_only
 def test_duplicates_inside_one_batch_after_a_failed_first_copy(
     lambda_env: pytest.MonkeyPatch,
 ) -> None:
@@ -320,7 +321,6 @@ def test_direct_eventbridge_event_is_processed_once(
     assert events[0]["event_id"] == event["id"]
 
 
-@both_stores
 def test_direct_invocation_raises_for_a_failing_handler_then_succeeds(
     lambda_env: pytest.MonkeyPatch,
 ) -> None:
@@ -407,6 +407,7 @@ def test_without_a_context_the_configured_lease_applies(
     assert aws_lambda.lease_seconds(FakeContext(remaining_ms=-5), 45.0) == 2.0
 
 
+@sqlite_only
 def test_store_and_handler_are_built_once_per_container(
     lambda_env: pytest.MonkeyPatch, namespace: str
 ) -> None:
@@ -598,6 +599,7 @@ def test_check_mode_and_the_lambda_report_the_same_duplicates(
     }
 
 
+@sqlite_only
 def test_cli_check_mode_and_the_lambda_report_the_same_duplicates(
     lambda_env: pytest.MonkeyPatch,
     tmp_path: Path,
