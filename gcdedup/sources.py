@@ -163,6 +163,21 @@ class _Gunzip(io.RawIOBase):
             raise self._error
 
 
+def _looks_gzip(head: bytes) -> bool:
+    """The gzip magic, and the first bytes really inflate.
+
+    The magic alone is two bytes a text file may start with by accident; such a
+    file is read as text (its first line then is a bad record, not the whole file).
+    """
+    if head[:2] != _GZIP_MAGIC:
+        return False
+    try:
+        zlib.decompressobj(wbits=31).decompress(head[:CHUNK], 1)
+    except zlib.error:
+        return False
+    return True
+
+
 class EventReader:
     """Stream Events and BadRecords from paths; memory flat in file size.
 
@@ -224,13 +239,13 @@ class EventReader:
         try:
             buffered = io.BufferedReader(_Counting(source, self._count), CHUNK)
             try:
-                magic = buffered.peek(2)[:2]
+                head = buffered.peek(CHUNK)
             except _READ_ERRORS as exc:
                 yield BadRecord(Location(name), _read_reason(exc))
                 return
             stream: io.BufferedIOBase = buffered
             gunzip = None
-            if magic == _GZIP_MAGIC:
+            if _looks_gzip(head):
                 gunzip = _Gunzip(buffered)
                 stream = io.BufferedReader(gunzip, CHUNK)
             yield from self._read_stream(name, stream, gunzip)

@@ -652,3 +652,13 @@ def test_bytes_read_for_scanned_formats(tmp_path: Path, name: str) -> None:
     reader = EventReader([str(path)])
     assert len(envelopes(list(reader))) == 5
     assert reader.bytes_read == reader.total_bytes == len(data)
+
+
+def test_a_text_file_starting_with_the_gzip_magic_is_still_read_as_text(tmp_path: Path) -> None:
+    event = {"id": "e1", "detail-type": "t", "detail": {"topicName": "t", "eventBody": {}}}
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\x1f\x8b\n" + orjson.dumps(event) + b"\n")
+    records = list(EventReader([str(path)]))
+    assert [type(r) for r in records] == [BadRecord, Event]
+    assert records[0].location == Location(str(path), line=1)
+    assert records[1].location == Location(str(path), line=2)
