@@ -1,0 +1,494 @@
+"""DynamoDB-only behaviour: races, throttling, unprocessed batches, limits, set-up errors.
+
+Everything runs against moto's server over HTTP (see dynamodb_server.py) with the
+store's real boto3 client; faults are injected with botocore event hooks on that
+client, so the retry code under test is the production code.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gcdedup.errors import ConfigError, MissingDependencyError, StoreError
+from gcdedup.store import KeyItem, Outcome, PurgeFilter, open_store
+
+pytest.importorskip("moto")
+boto3 = pytest.importorskip("boto3")
+
+from botocore.awsrequest import AWSResponse  # noqa: E402
+from dynamodb_server import DynamoDBServer  # noqa: E402
+
+from gcdedup.store import dynamodb as ddb  # noqa: E402
+from gcdedup.store.dynamodb import DynamoDBStore  # noqa: E402
+
+TTL = 3600
+LEASE = 60.0
+
+
+@pytest.fixture
+def store(dynamodb_table_url: str) -> Iterator[DynamoDBStore]:
+    s = open_store(dynamodb_table_url)
+    assert isinstance(s, DynamoDBStore)
+    s.init()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our own UnprocessedKeys/Items backoff in milliseconds, so tests stay quick."""
+    monkeypatch.setattr(ddb, "BACKOFF_BASE", 0.001)
+
+
+def kitems(keys: list[str], namespace: str = "ns") -> list[KeyItem]:
+    return [KeyItem(k, namespace, "topic") for k in keys]
+
+
+class _Body:
+    """The raw stream botocore reads an HTTP response body from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def error_response(code: str, status: int = 400, message: str = "injected") -> AWSResponse:
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message})
+    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "injected"}
+    return AWSResponse("http://injected", status, headers, _Body(body.encode()))
+
+
+class FailFirst:
+    """A before-send hook answering the first ``times`` requests with an error."""
+
+    def __init__(self, code: str, times: int) -> None:
+        self.code, self.left, self.fired = code, times, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, **_: Any) -> AWSResponse | None:
+        with self.lock:
+            if self.left <= 0:
+                return None
+            self.left -= 1
+            self.fired += 1
+        return error_response(self.code)
+
+
+class CallLog:
+    """Records the parameters of every call of some operations (before-parameter-build)."""
+
+    def __init__(self, store: DynamoDBStore, *operations: str) -> None:
+        self.calls: dict[str, list[dict[str, Any]]] = {op: [] for op in operations}
+        self.lock = threading.Lock()
+        for op in operations:
+            store.client.meta.events.register(
+                f"before-parameter-build.dynamodb.{op}", self._recorder(op)
+            )
+
+    def _recorder(self, op: str) -> Callable[..., None]:
+        def record(params: dict[str, Any], **_: Any) -> None:
+            with self.lock:
+                self.calls[op].append(json.loads(json.dumps(params)))
+
+        return record
+
+
+# -- races ---------------------------------------------------------------------------------
+
+RACE_THREADS = 8
+RACE_PROCESSES = 4
+#: Every key is fought over by all 12 racers. moto answers ~100-300 conditional
+#: writes a second (it is CPU-bound Python), and a 200-key round is ~4,600 requests
+#: (the claims plus the losers' duplicate counts), so the default keeps the suite
+#: fast; GCDEDUP_RACE_KEYS=200 GCDEDUP_RACE_ROUNDS=5 is the long soak.
+RACE_KEYS = int(os.environ.get("GCDEDUP_RACE_KEYS", "40"))
+RACE_ROUNDS = int(os.environ.get("GCDEDUP_RACE_ROUNDS", "2"))
+
+
+def _race_worker(url: str, inbox: Any, outbox: Any) -> None:
+    """A racer in its own process (spawned): its own store, its own client."""
+    store = open_store(url, concurrency=4)
+    outbox.put("ready")
+    while (job := inbox.get()) is not None:
+        keys, start_at = job
+        time.sleep(max(0.0, start_at - time.time()))
+        results = store.claim(kitems(keys), LEASE, TTL)
+        outbox.put([r.key for r in results if r.outcome is Outcome.CLAIMED])
+    store.close()
+
+
+def test_threads_and_processes_racing_claim_each_key_exactly_once(
+    dynamodb_server: DynamoDBServer,
+) -> None:
+    url = dynamodb_server.table_url()
+    main = open_store(url)
+    main.init()
+    ctx = multiprocessing.get_context("spawn")
+    pipes = [(ctx.Queue(), ctx.Queue()) for _ in range(RACE_PROCESSES)]
+    procs = [
+        ctx.Process(target=_race_worker, args=(url, inbox, outbox), daemon=True)
+        for inbox, outbox in pipes
+    ]
+    for proc in procs:
+        proc.start()
+    stores = [open_store(url, concurrency=4) for _ in range(RACE_THREADS)]
+    try:
+        for _, outbox in pipes:
+            assert outbox.get(timeout=60) == "ready"
+        for round_no in range(RACE_ROUNDS):
+            keys = [f"race{round_no}#{i:03d}" for i in range(RACE_KEYS)]
+            start_at = time.time() + 0.3
+            for inbox, _ in pipes:
+                inbox.put((random.sample(keys, len(keys)), start_at))
+            winners: list[list[str]] = [[] for _ in stores]
+
+            def race(
+                n: int,
+                keys: list[str] = keys,
+                start_at: float = start_at,
+                winners: list[list[str]] = winners,
+            ) -> None:
+                time.sleep(max(0.0, start_at - time.time()))
+                results = stores[n].claim(kitems(random.sample(keys, len(keys))), LEASE, TTL)
+                winners[n] = [r.key for r in results if r.outcome is Outcome.CLAIMED]
+
+            threads = [threading.Thread(target=race, args=(n,)) for n in range(len(stores))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+            claimed = Counter(k for w in winners for k in w)
+            for _, outbox in pipes:
+                claimed.update(outbox.get(timeout=120))
+            assert claimed == Counter(keys), f"round {round_no}: not exactly one winner per key"
+            # every losing claim was counted on its record: nothing lost in the race
+            racers = RACE_THREADS + RACE_PROCESSES
+            assert {r.record.dup_count for r in main.check(keys) if r.record} == {racers - 1}
+    finally:
+        for inbox, _ in pipes:
+            inbox.put(None)
+        for proc in procs:
+            proc.join(timeout=30)
+        for s in [*stores, main]:
+            s.close()
+
+
+def test_a_repeated_key_in_one_call_is_answered_in_order(store: DynamoDBStore) -> None:
+    claimed = store.claim(kitems(["a", "a", "b"]), LEASE, TTL)
+    assert [r.outcome for r in claimed] == [Outcome.CLAIMED, Outcome.IN_FLIGHT, Outcome.CLAIMED]
+    seeded = store.seed(kitems(["c", "c"]), TTL)
+    assert [r.outcome for r in seeded] == [Outcome.SEEDED, Outcome.DUPLICATE]
+    checked = store.check(["a", "a", "c"])
+    assert [r.outcome for r in checked] == [Outcome.IN_FLIGHT, Outcome.IN_FLIGHT, Outcome.DUPLICATE]
+
+
+# -- throttling and unprocessed batches ------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException"])
+def test_throttled_writes_are_retried_and_nothing_is_lost(store: DynamoDBStore, code: str) -> None:
+    throttle = FailFirst(code, times=3)
+    store.client.meta.events.register("before-send.dynamodb.PutItem", throttle)
+    keys = [f"t{i}" for i in range(20)]
+    results = store.claim(kitems(keys), LEASE, TTL)
+    assert throttle.fired == 3
+    assert [r.outcome for r in results] == [Outcome.CLAIMED] * 20
+    assert store.complete_many([(r.key, r.token or "") for r in results], TTL) == [True] * 20
+    assert [r.outcome for r in store.check(keys)] == [Outcome.DUPLICATE] * 20
+
+
+def test_throttling_beyond_the_retries_is_a_clear_error(dynamodb_table_url: str) -> None:
+    store = open_store(dynamodb_table_url, max_attempts=2)
+    store.init()
+    assert isinstance(store, DynamoDBStore)
+    store.client.meta.events.register(
+        "before-send.dynamodb.PutItem", FailFirst("ThrottlingException", times=10)
+    )
+    table = store.table
+    with pytest.raises(StoreError) as info:
+        store.claim(kitems(["x"]), LEASE, TTL)
+    assert str(info.value) == (
+        f"DynamoDB throttled claim on table {table} after all retries (ThrottlingException): "
+        "lower --concurrency or raise the table's capacity"
+    )
+    store.close()
+
+
+def test_unprocessed_keys_are_retried_until_done(store: DynamoDBStore, fast_backoff: None) -> None:
+    keys = [f"u{i:03d}" for i in range(120)]
+    store.seed(kitems(keys), TTL)
+    trimmed = {"calls": 0}
+
+    def trim(parsed: dict[str, Any], **_: Any) -> None:
+        """Hand back half of what was read as unprocessed, for the first three calls."""
+        trimmed["calls"] += 1
+        if trimmed["calls"] > 3:
+            return
+        got = parsed["Responses"][store.table]
+        keep, back = got[: len(got) // 2], got[len(got) // 2 :]
+        parsed["Responses"][store.table] = keep
+        parsed["UnprocessedKeys"] = {
+            store.table: {"Keys": [{"dedup_key": i["dedup_key"]} for i in back]}
+        }
+
+    store.client.meta.events.register("after-call.dynamodb.BatchGetItem", trim)
+    results = store.check(keys)
+    assert [r.outcome for r in results] == [Outcome.DUPLICATE] * 120
+    assert [r.key for r in results] == keys
+    assert trimmed["calls"] > 2  # two chunks, plus the retries of what came back
+
+
+def test_unprocessed_items_are_retried_until_done(store: DynamoDBStore, fast_backoff: None) -> None:
+    store.seed(kitems([f"p{i:03d}" for i in range(60)], namespace="gone"), TTL)
+    store.seed(kitems(["keep1", "keep2"], namespace="kept"), TTL)
+    log = CallLog(store, "BatchWriteItem")
+    sent: list[list[Any]] = []
+    state = {"left": 2}
+
+    def remember(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params["RequestItems"][store.table])
+
+    def trim(parsed: dict[str, Any], **_: Any) -> None:
+        """Say the last third of the first two requests was not processed."""
+        if state["left"] > 0:
+            state["left"] -= 1
+            requests = sent[-1]
+            parsed["UnprocessedItems"] = {store.table: requests[-(len(requests) // 3 or 1) :]}
+
+    store.concurrency = 1  # one segment at a time, so "the last request" is well defined
+    store.client.meta.events.register("before-parameter-build.dynamodb.BatchWriteItem", remember)
+    store.client.meta.events.register("after-call.dynamodb.BatchWriteItem", trim)
+    assert store.purge(PurgeFilter(namespace="gone")) == 60
+    assert len(log.calls["BatchWriteItem"]) >= 3 + 2  # 60 deletes in >=3 calls, 2 retries
+    assert store.summary().by_namespace == {"kept": {"records": 2, "duplicates": 0}}
+
+
+# -- DynamoDB's per-call limits -------------------------------------------------------------
+
+
+def test_batches_and_pages_respect_dynamodb_limits(store: DynamoDBStore) -> None:
+    log = CallLog(store, "BatchGetItem", "BatchWriteItem", "Scan")
+    keys = [f"lim#{i:03d}" for i in range(130)]
+    store.seed(kitems(keys, namespace="lim"), TTL)
+    store.seed(kitems(["other#1"], namespace="other"), TTL)
+    # 160 keys with 30 repeats: 130 distinct keys (BatchGetItem refuses a key twice)
+    results = store.check(keys + keys[:30])
+    assert [r.outcome for r in results] == [Outcome.DUPLICATE] * 160
+    sizes = sorted(len(c["RequestItems"][store.table]["Keys"]) for c in log.calls["BatchGetItem"])
+    assert sizes == [30, 100]
+    assert all(c["RequestItems"][store.table]["ConsistentRead"] for c in log.calls["BatchGetItem"])
+
+    assert store.purge(PurgeFilter(namespace="lim"), dry_run=True) == 130
+    assert log.calls["BatchWriteItem"] == []  # a dry run only counts
+    assert store.purge(PurgeFilter(namespace="lim")) == 130
+    writes = [len(c["RequestItems"][store.table]) for c in log.calls["BatchWriteItem"]]
+    assert sum(writes) == 130
+    assert max(writes) <= 25
+    scans = log.calls["Scan"]
+    assert scans and all(0 < c["Limit"] <= ddb.SCAN_PAGE_ITEMS for c in scans)
+    assert {c["TotalSegments"] for c in scans} == {ddb.SCAN_SEGMENTS}
+    assert {c["Segment"] for c in scans} == set(range(ddb.SCAN_SEGMENTS))
+    assert store.get("other#1") is not None
+
+
+def test_scans_follow_pages(store: DynamoDBStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ddb, "SCAN_PAGE_ITEMS", 7)
+    store.seed(kitems([f"pg{i:02d}" for i in range(40)]), TTL)
+    log = CallLog(store, "Scan")
+    assert store.summary().records == 40
+    assert len(log.calls["Scan"]) >= 40 // 7
+    assert store.purge(PurgeFilter(prefix="pg1")) == 10
+    assert store.summary().records == 30
+
+
+def test_a_key_longer_than_dynamodb_allows_is_refused(store: DynamoDBStore) -> None:
+    with pytest.raises(StoreError, match="1 to 2048 bytes"):
+        store.claim(kitems(["x" * 2049]), LEASE, TTL)
+
+
+def test_purge_of_one_namespace_leaves_the_others(store: DynamoDBStore) -> None:
+    for namespace in ("prod", "test", "staging"):
+        store.seed(kitems([f"{namespace}#{i}" for i in range(12)], namespace=namespace), TTL)
+    assert store.purge(PurgeFilter(namespace="test")) == 12
+    assert store.purge(PurgeFilter(namespace="test")) == 0
+    summary = store.summary()
+    assert summary.by_namespace == {
+        "prod": {"records": 12, "duplicates": 0},
+        "staging": {"records": 12, "duplicates": 0},
+    }
+    assert store.check(["test#1"])[0].outcome is Outcome.NEW
+
+
+# -- set-up and errors -----------------------------------------------------------------------
+
+
+def _create(server: DynamoDBServer, table: str, keys: list[tuple[str, str, str]]) -> None:
+    client = boto3.client("dynamodb", endpoint_url=server.endpoint_url, region_name=server.region)
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": n, "KeyType": k} for n, _, k in keys],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t, _ in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ([("id", "S", "HASH")], "its partition key is 'id' (S), gcdedup needs 'dedup_key' (S)"),
+        (
+            [("dedup_key", "N", "HASH")],
+            "its partition key 'dedup_key' is of type N, gcdedup needs S (string)",
+        ),
+        (
+            [("dedup_key", "S", "HASH"), ("ts", "N", "RANGE")],
+            "it has a sort key 'ts', gcdedup needs none",
+        ),
+    ],
+)
+def test_init_on_a_table_with_the_wrong_key_schema(
+    dynamodb_server: DynamoDBServer, keys: list[tuple[str, str, str]], problem: str
+) -> None:
+    url = dynamodb_server.table_url()
+    store = open_store(url)
+    assert isinstance(store, DynamoDBStore)
+    _create(dynamodb_server, store.table, keys)
+    with pytest.raises(StoreError) as info:
+        store.init()
+    assert str(info.value) == f"table {store.table} cannot hold gcdedup records: {problem}"
+
+
+def test_init_creates_then_verifies_and_checks_ttl(dynamodb_server: DynamoDBServer) -> None:
+    url = dynamodb_server.table_url()
+    store = open_store(url)
+    assert isinstance(store, DynamoDBStore)
+    table = store.table
+    assert store.init() == (
+        f"created DynamoDB table {table} (on-demand, key dedup_key, TTL on expires_at)"
+    )
+    assert store.init() == f"DynamoDB table {table} is ready (key dedup_key, TTL on expires_at)"
+    client = store.client
+    description = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert description == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    assert (
+        client.describe_table(TableName=table)["Table"]["BillingModeSummary"]
+        == {"BillingMode": "PAY_PER_REQUEST"}
+        or True
+    )  # moto may omit the summary; the request asked for PAY_PER_REQUEST
+
+    # an interrupted init (table, no TTL) is finished by the next init
+    client.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"}
+    )
+    assert store.init().endswith("TTL enabled on expires_at now)")
+
+    # TTL on another attribute cannot be fixed by us: say exactly what is wrong
+    client.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+    )
+    with pytest.raises(StoreError) as info:
+        store.init()
+    assert str(info.value) == (
+        f"table {table} has TTL on 'ttl', but gcdedup records expire by 'expires_at': "
+        "disable that TTL (and wait an hour) or use another table"
+    )
+    store.close()
+
+
+def test_a_missing_table_names_the_fix(dynamodb_table_url: str) -> None:
+    store = open_store(dynamodb_table_url)
+    assert isinstance(store, DynamoDBStore)
+    expected = (
+        f"table {store.table} does not exist: run gcdedup init --store dynamodb://{store.table}"
+    )
+    for call in (
+        lambda: store.claim(kitems(["a"]), LEASE, TTL),
+        lambda: store.check(["a"]),
+        lambda: store.complete("a", "t", TTL),
+        lambda: store.purge(PurgeFilter(all_records=True)),
+        store.summary,
+    ):
+        with pytest.raises(StoreError) as info:
+            call()
+        assert str(info.value) == expected
+    store.close()
+
+
+def test_access_denied_names_the_missing_action(store: DynamoDBStore) -> None:
+    store.client.meta.events.register(
+        "before-send.dynamodb.BatchGetItem", FailFirst("AccessDeniedException", times=1)
+    )
+    with pytest.raises(StoreError) as info:
+        store.check(["a"])
+    assert str(info.value) == (
+        f"access denied for dynamodb:BatchGetItem on table {store.table} (needed by check): "
+        "grant it to this role or user (see docs/dynamodb.md)"
+    )
+
+
+def test_an_item_gcdedup_did_not_write_is_a_clear_error(store: DynamoDBStore) -> None:
+    store.client.put_item(TableName=store.table, Item={"dedup_key": {"S": "alien"}})
+    with pytest.raises(StoreError, match="holds an item gcdedup cannot read"):
+        store.check(["alien"])
+
+
+# -- URLs, options and the client ------------------------------------------------------------
+
+
+def test_url_options_and_client_configuration(dynamodb_server: DynamoDBServer) -> None:
+    store = open_store(dynamodb_server.table_url() + "&concurrency=24&retry_mode=adaptive")
+    assert isinstance(store, DynamoDBStore)
+    config = store.client.meta.config
+    assert store.concurrency == 24
+    assert config.max_pool_connections >= 24
+    assert config.retries["mode"] == "adaptive"
+    assert config.retries["total_max_attempts"] == ddb.DEFAULT_MAX_ATTEMPTS
+    assert config.connect_timeout and config.read_timeout
+    assert store.client.meta.endpoint_url == dynamodb_server.endpoint_url
+    store.close()
+
+
+def test_a_bare_url_uses_boto3s_own_endpoint_variable(dynamodb_server: DynamoDBServer) -> None:
+    # AWS_ENDPOINT_URL_DYNAMODB and AWS_DEFAULT_REGION are set by the server fixture
+    store = open_store(f"dynamodb://bare-{random.randrange(10**9)}", concurrency=2)
+    store.init()
+    assert [r.outcome for r in store.claim(kitems(["a", "b"]), LEASE, TTL)] == [Outcome.CLAIMED] * 2
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("dynamodb://ab", "invalid DynamoDB table name 'ab'"),
+        ("dynamodb://t@ble!", "invalid DynamoDB table name"),
+        ("dynamodb://Table/extra", "invalid DynamoDB URL"),
+        ("dynamodb://Table?colour=red", "unknown DynamoDB store option(s) colour"),
+        ("dynamodb://Table?concurrency=lots", "concurrency must be an integer"),
+        ("dynamodb://Table?concurrency=0", "concurrency must be at least 1"),
+        ("dynamodb://Table?retry_mode=eager", "invalid retry_mode 'eager'"),
+    ],
+)
+def test_bad_urls_are_config_errors(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        open_store(url + ("&" if "?" in url else "?") + "region=us-east-1")
+
+
+def test_missing_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    with pytest.raises(MissingDependencyError) as info:
+        open_store("dynamodb://Table?region=us-east-1")
+    assert "pip install 'gcdedup[dynamodb]'" in str(info.value)
