@@ -114,7 +114,7 @@ RACE_PROCESSES = 4
 #: writes a second (it is CPU-bound Python), and a 200-key round is ~4,600 requests
 #: (the claims plus the losers' duplicate counts), so the default keeps the suite
 #: fast; GCDEDUP_RACE_KEYS=200 GCDEDUP_RACE_ROUNDS=5 is the long soak.
-RACE_KEYS = int(os.environ.get("GCDEDUP_RACE_KEYS", "40"))
+RACE_KEYS = int(os.environ.get("GCDEDUP_RACE_KEYS", "30"))
 RACE_ROUNDS = int(os.environ.get("GCDEDUP_RACE_ROUNDS", "2"))
 
 
