@@ -7,13 +7,15 @@ from :meth:`StatsReport.tables`; ``--json`` prints :meth:`StatsReport.to_dict`.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .analysis_scan import OCC, REPLAY_FLAG, SEQ_BITS, Chunk, ChunkInfo, Partial, iter_records
+from .analysis_scan import REC, SEQ_BITS, Chunk, ChunkInfo, Partial, group_kinds, iter_records
 from .errors import GcdedupError
 from .events import Event, Location
 from .keys import KeyMaker
@@ -116,18 +118,13 @@ class _Layout:
             wm = max(wm, info.watermark)
         return cls(seq_base, line_base, wm_before, {c.index: c for c in chunks}, infos)
 
-    def arrival(self, occ: tuple[Any, ...]) -> int:
-        chunk = occ[0] >> SEQ_BITS
-        return max(self.wm_before[chunk], occ[3])
-
-    def global_seq(self, occ: tuple[Any, ...]) -> int:
-        return self.seq_base[occ[0] >> SEQ_BITS] + (occ[0] & SEQ_MASK)
+    def global_seq(self, pos: int) -> int:
+        """Index of the event in the whole input, from its position in its chunk."""
+        return self.seq_base[pos >> SEQ_BITS] + (pos & SEQ_MASK)
 
     def family(self, occ: tuple[Any, ...]) -> str:
-        return self.infos[occ[0] >> SEQ_BITS].families[occ[5] >> 1]
-
-    def file_index(self, occ: tuple[Any, ...]) -> int:
-        return self.chunks[occ[0] >> SEQ_BITS].file_index
+        """Topic family of an unpacked record (its flags hold the family's index)."""
+        return self.infos[occ[0] >> SEQ_BITS].families[occ[4] >> 1]
 
 
 @dataclass
@@ -150,6 +147,11 @@ class _StrategyResult:
     top: list[tuple[int, int, bytes, dict[str, int], str]] = field(default_factory=list)
 
 
+#: Classifies groups of records (each sorted, first delivery first): one kind code per
+#: duplicate. :func:`~gcdedup.analysis_scan.group_kinds`, or the same spread over processes.
+GroupKinds = Callable[[dict[int, str], list[list[bytes]]], list[bytes]]
+
+
 def _classify(
     name: str,
     slots: dict[bytes, Any],
@@ -157,66 +159,70 @@ def _classify(
     ttls: Sequence[int],
     top: int,
     detailed: bool,
+    group_kinds: GroupKinds,
 ) -> _StrategyResult:
+    """Count one strategy's duplicates by kind; for the main strategy also by topic,
+    file, arrival gap and TTL. Runs once per repeated key (lookups kept local)."""
     result = _StrategyResult(name)
-    slipped = {ttl: dict.fromkeys(KINDS, 0) for ttl in ttls}
-    unpack = OCC.unpack
+    slipped = {ttl: [0] * len(KINDS) for ttl in ttls}
+    by_kind = [0] * len(KINDS)
+    examples: list[tuple[int, bytes] | None] = [None] * len(KINDS)
+    unpack = REC.unpack_from
+    wm_before = layout.wm_before
+    families = {index: info.families for index, info in layout.infos.items()}
+    file_of = {index: chunk.file_index for index, chunk in layout.chunks.items()}
+    dup_by_family = result.dup_by_family
+    dup_by_file = result.dup_by_file
+    gaps = result.gaps
     candidates: list[tuple[int, int, bytes, dict[str, int], str]] = []
-    for kd, slot in slots.items():
-        if type(slot) is bytes:
-            continue
-        occs = [unpack(o) for o in sorted(slot)]
-        first = occs[0]
-        kinds = dict.fromkeys(KINDS, 0)
-        first_arrival = layout.arrival(first) if detailed else -1
-        timed: list[tuple[int, str]] = []
-        for occ in occs[1:]:
-            kind = _kind(occ, first)
-            kinds[kind] += 1
-            known = result.example.get(kind)
-            if known is None or occ[0] < known[0]:
-                result.example[kind] = (occ[0], kd)
+    repeated = [(kd, sorted(slot)) for kd, slot in slots.items() if type(slot) is not bytes]
+    paths = {index: chunk.path for index, chunk in layout.chunks.items()}
+    codes = group_kinds(paths, [group for _, group in repeated])
+    for (kd, group), group_codes in zip(repeated, codes, strict=True):
+        first = unpack(group[0])
+        first_arrival = max(wm_before[first[0] >> SEQ_BITS], first[1])
+        counts = [0] * len(KINDS)
+        timed: list[tuple[int, int]] = []
+        for rec, code in zip(itertools.islice(group, 1, None), group_codes, strict=True):
+            pos, wm, _, _, flags = unpack(rec)
+            counts[code] += 1
+            known = examples[code]
+            if known is None or pos < known[0]:
+                examples[code] = (pos, kd)
             if not detailed:
                 continue
-            family = layout.family(occ)
-            result.dup_by_family[family] = result.dup_by_family.get(family, 0) + 1
-            file_index = layout.file_index(occ)
-            result.dup_by_file[file_index] = result.dup_by_file.get(file_index, 0) + 1
-            arrival = layout.arrival(occ)
+            chunk = pos >> SEQ_BITS
+            family = families[chunk][flags >> 1]
+            dup_by_family[family] = dup_by_family.get(family, 0) + 1
+            file_index = file_of[chunk]
+            dup_by_file[file_index] = dup_by_file.get(file_index, 0) + 1
+            arrival = max(wm_before[chunk], wm)
             if arrival >= 0 and first_arrival >= 0:
-                result.gaps.append(arrival - first_arrival)
-                timed.append((arrival, kind))
+                gaps.append(arrival - first_arrival)
+                timed.append((arrival, code))
             else:
-                result.order_gaps.append(layout.global_seq(occ) - layout.global_seq(first))
+                result.order_gaps.append(layout.global_seq(pos) - layout.global_seq(first[0]))
         # A store with this TTL forgets a key ttl seconds after it last processed it;
         # a copy arriving later is processed again and starts a new window.
         for ttl in ttls:
             last = first_arrival
-            for arrival, kind in timed:
+            for arrival, code in timed:
                 if arrival - last > ttl:
-                    slipped[ttl][kind] += 1
+                    slipped[ttl][code] += 1
                     last = arrival
-        copies = len(occs) - 1
+        copies = len(group) - 1
         result.duplicates += copies
-        for kind, count in kinds.items():
-            result.by_kind[kind] += count
+        for code, count in enumerate(counts):
+            by_kind[code] += count
         if detailed and top > 0:
+            kinds = dict(zip(KINDS, counts, strict=True))
             candidates.append((copies, first[0], kd, kinds, layout.family(first)))
-    result.ttl_slipped = slipped
+    result.by_kind = dict(zip(KINDS, by_kind, strict=True))
+    result.example = {KINDS[c]: known for c, known in enumerate(examples) if known is not None}
+    result.ttl_slipped = {ttl: dict(zip(KINDS, n, strict=True)) for ttl, n in slipped.items()}
     candidates.sort(key=lambda c: (-c[0], c[1]))
     result.top = candidates[:top]
     return result
-
-
-def _kind(occ: tuple[Any, ...], first: tuple[Any, ...]) -> str:
-    """The precedence documented in :mod:`gcdedup.analysis`."""
-    if occ[5] & REPLAY_FLAG:
-        return "replay"
-    if occ[2] == first[2]:
-        return "retry"
-    if occ[1] == first[1]:
-        return "resend"
-    return "conflict"
 
 
 def _resolve_names(
@@ -266,14 +272,19 @@ def build_report(
     strategies: Sequence[str],
     makers: Sequence[KeyMaker],
     options: AnalysisOptions,
+    kinds_of: GroupKinds = group_kinds,
 ) -> StatsReport:
-    """Turn merged partials into the report (all tables, exact counts)."""
+    """Turn merged partials into the report (all tables, exact counts).
+
+    ``kinds_of`` classifies duplicates; the input files must still be readable
+    (duplicates read from JSON Lines are compared by re-reading their lines).
+    """
     layout = _Layout.build(chunks, partial.chunks)
     ttls = sorted(set(options.ttls))
     events = sum(info.events for info in partial.chunks.values())
     results = []
     for i, name in enumerate(strategies):
-        r = _classify(name, partial.maps[i], layout, ttls, options.top, detailed=(i == 0))
+        r = _classify(name, partial.maps[i], layout, ttls, options.top, i == 0, kinds_of)
         r.events = events
         r.unkeyable = partial.unkeyable[i]
         r.unkeyable_example = partial.unkeyable_example[i]
@@ -341,7 +352,8 @@ def build_report(
     histogram = []
     low = 0.0
     for label, bound in GAP_BUCKETS:
-        histogram.append({"bucket": label, "count": sum(1 for g in gaps if low <= g < bound)})
+        count = bisect.bisect_left(gaps, bound) - bisect.bisect_left(gaps, low)
+        histogram.append({"bucket": label, "count": count})
         low = bound
     order_gaps = sorted(main.order_gaps)
     gap_doc = {

@@ -5,11 +5,20 @@ be read by any process) or a whole file of any other format (read through
 :class:`~gcdedup.sources.EventReader`). Scanning a chunk yields a :class:`Partial`;
 partials merge in any order (:func:`merge`) because every occurrence carries its
 global position. Nothing is classified here: the first occurrence of a key is only
-known once all partials are merged (see :mod:`gcdedup.analysis`).
+known once all partials are merged (see :mod:`gcdedup.analysis_report`).
+
+Per event the scan only parses the line and computes what every event needs: its
+key digest, topic family, arrival watermark and a small packed record. The content
+digests that tell a retry from a resend or a conflict are needed for duplicates
+only (a small fraction), so a JSON Lines event stores where its line is (offset and
+length) instead, and the report re-reads the few lines it has to compare. Events
+read any other way (gzip, arrays, stdin, SQS batches) cannot be re-read cheaply and
+carry their digests in the record.
 
 Memory: per strategy, one dict entry per distinct key, ``16-byte key digest ->
-58-byte packed occurrence`` (about 190 bytes with Python's object and dict
-overhead), and a list of packed occurrences for keys seen more than once.
+30-byte packed record`` (about 180 bytes with Python's object and dict overhead;
+62 bytes when the digests are carried), and a list of records for keys seen more
+than once.
 """
 
 from __future__ import annotations
@@ -21,30 +30,37 @@ import io
 import itertools
 import os
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from ._scan import json_reason, oversize_reason
-from .errors import KeyStrategyError
-from .events import MAX_RECORD_BYTES, BadRecord, Event, Location, expand, topic_family
+from .errors import GcdedupError, KeyStrategyError
+from .events import MAX_RECORD_BYTES, Event, Location, expand, topic_family
 from .keys import AUDIT_PREFIX, CONVERSATION_PREFIX, MAX_KEY_BYTES, KeyMaker, canonical_json
 
-#: position (big-endian, so bytes order == arrival order), body digest, detail+id
-#: digest, arrival watermark (epoch s, -1 unknown), byte offset or record number, flags.
-OCC = struct.Struct(">Q16s16sqQH")
+#: position (big-endian first, so sorting records sorts them in arrival order),
+#: arrival watermark (epoch s, -1 unknown), byte offset of the line (or record
+#: number), length of the line (0: not re-readable, the digests follow), flags.
+REC = struct.Struct(">QqQIH")
+#: Size of the body digest and of the detail+id digest carried by unreadable records.
+DIGEST = 16
 #: Bits of a position that number occurrences inside one chunk.
 SEQ_BITS = 40
 REPLAY_FLAG = 1
+_FLAGS_LOW = REC.size - 1  # the low byte of the big-endian flags
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
 _READ_BLOCK = 1 << 20
 _MAX_PART = 200  # keys.py replaces longer key parts by a digest
+_SORT_KEYS = orjson.OPT_SORT_KEYS
 
-Occ = bytes
+Rec = bytes
 Slot = bytes | list[bytes]
+#: What the readers hand to :func:`ingest`: (envelope, offset or number, line length).
+Item = tuple[dict[str, Any], int, int]
 
 
 @dataclass(frozen=True)
@@ -95,13 +111,16 @@ def empty_partial(strategies: int) -> Partial:
 
 
 def merge(into: Partial, other: Partial) -> Partial:
-    """Fold ``other`` into ``into``; commutative up to list order (sorted when read)."""
+    """Fold ``other`` into ``into``; commutative up to list order (sorted when read).
+
+    Keys found in both are looked up from the smaller map, so merging n partials
+    costs time in their total size, not n times the size of the growing result.
+    """
     for i, (mine, theirs) in enumerate(zip(into.maps, other.maps, strict=True)):
         if len(theirs) > len(mine):
             mine, theirs = theirs, mine
             into.maps[i] = mine
-        both = mine.keys() & theirs.keys()
-        joined = {k: _as_list(mine[k]) + _as_list(theirs[k]) for k in both}
+        joined = {k: _as_list(mine[k]) + _as_list(v) for k, v in theirs.items() if k in mine}
         mine.update(theirs)
         mine.update(joined)
         into.names[i].update(other.names[i])
@@ -138,6 +157,27 @@ def parse_time(text: str) -> int | None:
         return None
 
 
+def event_digests(env: dict[str, Any]) -> bytes:
+    """Body digest then detail+id digest (16 bytes each): what classification compares.
+
+    Body: the canonical ``eventBody`` (the whole ``detail`` when it has no eventBody
+    object); a resend keeps it. Detail+id: the canonical ``detail`` and the envelope
+    ``id``; a retry keeps both.
+    """
+    detail = env["detail"]
+    body = detail.get("eventBody")
+    if type(body) is dict:
+        h = hashlib.blake2b(canonical_json(body), digest_size=DIGEST)
+        hb = h.digest()
+        h.update(canonical_json({k: v for k, v in detail.items() if k != "eventBody"}))
+    else:
+        h = hashlib.blake2b(canonical_json(detail), digest_size=DIGEST)
+        hb = h.digest()
+    eid = env.get("id")
+    h.update(b"\x00id:" + (eid.encode() if type(eid) is str else b"\x00"))
+    return hb + h.digest()
+
+
 def _simple(value: Any) -> str | None:
     """A key part exactly as keys.py would render it, when that is cheap to know."""
     if type(value) is str:
@@ -147,43 +187,54 @@ def _simple(value: Any) -> str | None:
     return None
 
 
-def fast_genesys(env: dict[str, Any], detail: dict[str, Any], body: Any, hb: bytes) -> str | None:
+def fast_genesys(env: dict[str, Any], detail: dict[str, Any]) -> str | None:
     """The ``genesys`` key body for the common shapes, or None to ask keys.py.
 
     Equal to :func:`gcdedup.keys.genesys_key` wherever it answers (tested); saves
-    most of the per-event key cost on large inputs.
+    most of the per-event key cost on large inputs: no Event object, no canonical
+    JSON except for the topics keyed by their body digest.
     """
     topic = detail.get("topicName")
-    if type(topic) is not str or not topic:
-        return None
-    if type(body) is not dict:
+    body = detail.get("eventBody")
+    if type(topic) is not str or not topic or type(body) is not dict:
         return None
     if topic.startswith(CONVERSATION_PREFIX):
-        template = _simple(env.get("detail-type"))
-        if not template:
+        event_time = body.get("eventTime")
+        parts = (
+            env.get("detail-type"),
+            body.get("conversationId"),
+            body.get("participantId"),
+            body.get("sessionId"),
+            str(event_time) if type(event_time) is int else event_time,
+        )
+        for part in parts:
+            if type(part) is not str:
+                return None
+        key = "#".join(parts)  # type: ignore[arg-type]
+        # Five parts joined by four '#': no part holds a '#'. No part is over the
+        # limit when the whole is not. Otherwise keys.py knows the exact rendering.
+        if key.count("#") != 4 or not parts[0]:
             return None
-        parts = [
-            _simple(body.get("conversationId")),
-            _simple(body.get("participantId")),
-            _simple(body.get("sessionId")),
-            _simple(body.get("eventTime")),
-        ]
-        if None in parts:
+        if len(key) > _MAX_PART and max(map(len, parts)) > _MAX_PART:  # type: ignore[arg-type]
             return None
-        return "#".join([template, *parts])  # type: ignore[list-item]
+        return key
     if topic.startswith(AUDIT_PREFIX):
-        audit = _simple(body.get("id"))
-        if not audit or type(body.get("id")) is not str:
+        audit = body.get("id")
+        if type(audit) is not str or not audit or _simple(audit) is None:
             return None
-        return f"v2.audits#{audit}"
-    if "eventId" in detail:
+        return "v2.audits#" + audit
+    # (keys.py's eventId shape applies only to a detail without eventBody.)
+    if _simple(topic) is None:
         return None
-    name = _simple(topic)
-    return None if name is None else f"{name}#{hb.hex()}"
+    try:
+        canonical = orjson.dumps(body, option=_SORT_KEYS)
+    except TypeError:
+        return None
+    return topic + "#" + hashlib.blake2b(canonical, digest_size=DIGEST).hexdigest()
 
 
 class ChunkScanner:
-    """Accumulates one chunk's events into a Partial (one process, no locks)."""
+    """One chunk's state while it is read (one process, no locks)."""
 
     def __init__(self, chunk: Chunk, makers: Sequence[KeyMaker], partial: Partial) -> None:
         self.chunk = chunk
@@ -191,17 +242,12 @@ class ChunkScanner:
         self.partial = partial
         self.info = ChunkInfo()
         partial.chunks[chunk.index] = self.info
-        self.base = chunk.index << SEQ_BITS
-        self.seq = 0
         self.location = Location(chunk.path)
+        #: detail-type -> family index, for detail-types that are templates themselves.
+        self.family_cache: dict[str, int] = {}
         self._family_index: dict[str, int] = {}
-        self._last_time: object = None
-        self._wm_text = ""
-        self._min_text = "\uffff"
-        self._fast = [
-            (m.strategy.name == "genesys", m.namespace + "#" if m.strategy.prefixed else "")
-            for m in self.makers
-        ]
+        self.prefixes = [m.namespace + "#" if m.strategy.prefixed else "" for m in self.makers]
+        self.fast = [m.strategy.name == "genesys" for m in self.makers]
 
     def bad(self, line: int | None, offset: int | None, reason: str) -> None:
         info = self.info
@@ -209,94 +255,118 @@ class ChunkScanner:
         if len(info.bad_examples) < 20:
             info.bad_examples.append((line, offset, reason))
 
-    def add(self, env: dict[str, Any], offset: int) -> None:
-        """One event (an envelope whose ``detail`` is an object)."""
-        info = self.info
-        info.events += 1
-        detail = env["detail"]
-        body = detail.get("eventBody")
-        if type(body) is dict:
-            h = hashlib.blake2b(canonical_json(body), digest_size=16)
-            hb = h.digest()
-            h.update(canonical_json({k: v for k, v in detail.items() if k != "eventBody"}))
-        else:
-            h = hashlib.blake2b(canonical_json(detail), digest_size=16)
-            hb = h.digest()
-        eid = env.get("id")
-        h.update(b"\x00id:" + (eid.encode() if type(eid) is str else b"\x00"))
-        hr = h.digest()
-
-        t = env.get("time")
-        if t is not self._last_time:
-            self._last_time = t
-            if type(t) is str:
-                if t > self._wm_text:
-                    seconds = parse_time(t)
-                    if seconds is not None:
-                        self._wm_text = t
-                        info.watermark = seconds
-                        if info.time_max < seconds:
-                            info.time_max = seconds
-                if t < self._min_text:
-                    seconds = parse_time(t)
-                    if seconds is not None:
-                        self._min_text = t
-                        info.time_min = seconds
-
-        dt = env.get("detail-type")
-        family = (
-            dt if type(dt) is str and "{id}" in dt else topic_family(dt, detail.get("topicName"))
-        )
+    def family(self, detail_type: Any, detail: dict[str, Any]) -> int:
+        """Index of the event's topic family in ``info.families`` (added when new)."""
+        family = topic_family(detail_type, detail.get("topicName"))
         index = self._family_index.get(family)
         if index is None:
-            index = self._family_index[family] = len(info.families)
-            info.families.append(family)
-            info.family_events.append(0)
-        info.family_events[index] += 1
-        flags = index << 1
-        if "replay-name" in env:
-            flags |= REPLAY_FLAG
+            index = self._family_index[family] = len(self.info.families)
+            self.info.families.append(family)
+            self.info.family_events.append(0)
+        if type(detail_type) is str and "{id}" in detail_type:
+            self.family_cache[detail_type] = index  # the template is the family
+        return index
 
-        occ = OCC.pack(self.base | self.seq, hb, hr, info.watermark, offset, flags)
-        self.seq += 1
-        partial = self.partial
-        event: Event | None = None
-        for i, maker in enumerate(self.makers):
-            is_genesys, prefix = self._fast[i]
-            key = fast_genesys(env, detail, body, hb) if is_genesys else None
-            if key is not None:
-                key = prefix + key
-                encoded = key.encode()
-                if len(encoded) > MAX_KEY_BYTES:
-                    key = None
-            if key is None:
-                if event is None:
-                    event = Event(env, self.location)
-                try:
-                    key = maker(event)
-                except KeyStrategyError as exc:
-                    partial.unkeyable[i] += 1
-                    if partial.unkeyable_example[i] is None:
-                        partial.unkeyable_example[i] = exc.message
-                    continue
-                encoded = key.encode()
-            kd = hashlib.blake2b(encoded, digest_size=16).digest()
-            slots = partial.maps[i]
-            prev = slots.get(kd)
-            if prev is None:
-                slots[kd] = occ
-            elif isinstance(prev, list):
-                prev.append(occ)
-            else:
-                slots[kd] = [prev, occ]
-                partial.names[i][kd] = key
+    def key(self, i: int, env: dict[str, Any]) -> str | None:
+        """Strategy ``i``'s key for ``env``; None (and counted) when it cannot key it."""
+        if self.fast[i]:
+            body = fast_genesys(env, env["detail"])
+            if body is not None:
+                key = self.prefixes[i] + body
+                if len(key) * 4 <= MAX_KEY_BYTES or len(key.encode()) <= MAX_KEY_BYTES:
+                    return key
+        try:
+            return self.makers[i](Event(env, self.location))
+        except KeyStrategyError as exc:
+            partial = self.partial
+            partial.unkeyable[i] += 1
+            if partial.unkeyable_example[i] is None:
+                partial.unkeyable_example[i] = exc.message
+            return None
 
-    def add_record(self, record: Event | BadRecord, number: int) -> None:
-        if isinstance(record, Event):
-            self.add(record.envelope, number)
+    def repeat(self, i: int, kd: bytes, prev: Slot, rec: Rec, key: str) -> None:
+        """A key seen before in this chunk: keep every record; remember its name once."""
+        if type(prev) is list:
+            prev.append(rec)
         else:
-            loc = record.location
-            self.bad(loc.line, loc.offset, record.reason)
+            self.partial.maps[i][kd] = [prev, rec]  # type: ignore[list-item]
+            self.partial.names[i][kd] = key
+
+    def other_keys(self, env: dict[str, Any], rec: Rec) -> None:
+        """Strategies after the first (``--compare``): the general path, per event."""
+        maps = self.partial.maps
+        for i in range(1, len(self.makers)):
+            key = self.key(i, env)
+            if key is None:
+                continue
+            kd = hashlib.blake2b(key.encode(), digest_size=DIGEST).digest()
+            prev = maps[i].setdefault(kd, rec)
+            if prev is not rec:
+                self.repeat(i, kd, prev, rec, key)
+
+
+def ingest(scanner: ChunkScanner, items: Iterable[Item]) -> None:
+    """The per-event loop: family, watermark, record and keys of every event of a chunk.
+
+    Written flat with local names because it runs once per event: attribute and
+    method lookups would cost as much as the work. Rare cases (a new family, a key
+    shape the fast path does not know, duplicates) go through scanner methods.
+    """
+    info = scanner.info
+    primary = scanner.partial.maps[0]
+    fast = scanner.fast[0]
+    prefix = scanner.prefixes[0]
+    others = len(scanner.makers) > 1
+    families = scanner.family_cache
+    counts = info.family_events
+    pack = REC.pack
+    blake2b = hashlib.blake2b
+    base = scanner.chunk.index << SEQ_BITS
+    seq = 0
+    wm, wm_text = -1, ""
+    t_min, t_max, min_text = -1, -1, "\uffff"
+    for env, offset, length in items:
+        detail = env["detail"]
+        t = env.get("time")
+        if type(t) is str:
+            if t > wm_text:
+                seconds = parse_time(t)
+                if seconds is not None:
+                    wm_text, wm = t, seconds
+                    if t_max < seconds:
+                        t_max = seconds
+            if t < min_text:
+                seconds = parse_time(t)
+                if seconds is not None:
+                    min_text, t_min = t, seconds
+        dt = env.get("detail-type")
+        index = families.get(dt) if type(dt) is str else None
+        if index is None:
+            index = scanner.family(dt, detail)
+        counts[index] += 1
+        rec = pack(base | seq, wm, offset, length, index << 1 | ("replay-name" in env))
+        if not length:
+            rec += event_digests(env)
+        seq += 1
+
+        key = fast_genesys(env, detail) if fast else None
+        if key is not None:
+            key = prefix + key
+            if len(key) * 4 > MAX_KEY_BYTES and len(key.encode()) > MAX_KEY_BYTES:
+                key = None
+        if key is None:
+            key = scanner.key(0, env)
+        if key is not None:
+            kd = blake2b(key.encode(), digest_size=DIGEST).digest()
+            prev = primary.setdefault(kd, rec)
+            if prev is not rec:
+                scanner.repeat(0, kd, prev, rec, key)
+        if others:
+            scanner.other_keys(env, rec)
+    info.events = seq
+    info.watermark = wm
+    info.time_min = t_min
+    info.time_max = t_max
 
 
 # -- reading ------------------------------------------------------------------------
@@ -364,15 +434,18 @@ def split_ranges(path: str, size: int, pieces: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(cuts))
 
 
-def scan_jsonl_range(scanner: ChunkScanner, on_bytes: Callable[[int], None] | None) -> None:
-    """The hot loop: lines of one byte range, parsed with orjson, same rules as the reader."""
+def jsonl_items(scanner: ChunkScanner, on_bytes: Callable[[int], None] | None) -> Iterator[Item]:
+    """Events of one byte range with their line's offset and length; bad lines reported.
+
+    A line that is one EventBridge envelope (nearly all) is yielded with its length,
+    so the report can re-read it; events unwrapped from a batch line are yielded
+    with length 0 and carry their digests instead.
+    """
     chunk = scanner.chunk
     assert chunk.start is not None and chunk.end is not None
     limit = MAX_RECORD_BYTES
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
-    add = scanner.add
-    info = scanner.info
     pos = chunk.start
     end = chunk.end
     reported = pos
@@ -388,8 +461,8 @@ def scan_jsonl_range(scanner: ChunkScanner, on_bytes: Callable[[int], None] | No
             start = pos
             pos += len(line)
             lineno += 1
-            if lineno == 1 and start == 0 and line.startswith(_BOM):
-                line = line[3:]
+            if start == 0 and line.startswith(_BOM):
+                line = line[3:]  # the re-read strips it again (offset 0)
             if len(line) > limit:
                 size, extra = _long_line(line, readline, limit)
                 pos += extra
@@ -403,17 +476,17 @@ def scan_jsonl_range(scanner: ChunkScanner, on_bytes: Callable[[int], None] | No
                     scanner.bad(lineno, start, json_reason(exc))
                 continue
             if type(doc) is dict and type(doc.get("detail")) is dict:
-                add(doc, start)
+                yield doc, start, pos - start
             else:
                 for record in expand(doc, Location(chunk.path, lineno)):
                     if isinstance(record, Event):
-                        add(record.envelope, start)
+                        yield record.envelope, start, 0
                     else:
                         scanner.bad(lineno, start, record.reason)
             if on_bytes is not None and pos - reported >= _READ_BLOCK:
                 on_bytes(pos - reported)
                 reported = pos
-    info.lines = lineno
+    scanner.info.lines = lineno
     if on_bytes is not None and end > reported:
         on_bytes(end - reported)
 
@@ -435,16 +508,20 @@ def _long_line(line: bytes, readline: Callable[[int], bytes], limit: int) -> tup
         size += len(more)
 
 
-def scan_file(
+def reader_items(
     scanner: ChunkScanner, fmt: str, on_bytes: Callable[[int], None] | None, stdin: Any = None
-) -> None:
-    """Any format, through the shared reader; one record number per event."""
+) -> Iterator[Item]:
+    """Any format, through the shared reader; one record number per event, digests carried."""
     from .sources import EventReader
 
     reader = EventReader([scanner.chunk.path], fmt, stdin=stdin)
     seen = 0
     for number, record in enumerate(reader):
-        scanner.add_record(record, number)
+        if isinstance(record, Event):
+            yield record.envelope, number, 0
+        else:
+            loc = record.location
+            scanner.bad(loc.line, loc.offset, record.reason)
         if on_bytes is not None and reader.bytes_read - seen >= _READ_BLOCK:
             on_bytes(reader.bytes_read - seen)
             seen = reader.bytes_read
@@ -467,9 +544,9 @@ def scan_chunk(
     gc.disable()
     try:
         if chunk.start is not None:
-            scan_jsonl_range(scanner, on_bytes)
+            ingest(scanner, jsonl_items(scanner, on_bytes))
         else:
-            scan_file(scanner, fmt, on_bytes, stdin)
+            ingest(scanner, reader_items(scanner, fmt, on_bytes, stdin))
     finally:
         if enabled:
             gc.enable()
@@ -505,3 +582,127 @@ def iter_records(chunk: Chunk, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]
     for number, record in enumerate(EventReader([chunk.path], fmt)):
         if isinstance(record, Event):
             yield number, record.envelope
+
+
+# -- classifying duplicates -----------------------------------------------------------
+
+#: Kind codes, indexes into ``analysis_report.KINDS``.
+RETRY, REPLAY, RESEND, CONFLICT = range(4)
+
+
+class KindResolver:
+    """Tells the kind of every duplicate of a key, re-reading input lines only when needed.
+
+    A duplicate is compared with the first delivery of its key (precedence replay >
+    retry > resend > conflict, see :mod:`gcdedup.analysis`). Cheapest test first:
+
+    * replays are known from their record's flag;
+    * two byte-identical lines are the same envelope: a retry, without parsing;
+    * otherwise both lines are parsed. Values that differ as Python objects also
+      differ as canonical JSON (equal canonical JSON parses to equal values), so a
+      different ``id`` or ``detail`` rules out a retry and a different content rules
+      out a resend without serialising anything. Only values that compare equal are
+      confirmed on canonical JSON (``1``, ``1.0`` and ``true`` are equal in Python).
+
+    Records that cannot be re-read carry their digests; a pair with one of those is
+    compared by digests.
+    """
+
+    def __init__(self, paths: dict[int, str]) -> None:
+        self.paths = paths  # chunk index -> file
+        self._fds: dict[str, int] = {}
+
+    def __enter__(self) -> KindResolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def line(self, rec: Rec) -> bytes:
+        """The input line a re-readable record came from (without a leading BOM)."""
+        pos, _, offset, length, _ = REC.unpack_from(rec)
+        path = self.paths[pos >> SEQ_BITS]
+        fd = self._fds.get(path)
+        if fd is None:
+            fd = self._fds[path] = os.open(path, os.O_RDONLY)
+        data = os.pread(fd, length, offset)
+        return data[3:] if offset == 0 and data.startswith(_BOM) else data
+
+    def envelope(self, rec: Rec, line: bytes) -> dict[str, Any]:
+        """The envelope parsed from a record's line, as the scan saw it."""
+        try:
+            env = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            env = None
+        if type(env) is not dict or type(env.get("detail")) is not dict:
+            path = self.paths[REC.unpack_from(rec)[0] >> SEQ_BITS]
+            raise GcdedupError(f"{path} changed while it was being analysed; run stats again")
+        return env
+
+    def kinds(self, group: list[Rec]) -> bytes:
+        """One kind code per duplicate of ``group`` (records sorted, first delivery first)."""
+        first = group[0]
+        first_line: bytes | None = None
+        first_env: dict[str, Any] | None = None
+        first_digests: bytes | None = None
+        out = bytearray()
+        for rec in itertools.islice(group, 1, None):
+            if rec[_FLAGS_LOW] & REPLAY_FLAG:
+                out.append(REPLAY)
+            elif len(first) == REC.size and len(rec) == REC.size:
+                if first_line is None:
+                    first_line = self.line(first)
+                line = self.line(rec)
+                if line == first_line:
+                    out.append(RETRY)
+                    continue
+                if first_env is None:
+                    first_env = self.envelope(first, first_line)
+                out.append(_compare(self.envelope(rec, line), first_env))
+            else:
+                if first_digests is None:
+                    first_digests = self.digests(first)
+                out.append(_compare_digests(self.digests(rec), first_digests))
+        return bytes(out)
+
+    def digests(self, rec: Rec) -> bytes:
+        """Body digest + detail-and-id digest of a record (carried, or from its line)."""
+        if len(rec) > REC.size:
+            return rec[REC.size :]
+        return event_digests(self.envelope(rec, self.line(rec)))
+
+
+def _compare(env: dict[str, Any], first: dict[str, Any]) -> int:
+    """Kind of a non-replay duplicate ``env`` of ``first`` (the rules of event_digests)."""
+    eid, first_id = env.get("id"), first.get("id")
+    if (eid if type(eid) is str else None) == (first_id if type(first_id) is str else None):
+        detail, first_detail = env["detail"], first["detail"]
+        if detail == first_detail and canonical_json(detail) == canonical_json(first_detail):
+            return RETRY
+    content, first_content = _content(env), _content(first)
+    if content == first_content and canonical_json(content) == canonical_json(first_content):
+        return RESEND
+    return CONFLICT
+
+
+def _content(env: dict[str, Any]) -> Any:
+    """What a resend keeps: the eventBody object, else the whole detail."""
+    detail = env["detail"]
+    body = detail.get("eventBody")
+    return body if type(body) is dict else detail
+
+
+def _compare_digests(mine: bytes, first: bytes) -> int:
+    if mine[DIGEST:] == first[DIGEST:]:
+        return RETRY
+    if mine[:DIGEST] == first[:DIGEST]:
+        return RESEND
+    return CONFLICT
+
+
+def group_kinds(paths: dict[int, str], groups: list[list[Rec]]) -> list[bytes]:
+    """:meth:`KindResolver.kinds` of many groups (one task of a worker process)."""
+    with KindResolver(paths) as resolver:
+        return [resolver.kinds(group) for group in groups]
