@@ -59,18 +59,8 @@ class MemoryStore(DedupStore):
                 outcome = classify(current, now)
                 if outcome is Outcome.NEW:
                     token = new_token()
-                    self._records[item.key] = Record(
-                        key=item.key,
-                        status=Status.IN_PROGRESS,
-                        expires_at=int(now) + ttl_seconds,
-                        lease_until=now + lease_seconds,
-                        claim_token=token,
-                        namespace=item.namespace,
-                        topic=item.topic,
-                        first_seen_at=now,
-                        dup_count=0,
-                        last_dup_at=None,
-                        run_id=self.run_id,
+                    self._records[item.key] = self._fresh(
+                        item, now, ttl_seconds, Status.IN_PROGRESS, now + lease_seconds, token
                     )
                     results.append(Result(item.key, Outcome.CLAIMED, token=token))
                 else:
@@ -80,15 +70,42 @@ class MemoryStore(DedupStore):
                     results.append(Result(item.key, outcome, record=bumped))
         return results
 
+    def _fresh(
+        self,
+        item: KeyItem,
+        now: float,
+        ttl_seconds: int,
+        status: Status,
+        lease_until: float | None = None,
+        token: str | None = None,
+    ) -> Record:
+        """A record's first life: a claim (with lease and token) or a seeded completion."""
+        return Record(
+            key=item.key,
+            status=status,
+            expires_at=int(now) + ttl_seconds,
+            lease_until=lease_until,
+            claim_token=token,
+            namespace=item.namespace,
+            topic=item.topic,
+            first_seen_at=now,
+            dup_count=0,
+            last_dup_at=None,
+            run_id=self.run_id,
+        )
+
+    def _held(self, key: str, token: str) -> Record | None:
+        """The record if ``token`` still holds its IN_PROGRESS claim (caller holds the lock)."""
+        current = self._records.get(key)
+        if current is None or current.claim_token != token:
+            return None
+        return current if current.status is Status.IN_PROGRESS else None
+
     def complete(self, key: str, token: str, ttl_seconds: int) -> bool:
         now = self.clock()
         with self._lock:
-            current = self._records.get(key)
-            if (
-                current is None
-                or current.claim_token != token
-                or current.status is not Status.IN_PROGRESS
-            ):
+            current = self._held(key, token)
+            if current is None:
                 return False
             self._records[key] = replace(
                 current,
@@ -101,12 +118,7 @@ class MemoryStore(DedupStore):
 
     def release(self, key: str, token: str) -> bool:
         with self._lock:
-            current = self._records.get(key)
-            if (
-                current is None
-                or current.claim_token != token
-                or current.status is not Status.IN_PROGRESS
-            ):
+            if self._held(key, token) is None:
                 return False
             del self._records[key]
             return True
@@ -119,19 +131,7 @@ class MemoryStore(DedupStore):
                 current = self._records.get(item.key)
                 outcome = classify(current, now)
                 if outcome is Outcome.NEW:
-                    self._records[item.key] = Record(
-                        key=item.key,
-                        status=Status.COMPLETED,
-                        expires_at=int(now) + ttl_seconds,
-                        lease_until=None,
-                        claim_token=None,
-                        namespace=item.namespace,
-                        topic=item.topic,
-                        first_seen_at=now,
-                        dup_count=0,
-                        last_dup_at=None,
-                        run_id=self.run_id,
-                    )
+                    self._records[item.key] = self._fresh(item, now, ttl_seconds, Status.COMPLETED)
                     results.append(Result(item.key, Outcome.SEEDED))
                 else:
                     results.append(Result(item.key, outcome, record=current))
