@@ -20,14 +20,29 @@ input order (events in between) and are left out of the TTL what-if.
 
 from __future__ import annotations
 
+import gc
 import math
+import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.pool import Pool
 from typing import Any
 
-from .analysis_report import CostModel, StatsReport, build_report
-from .analysis_scan import Chunk, Partial, empty_partial, is_plain_jsonl, merge, scan_chunk
+from .analysis_report import CostModel, GroupKinds, StatsReport, build_report
+from .analysis_scan import (
+    Chunk,
+    Partial,
+    SplitPartial,
+    empty_partial,
+    group_kinds,
+    is_plain_jsonl,
+    merge,
+    merge_partition,
+    scan_chunk,
+    split_partial,
+    split_ranges,
+)
 from .errors import UsageError
 from .keys import DEFAULT_NAMESPACE, DEFAULT_STRATEGY, KeyMaker
 from .sources import FORMATS, expand_paths
@@ -49,6 +64,12 @@ DEFAULT_TTLS = (3600, 6 * 3600, 86400, 4 * 86400)
 PARALLEL_THRESHOLD = 64 * 1024 * 1024
 #: Byte ranges per worker, so a slow range does not leave a core idle.
 RANGES_PER_JOB = 4
+#: Key partitions per worker when merging what the workers scanned.
+MERGE_TASKS_PER_JOB = 2
+#: Slices of repeated keys per worker when classifying duplicates.
+KIND_TASKS_PER_JOB = 2
+#: Fewer repeated keys than this are classified in the parent (no round trip).
+MIN_POOLED_GROUPS = 2000
 
 
 @dataclass(frozen=True)
@@ -87,17 +108,15 @@ def plan_chunks(files: Sequence[str], fmt: str, jobs: int, threshold: int) -> li
             chunks.append(Chunk(len(chunks), file_index, name))
             continue
         pieces = max(1, math.ceil(sizes[name] / target)) if parallel else 1
-        from .analysis_scan import split_ranges
-
         for start, end in split_ranges(name, sizes[name], pieces):
             chunks.append(Chunk(len(chunks), file_index, name, start, end))
     return chunks
 
 
-def _worker(args: tuple[Chunk, list[str], str, str]) -> Partial:
-    chunk, strategies, namespace, fmt = args
+def _worker(args: tuple[Chunk, list[str], str, str, int]) -> SplitPartial:
+    chunk, strategies, namespace, fmt, partitions = args
     makers = [KeyMaker.create(s, namespace) for s in strategies]
-    return scan_chunk(chunk, makers, fmt)
+    return split_partial(scan_chunk(chunk, makers, fmt), partitions)
 
 
 def analyze(
@@ -120,35 +139,78 @@ def analyze(
     jobs = options.jobs or os.cpu_count() or 1
     chunks = plan_chunks(files, options.fmt, jobs, options.parallel_threshold)
     ranged = [c for c in chunks if c.start is not None]
-    partial = empty_partial(len(strategies))
-    if jobs > 1 and len(ranged) > 1:
-        partial = _run_pool(ranged, strategies, options, jobs, on_bytes, partial)
-        rest = [c for c in chunks if c.start is None]
-    else:
-        rest = chunks
-    for chunk in rest:
-        merge(partial, scan_chunk(chunk, makers, options.fmt, on_bytes, stdin))
-    return build_report(partial, chunks, files, strategies, makers, options)
+    # The parent holds only bytes and containers of bytes: nothing for the cyclic
+    # collector to find, and walking millions of them would cost seconds.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if jobs > 1 and len(ranged) > 1:
+            with _pool(min(jobs, len(ranged))) as pool:
+                partial = _scan_in_pool(pool, chunks, makers, options, jobs, on_bytes, stdin)
+                kinds = _pooled_kinds(pool, jobs * KIND_TASKS_PER_JOB)
+                return build_report(partial, chunks, files, strategies, makers, options, kinds)
+        partial = empty_partial(len(strategies))
+        for chunk in chunks:
+            merge(partial, scan_chunk(chunk, makers, options.fmt, on_bytes, stdin))
+        return build_report(partial, chunks, files, strategies, makers, options)
+    finally:
+        if enabled:
+            gc.enable()
 
 
-def _run_pool(
+def _pool(processes: int) -> Pool:
+    """Worker processes, forked where possible (no re-import, no pickled arguments)."""
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    return mp.get_context(method).Pool(processes)
+
+
+def _scan_in_pool(
+    pool: Pool,
     chunks: list[Chunk],
-    strategies: list[str],
+    makers: list[KeyMaker],
     options: AnalysisOptions,
     jobs: int,
     on_bytes: Callable[[int], None] | None,
-    partial: Partial,
+    stdin: Any,
 ) -> Partial:
-    """Scan byte ranges in worker processes; merge results as they arrive."""
-    import multiprocessing as mp
+    """Scan byte ranges in the workers (other inputs here), then merge by key partition.
 
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    context = mp.get_context(method)
-    work = [(c, strategies, options.namespace, options.fmt) for c in chunks]
-    with context.Pool(min(jobs, len(chunks))) as pool:
-        for index, result in enumerate(pool.imap_unordered(_worker, work)):
-            merge(partial, result)
-            if on_bytes is not None:
-                done = chunks[index]
+    Returns a partial whose maps hold only the keys seen more than once: all that
+    classification needs (unique = events - duplicates).
+    """
+    partitions = jobs * MERGE_TASKS_PER_JOB
+    strategies = [m.strategy.name for m in makers]
+    partial = empty_partial(len(makers))
+    split: list[SplitPartial] = []
+    ranged = {c.index: c for c in chunks if c.start is not None}
+    work = [(c, strategies, options.namespace, options.fmt, partitions) for c in ranged.values()]
+    for result in pool.imap_unordered(_worker, work):
+        split.append(result)
+        merge(partial, result.partial)
+        if on_bytes is not None:
+            for index in result.partial.chunks:
+                done = ranged[index]
                 on_bytes((done.end or 0) - (done.start or 0))
+    for chunk in chunks:
+        if chunk.start is None:
+            scanned = scan_chunk(chunk, makers, options.fmt, on_bytes, stdin)
+            split.append(split_partial(scanned, partitions))
+            merge(partial, scanned)
+    tasks = [[s.parts[i][j] for s in split] for i in range(len(makers)) for j in range(partitions)]
+    split.clear()  # the packed maps now live in the tasks only
+    for n, repeated in enumerate(pool.map(merge_partition, tasks, chunksize=1)):
+        partial.maps[n // partitions].update(repeated)
     return partial
+
+
+def _pooled_kinds(pool: Pool, tasks: int) -> GroupKinds:
+    """Classify duplicates in the workers too: contiguous slices, results in order."""
+
+    def kinds(paths: dict[int, str], groups: list[list[bytes]]) -> list[bytes]:
+        if len(groups) < MIN_POOLED_GROUPS:
+            return group_kinds(paths, groups)
+        size = math.ceil(len(groups) / tasks)
+        slices = [(paths, groups[i : i + size]) for i in range(0, len(groups), size)]
+        return [codes for part in pool.starmap(group_kinds, slices) for codes in part]
+
+    return kinds

@@ -111,18 +111,9 @@ def empty_partial(strategies: int) -> Partial:
 
 
 def merge(into: Partial, other: Partial) -> Partial:
-    """Fold ``other`` into ``into``; commutative up to list order (sorted when read).
-
-    Keys found in both are looked up from the smaller map, so merging n partials
-    costs time in their total size, not n times the size of the growing result.
-    """
-    for i, (mine, theirs) in enumerate(zip(into.maps, other.maps, strict=True)):
-        if len(theirs) > len(mine):
-            mine, theirs = theirs, mine
-            into.maps[i] = mine
-        joined = {k: _as_list(mine[k]) + _as_list(v) for k, v in theirs.items() if k in mine}
-        mine.update(theirs)
-        mine.update(joined)
+    """Fold ``other`` into ``into``; commutative up to list order (sorted when read)."""
+    for i, theirs in enumerate(other.maps):
+        into.maps[i] = merge_maps(into.maps[i], theirs)
         into.names[i].update(other.names[i])
         into.unkeyable[i] += other.unkeyable[i]
         if into.unkeyable_example[i] is None:
@@ -131,8 +122,88 @@ def merge(into: Partial, other: Partial) -> Partial:
     return into
 
 
+def merge_maps(mine: dict[bytes, Slot], theirs: dict[bytes, Slot]) -> dict[bytes, Slot]:
+    """The union of two maps (either may be reused); keys in both get every record.
+
+    The smaller map is walked, so merging n maps costs time in their total size,
+    not n times the size of the growing result.
+    """
+    if len(theirs) > len(mine):
+        mine, theirs = theirs, mine
+    joined = {k: _as_list(mine[k]) + _as_list(v) for k, v in theirs.items() if k in mine}
+    mine.update(theirs)
+    mine.update(joined)
+    return mine
+
+
 def _as_list(slot: Slot) -> list[bytes]:
     return [slot] if isinstance(slot, bytes) else list(slot)
+
+
+# -- moving partials between processes -------------------------------------------------
+
+#: A key partition of one map, compact for pickling: the keys seen once with a plain
+#: record as two flat byte strings (16-byte keys, REC.size records), the rest as a dict.
+PackedMap = tuple[bytes, bytes, dict[bytes, Slot]]
+
+
+@dataclass
+class SplitPartial:
+    """A worker's partial on its way to the parent, its maps cut by key.
+
+    A map of a hundred thousand small bytes objects pickles (and unpickles) item by
+    item, about as slowly as it was scanned, and the parent would then merge them
+    all alone. Instead, each map travels as key partitions of flat byte strings,
+    and partition j of every chunk is merged by one worker (:func:`merge_partition`),
+    which sends back only the keys seen more than once: the parent never holds the
+    keys seen once, which is most of them.
+    """
+
+    partial: Partial  # maps emptied; names, counts and chunk infos as scanned
+    parts: list[list[PackedMap]]  # [strategy][partition]
+
+
+def split_partial(partial: Partial, partitions: int) -> SplitPartial:
+    parts = [_split_map(slots, partitions) for slots in partial.maps]
+    partial.maps = [{} for _ in partial.maps]
+    return SplitPartial(partial, parts)
+
+
+def _split_map(slots: dict[bytes, Slot], partitions: int) -> list[PackedMap]:
+    size = REC.size
+    keys: list[list[bytes]] = [[] for _ in range(partitions)]
+    records: list[list[bytes]] = [[] for _ in range(partitions)]
+    rest: list[dict[bytes, Slot]] = [{} for _ in range(partitions)]
+    for kd, slot in slots.items():
+        j = kd[0] % partitions
+        if type(slot) is bytes and len(slot) == size:
+            keys[j].append(kd)
+            records[j].append(slot)
+        else:
+            rest[j][kd] = slot
+    return [(b"".join(keys[j]), b"".join(records[j]), rest[j]) for j in range(partitions)]
+
+
+def _unpack_map(packed: PackedMap) -> dict[bytes, Slot]:
+    keys, records, rest = packed
+    size = REC.size
+    slots: dict[bytes, Slot] = dict(
+        zip(
+            [keys[i : i + DIGEST] for i in range(0, len(keys), DIGEST)],
+            [records[i : i + size] for i in range(0, len(records), size)],
+            strict=True,
+        )
+    )
+    slots.update(rest)
+    return slots
+
+
+def merge_partition(packed: list[PackedMap]) -> dict[bytes, Slot]:
+    """Merge one key partition of every chunk; keep only the keys seen more than once."""
+    slots: dict[bytes, Slot] = {}
+    for part in packed:
+        slots = merge_maps(slots, _unpack_map(part))
+    return {kd: slot for kd, slot in slots.items() if type(slot) is list}
 
 
 def parse_time(text: str) -> int | None:

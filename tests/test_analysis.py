@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gcdedup import analysis
 from gcdedup.analysis import AnalysisOptions, CostModel, analyze, plan_chunks
 from gcdedup.analysis_report import build_report, percentile
 from gcdedup.analysis_scan import (
@@ -351,6 +352,22 @@ def test_parallel_path_equals_single_process(stream: tuple[Path, Any], tmp_path:
         paths, AnalysisOptions(jobs=2, parallel_threshold=1, compare=compare)
     ).to_dict()
     assert parallel == single
+
+
+def test_parallel_merge_and_classification_equal_single_process(
+    stream: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Keys seen once in a byte range and once in a file read by the parent (gzip) must
+    # still meet in the partitioned merge; duplicates classified in the workers.
+    path, _ = stream
+    gz = tmp_path / "copy.jsonl.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    paths = [str(path), str(gz)]
+    single = analyze(paths, AnalysisOptions(jobs=1, compare=("envelope",))).to_dict()
+    monkeypatch.setattr(analysis, "MIN_POOLED_GROUPS", 1)
+    options = AnalysisOptions(jobs=2, parallel_threshold=1, compare=("envelope",))
+    assert analyze(paths, options).to_dict() == single
+    assert single["duplicates"] > single["unique"]
 
 
 def test_fast_genesys_keys_equal_the_key_module(stream: tuple[Path, Any]) -> None:
