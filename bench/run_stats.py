@@ -1,6 +1,9 @@
 """Time ``gcdedup stats`` against the usual alternatives on one generated stream.
 
-Contenders, each run as its own process, ``--reps`` times, median reported:
+Contenders, each run as its own process, ``--reps`` rounds, median reported. Each
+round runs every contender once, one after another, so a change in the machine's
+load (a shared machine) hits all contenders alike; the load average before and
+after is recorded.
 
 * ``gcdedup stats FILE --json`` (all cores for a large JSON Lines file);
 * the tutorial's per-event key logic in plain Python: ``json.loads``, then
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -106,17 +110,22 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.path, "rb") as fh:
             events = sum(1 for _ in fh)
     size = os.path.getsize(args.path)
+    selected = {
+        name: command
+        for name, command in contenders(args.path).items()
+        if (not args.only or any(o in name for o in args.only))
+        and not (command[0] in ("jq", "bash") and not shutil.which("jq"))
+    }
+    load_before = os.getloadavg()
+    runs: dict[str, list[dict[str, object]]] = {name: [] for name in selected}
+    for rep in range(args.reps):
+        for name, command in selected.items():
+            runs[name].append(run_once(command))
+            print(f"{name} #{rep + 1}: {runs[name][-1]['wall']:.2f}s", file=sys.stderr)
+    load_after = os.getloadavg()
     results = []
-    for name, command in contenders(args.path).items():
-        if args.only and not any(o in name for o in args.only):
-            continue
-        if command[0] in ("jq", "bash") and not shutil.which("jq"):
-            continue
-        runs = []
-        for rep in range(args.reps):
-            runs.append(run_once(command))
-            print(f"{name} #{rep + 1}: {runs[-1]['wall']:.2f}s", file=sys.stderr)
-        walls = [float(r["wall"]) for r in runs]  # type: ignore[arg-type]
+    for name, name_runs in runs.items():
+        walls = [float(r["wall"]) for r in name_runs]  # type: ignore[arg-type]
         median = statistics.median(walls)
         results.append(
             {
@@ -124,11 +133,11 @@ def main(argv: list[str] | None = None) -> int:
                 "median_seconds": median,
                 "runs_seconds": walls,
                 "events_per_second": events / median,
-                "peak_rss_mb": max(int(r["peak_kb"]) for r in runs) / 1024,  # type: ignore[call-overload]
-                "output_tail": str(runs[-1]["out"]).strip()[-120:],
+                "peak_rss_mb": max(int(r["peak_kb"]) for r in name_runs) / 1024,  # type: ignore[call-overload]
+                "output_tail": str(name_runs[-1]["out"]).strip()[-120:],
             }
         )
-    doc = {
+    doc: dict[str, Any] = {
         "file": os.path.basename(args.path),
         "events": events,
         "bytes": size,
@@ -136,27 +145,40 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
         "truth": {k: truth.get(k) for k in ("unique", "duplicates", "by_kind")},
         "results": results,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "stats.json").write_text(json.dumps(doc, indent=2) + "\n")
+    text = markdown(doc)
+    (args.out / "stats.md").write_text(text)
+    print(text, end="")
+    return 0
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The results table of a ``stats.json`` document."""
+    before = ", ".join(f"{x:.2f}" for x in doc["load_average_before"])
+    after = ", ".join(f"{x:.2f}" for x in doc["load_average_after"])
     lines = [
-        f"# stats benchmark: {events:,} events, {size / 1e6:,.0f} MB, {os.cpu_count()} CPUs",
+        f"# stats benchmark: {doc['events']:,} events, {doc['bytes'] / 1e6:,.0f} MB, "
+        f"{doc['cpus']} CPUs",
         "",
-        f"Median of {args.reps} runs each, same file, one after another ({doc['when']}).",
+        f"Median of {doc['reps']} rounds; each round runs every contender once on the same "
+        f"file, one after another ({doc['when']}). Load average (1, 5, 15 min) before: "
+        f"{before}; after: {after}.",
         "",
         "| contender | median s | events/s | peak RSS MB |",
         "|---|---:|---:|---:|",
     ]
-    for r in results:
+    for r in doc["results"]:
         lines.append(
             f"| {r['name']} | {r['median_seconds']:.2f} | {r['events_per_second']:,.0f} | "
             f"{r['peak_rss_mb']:,.0f} |"
         )
-    (args.out / "stats.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
