@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any
 
 from .errors import KeyStrategyError
 from .events import BadRecord, Event, Location
@@ -159,12 +159,6 @@ class RunReport:
 ResultSink = Callable[[EventResult], None]
 
 
-class _Item(NamedTuple):
-    event: Event
-    key: str
-    result: EventResult
-
-
 class Pipeline:
     """Runs a stream of events through one store and handler with one settings object."""
 
@@ -213,30 +207,33 @@ class Pipeline:
     ) -> list[EventResult]:
         """One batch -> one result per record, in order."""
         results: list[EventResult] = []
-        rounds: list[list[_Item]] = []
-        occurrences: Counter[str] = Counter()
+        # rounds[n] holds the (n+1)-th occurrence of each key in this batch; each
+        # result carries its event and key, so it is the round's work item too.
+        rounds: list[list[EventResult]] = [[]]
+        occurrences: dict[str, int] = {}
+        make_key = self.keys
         for record in batch:
-            if isinstance(record, BadRecord):
+            if type(record) is not Event and isinstance(record, BadRecord):
                 results.append(EventResult(record.location, Status.BAD_RECORD, error=record.reason))
                 continue
             try:
-                key = self.keys(record)
+                key = make_key(record)
             except KeyStrategyError as exc:
                 results.append(
                     EventResult(record.location, Status.BAD_RECORD, error=f"no key: {exc}")
                 )
                 continue
-            result = EventResult(
-                record.location, Status.NEW, key=key, topic=record.family, event=record
-            )
+            result = EventResult(record.location, Status.NEW, key, record.family, event=record)
             results.append(result)
-            nth = occurrences[key]
-            occurrences[key] += 1
+            nth = occurrences.get(key, 0)
+            occurrences[key] = nth + 1
             if nth == len(rounds):
                 rounds.append([])
-            rounds[nth].append(_Item(record, key, result))
+            rounds[nth].append(result)
         lease = self.settings.lease_seconds if lease_seconds is None else lease_seconds
         for items in rounds:
+            if not items:
+                continue
             if self.mode is Mode.PROCESS:
                 self._process_round(items, lease)
             elif self.mode is Mode.SEED:
@@ -245,41 +242,38 @@ class Pipeline:
                 self._check_round(items)
         return results
 
-    def _key_items(self, items: list[_Item]) -> list[KeyItem]:
+    def _key_items(self, items: list[EventResult]) -> list[KeyItem]:
         namespace = self.settings.namespace
-        return [KeyItem(item.key, namespace, item.result.topic or "") for item in items]
+        return [KeyItem(item.key or "", namespace, item.topic or "") for item in items]
 
-    def _process_round(self, items: list[_Item], lease: float) -> None:
+    def _process_round(self, items: list[EventResult], lease: float) -> None:
         ttl = self.settings.ttl_seconds
         claims = self.store.claim(self._key_items(items), lease, ttl)
-        claimed: list[tuple[_Item, str]] = []
+        claimed: list[EventResult] = []
+        tokens: list[str] = []
         for item, claim in zip(items, claims, strict=True):
-            if claim.outcome is Outcome.CLAIMED:
-                claimed.append((item, claim.token or ""))
-            elif claim.outcome is Outcome.DUPLICATE:
-                item.result.status = Status.DUPLICATE
+            outcome = claim.outcome
+            if outcome is Outcome.CLAIMED:
+                claimed.append(item)
+                tokens.append(claim.token or "")
+            elif outcome is Outcome.DUPLICATE:
+                item.status = Status.DUPLICATE
             else:
-                item.result.status = Status.IN_FLIGHT
-        outstanding = {item.key: token for item, token in claimed}
+                item.status = Status.IN_FLIGHT
+        outstanding = {item.key or "": token for item, token in zip(claimed, tokens, strict=True)}
         try:
-            for (item, _token), (ok, value) in zip(
-                claimed, self._run_handlers([i for i, _ in claimed]), strict=True
-            ):
-                if ok:
-                    item.result.status = Status.PROCESSED
-                    item.result.result = value
-                else:
-                    item.result.status = Status.FAILED
-                    item.result.error = value
+            self._handle(claimed)
             done = [
-                (item, token) for item, token in claimed if item.result.status is Status.PROCESSED
+                (item, token)
+                for item, token in zip(claimed, tokens, strict=True)
+                if item.status is Status.PROCESSED
             ]
-            kept = self.store.complete_many([(item.key, token) for item, token in done], ttl)
+            kept = self.store.complete_many([(item.key or "", token) for item, token in done], ttl)
             for (item, _token), still_ours in zip(done, kept, strict=True):
-                outstanding.pop(item.key, None)
+                outstanding.pop(item.key or "", None)
                 if not still_ours:
                     log.warning("claim lost before completion", extra={"key": item.key})
-                    item.result.lease_lost = True
+                    item.lease_lost = True
         finally:
             # Failed handlers, and everything claimed when an interrupt or store error
             # stopped the round, are released so the next delivery runs them.
@@ -289,46 +283,59 @@ class Pipeline:
                 except Exception:  # pragma: no cover - best effort on the way out
                     log.exception("could not release claim", extra={"key": key})
 
-    def _run_handlers(self, items: list[_Item]) -> Iterator[tuple[bool, Any]]:
-        if self.handler is None:
-            return iter([(True, None)] * len(items))
-        if self._pool is None or len(items) == 1:
-            return (self._call(item) for item in items)
-        return self._pool.map(self._call, items)
+    def _handle(self, claimed: list[EventResult]) -> None:
+        """Run the handler on each claimed event and record processed or failed."""
+        if self.handler is None:  # count only: nothing can fail
+            for item in claimed:
+                item.status = Status.PROCESSED
+            return
+        if self._pool is None or len(claimed) == 1:
+            outcomes: Iterable[tuple[bool, Any]] = (self._call(item) for item in claimed)
+        else:
+            outcomes = self._pool.map(self._call, claimed)
+        for item, (ok, value) in zip(claimed, outcomes, strict=True):
+            if ok:
+                item.status = Status.PROCESSED
+                item.result = value
+            else:
+                item.status = Status.FAILED
+                item.error = value
 
-    def _call(self, item: _Item) -> tuple[bool, Any]:
-        assert self.handler is not None
+    def _call(self, item: EventResult) -> tuple[bool, Any]:
+        assert self.handler is not None and item.event is not None
         try:
             return True, self.handler(item.event.envelope)
         except Exception as exc:
-            log.info(  # the failure is in the result; logged for operators who ask (-v)
+            log.warning(
                 "handler failed",
                 extra={
                     "key": item.key,
-                    "location": str(item.event.location),
+                    "location": str(item.location),
                     "error": type(exc).__name__,
                 },
             )
             return False, f"{type(exc).__name__}: {exc}"
 
-    def _seed_round(self, items: list[_Item]) -> None:
+    def _seed_round(self, items: list[EventResult]) -> None:
         results = self.store.seed(self._key_items(items), self.settings.ttl_seconds)
+        status = {Outcome.SEEDED: Status.SEEDED, Outcome.DUPLICATE: Status.DUPLICATE}
         for item, seeded in zip(items, results, strict=True):
-            item.result.status = {
-                Outcome.SEEDED: Status.SEEDED,
-                Outcome.DUPLICATE: Status.DUPLICATE,
-            }.get(seeded.outcome, Status.IN_FLIGHT)
+            item.status = status.get(seeded.outcome, Status.IN_FLIGHT)
 
-    def _check_round(self, items: list[_Item]) -> None:
-        fresh = [item for item in items if item.key not in self._seen]
-        checked = self.store.check([item.key for item in fresh]) if fresh else []
+    def _check_round(self, items: list[EventResult]) -> None:
+        seen = self._seen
+        fresh: list[EventResult] = []
+        for item in items:
+            if item.key in seen:
+                item.status = Status.DUPLICATE
+            else:
+                fresh.append(item)
+        keys = [item.key or "" for item in fresh]
+        checked = self.store.check(keys) if fresh else []
         status = {Outcome.NEW: Status.NEW, Outcome.DUPLICATE: Status.DUPLICATE}
         for item, found in zip(fresh, checked, strict=True):
-            item.result.status = status.get(found.outcome, Status.IN_FLIGHT)
-        for item in items:
-            if item.key in self._seen:
-                item.result.status = Status.DUPLICATE
-        self._seen.update(item.key for item in fresh)
+            item.status = status.get(found.outcome, Status.IN_FLIGHT)
+        seen.update(keys)
 
     def close(self) -> None:
         if self._pool is not None:
