@@ -174,8 +174,9 @@ def markdown(doc: dict[str, Any]) -> str:
         "|---|---:|---:|---:|",
     ]
     for r in doc["results"]:
+        name = r["name"].replace("|", "\\|")  # a pipe would end the table cell
         lines.append(
-            f"| {r['name']} | {r['median_seconds']:.2f} | {r['events_per_second']:,.0f} | "
+            f"| {name} | {r['median_seconds']:.2f} | {r['events_per_second']:,.0f} | "
             f"{r['peak_rss_mb']:,.0f} |"
         )
     return "\n".join(lines) + "\n"
