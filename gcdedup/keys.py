@@ -114,7 +114,6 @@ def genesys_key(event: Event) -> str:
     return f"{_part(topic)}#{content_digest(detail if body is None else body)}"
 
 
-
 def envelope_key(event: Event) -> str:
     """The EventBridge envelope ``id``: catches redeliveries only, not re-sends."""
     if event.id is None:
