@@ -243,3 +243,16 @@ def test_summary_counts(make_store: MakeStore, clock) -> None:
     }
     assert summary.by_age == {"1h-24h": 2}
     assert summary.duplicate_rate == pytest.approx(2 / 4)
+
+
+def test_sqlite_refuses_a_file_of_an_older_layout(tmp_path) -> None:
+    import sqlite3
+
+    from gcdedup.errors import StoreError
+    from gcdedup.store import open_store
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE dedup (key TEXT PRIMARY KEY, status TEXT)")
+    with pytest.raises(StoreError, match="has an older layout \\(no key_hash column\\)"):
+        open_store(f"sqlite:///{path}")
