@@ -444,7 +444,7 @@ def build_report(
 
 
 def _cost(model: CostModel, events: int, unique: int, dups: int, span: int) -> dict[str, Any]:
-    """DynamoDB request units per day for ``process`` and ``check`` (formula in docs/stats.md).
+    """DynamoDB request units per day for ``process`` and ``check`` (README: Duplicate analysis).
 
     process: a new key costs 2 writes (claim put + complete update), a duplicate 2
     writes (the failed conditional put + the dup_count update): W = 2*new + 2*dup.

@@ -21,7 +21,7 @@ A direct invocation of something that is not an EventBridge event (``{}``,
 but raising sends it to the function's async failure destination (or DLQ)
 where someone can look at it, instead of dropping it silently.
 
-Everything is configured from the environment (see ``docs/lambda.md``) and
+Everything is configured from the environment (see the README, AWS Lambda) and
 built once per container, on the first invocation.
 """
 
@@ -56,7 +56,7 @@ ENV_STORE = "GCDEDUP_STORE"
 #: outlives its holder by at most this much if the invocation times out or dies.
 LEASE_MARGIN_SECONDS = 2.0
 
-#: The fields a Genesys credentials secret may hold (see docs/lambda.md).
+#: The fields a Genesys credentials secret may hold (see the README, AWS Lambda).
 SECRET_FIELDS = ("client_id", "client_secret", "region")
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -212,7 +212,7 @@ def _build_handler(env: Mapping[str, str]) -> tuple[Handler | None, str, list[Ca
 
 
 def fetch_genesys_secret(secret_id: str) -> dict[str, Any]:
-    """Read the Genesys OAuth client from Secrets Manager (a JSON object, see docs/lambda.md).
+    """Read the Genesys OAuth client from Secrets Manager (a JSON object, see the README).
 
     Returns ``GenesysSettings.from_env`` overrides; the client secret is wrapped in
     :class:`~gcdedup.genesys.Secret` at once so it can never reach a log line.
@@ -237,7 +237,7 @@ def fetch_genesys_secret(secret_id: str) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         document = None
     if not isinstance(document, dict):
-        raise ConfigError(f"secret {secret_id!r} is not a JSON object (see docs/lambda.md)")
+        raise ConfigError(f"secret {secret_id!r} is not a JSON object (see the README, AWS Lambda)")
     overrides: dict[str, Any] = {}
     for name in SECRET_FIELDS:
         value = document.get(name)

@@ -309,7 +309,7 @@ class DynamoDBStore(DedupStore):
         if code in ("AccessDeniedException", "AccessDenied"):
             return StoreError(
                 f"access denied for {action} on table {self.table} (needed by {operation}): "
-                "grant it to this role or user (see docs/dynamodb.md)"
+                "grant it to this role or user (see the README, DynamoDB, IAM permissions)"
             )
         if code in ("UnrecognizedClientException", "InvalidSignatureException"):
             return StoreError(
