@@ -87,7 +87,9 @@ def genesys_key(event: Event) -> str:
     detail = envelope["detail"]
     topic = detail.get("topicName")
     if type(topic) is not str or not topic:
-        topic = envelope.get("detail-type") or "unknown"
+        topic = envelope.get("detail-type")
+        if type(topic) is not str or not topic:
+            topic = "unknown"
     body = detail.get("eventBody")
     if type(body) is not dict:
         body = None
@@ -225,7 +227,14 @@ class KeyMaker:
 
 def make_key(strategy: KeyStrategy, namespace: str, event: Event) -> str:
     """``<namespace>#<key body>`` (``tutorial`` keys stay bare), within DynamoDB's limits."""
-    body = strategy.function(event)
+    try:
+        body = strategy.function(event)
+    except KeyStrategyError:
+        raise
+    except Exception as exc:  # a malformed event must be one bad record, never a crash
+        raise KeyStrategyError(f"{strategy.name}: {type(exc).__name__}: {exc}") from exc
+    if type(body) is not str:  # pragma: no cover - strategies return strings
+        raise KeyStrategyError(f"{strategy.name}: the key is not a string")
     key = f"{namespace}#{body}" if strategy.prefixed else body
     if len(key) * 4 > MAX_KEY_BYTES and len(key.encode()) > MAX_KEY_BYTES:
         head = f"{namespace}#" if strategy.prefixed else ""

@@ -337,3 +337,25 @@ def test_copying_samples_keeps_relative_locations(
     )
     assert report["duplicates"] == 9
     assert report["new"] == 15
+
+
+def test_a_malformed_event_is_one_bad_record_in_every_command(
+    runner: CliRunner, db: str, tmp_path: Path
+) -> None:
+    good = (SAMPLE_EVENTS / "clean.jsonl").read_text().splitlines()[0]
+    poison = '{"id":"a","detail-type":123,"detail":{"eventBody":{"a":1}}}'
+    path = tmp_path / "poison.jsonl"
+    path.write_text(f"{poison}\n{good}\n")
+    jmes = run_json(runner, "process", str(path), "--store", db,
+                    "--key", "jmespath:length(detail.topicName)")  # fmt: skip
+    assert (jmes["bad_records"], jmes["processed"]) == (1, 1)
+    assert jmes["bad_record_samples"][0]["reason"].startswith(
+        "no key: jmespath:length(detail.topicName): JMESPathTypeError"
+    )
+    report = run_json(runner, "process", str(path), "--store", db)
+    assert (report["events"], report["processed"], report["bad_records"]) == (2, 2, 0)
+    keys = run(runner, "keys", str(path))
+    assert keys.exit_code == 0
+    assert json.loads(keys.stdout.splitlines()[0])["key"].startswith("default#unknown#")
+    stats = run_json(runner, "stats", str(path))
+    assert stats["events"] == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,43 @@ def test_canonical_json_and_digest() -> None:
         '{"a":[1,{"c":"é","d":2}],"b":1}'.encode()
     )
     assert len(digest(b"x")) == 32  # 128 bits
+
+
+@pytest.mark.parametrize(
+    ("envelope", "strategy", "reason"),
+    [
+        ({"id": "a", "detail-type": 123, "detail": {"eventBody": {"a": 1}}}, "genesys", None),
+        ({"id": "a", "detail-type": {"x": 1}, "detail": {"topicName": 7}}, "genesys", None),
+        (
+            {"id": "a", "detail": {"eventBody": {"eventTime": 5}}},
+            "jmespath:length(detail.eventBody.eventTime)",
+            "jmespath:length(detail.eventBody.eventTime): JMESPathTypeError",
+        ),
+    ],
+)
+def test_malformed_events_give_a_key_or_a_key_error_never_a_crash(
+    envelope: dict[str, Any], strategy: str, reason: str | None
+) -> None:
+    if reason is None:
+        assert key(envelope, strategy).startswith("default#unknown#")
+    else:
+        with pytest.raises(KeyStrategyError, match=re.escape(reason)):
+            key(envelope, strategy)
+
+
+@settings(max_examples=200)
+@given(
+    envelope=st.dictionaries(st.sampled_from(["id", "detail-type", "time"]), json_values).map(
+        lambda e: {**e, "detail": {"topicName": e.get("time"), "eventBody": e.get("id")}}
+    )
+)
+def test_any_envelope_values_give_a_key_or_a_key_error(envelope: dict[str, Any]) -> None:
+    for strategy in ("genesys", "envelope", "content", "tutorial", "jmespath:id"):
+        try:
+            result = key(envelope, strategy)
+        except KeyStrategyError as exc:
+            assert str(exc).startswith(strategy.split(":")[0])
+            continue
+        assert isinstance(result, str)
+        assert len(result.encode()) <= MAX_KEY_BYTES
+        assert strategy == "tutorial" or result.startswith("default#")
