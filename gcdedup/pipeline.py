@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -248,7 +249,11 @@ class Pipeline:
 
     def _process_round(self, items: list[EventResult], lease: float) -> None:
         ttl = self.settings.ttl_seconds
-        claims = self.store.claim(self._key_items(items), lease, ttl)
+        # A claim's record must outlive its lease: an expired record is claimable even
+        # while IN_PROGRESS, so with a TTL shorter than the lease (say --ttl 1m, or a
+        # Lambda lease of 15 min) a second worker could take a live claim.
+        claim_ttl = max(ttl, math.ceil(lease) + 1)
+        claims = self.store.claim(self._key_items(items), lease, claim_ttl)
         claimed: list[EventResult] = []
         tokens: list[str] = []
         for item, claim in zip(items, claims, strict=True):

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from gcdedup.events import BadRecord, Event, Location
 from gcdedup.pipeline import Mode, Pipeline, Status, process
 from gcdedup.settings import Settings
-from gcdedup.store import DedupStore, open_store
+from gcdedup.store import DedupStore, KeyItem, Outcome, open_store
 from gcdedup.store import Status as StoreStatus
 
 SAMPLES = Path(__file__).parent / "fixtures" / "genesys"
@@ -254,3 +254,17 @@ def test_batched_outcomes_equal_one_at_a_time_processing(
     with Pipeline(store, cfg(batch_size=batch_size), handler) as pipeline:
         pipeline.run(events, lambda r: seen.append(r.status))
     assert seen == expected
+
+
+def test_a_claim_outlives_its_lease_even_with_a_shorter_ttl(make_store: MakeStore, clock) -> None:
+    store = make_store()
+    started = []
+
+    def slow(envelope: dict[str, Any]) -> None:
+        clock.advance(120)  # past the 60 s TTL, within the 300 s lease
+        rival = store.claim([KeyItem("default#v2.audits#audit-1", "default")], 300, 60)
+        started.append(rival[0].outcome)
+
+    report = process([audit(1)], store, cfg(ttl_seconds="60", lease_seconds="300"), slow)
+    assert started == [Outcome.IN_FLIGHT]  # the live claim was not taken over
+    assert (report.processed, report.lease_lost) == (1, 0)
