@@ -359,3 +359,27 @@ def test_a_malformed_event_is_one_bad_record_in_every_command(
     assert json.loads(keys.stdout.splitlines()[0])["key"].startswith("default#unknown#")
     stats = run_json(runner, "stats", str(path))
     assert stats["events"] == 2
+
+
+def test_brackets_in_names_are_text_not_markup(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    missing = run(runner, "process", "nope[/x].jsonl", "--store", db)
+    assert missing.exit_code == 2
+    assert "Error: no such file or directory: nope[/x].jsonl" in missing.stderr
+    odd = tmp_path / "d[bold]x"
+    odd.mkdir()
+    path = odd / "f[red].jsonl"
+    path.write_text("{broken\n")
+    result = run(runner, "process", str(path), "--store", db)
+    assert f"bad record at {path}@0: truncated" in result.stderr
+
+
+def test_a_printing_handler_cannot_corrupt_json_output(
+    runner: CliRunner, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "chatty.py").write_text("def handle(event):\n    print('hello from handler')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = run(runner, "process", str(GENESYS), "--store", db, "--handler", "chatty:handle",
+                 "--json")  # fmt: skip
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["processed"] == 4
+    assert result.stderr.count("hello from handler") == 4

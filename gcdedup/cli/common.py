@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 from ..errors import GcdedupError
 from ..settings import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, Settings
@@ -125,7 +126,9 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except GcdedupError as exc:
-            Output.error_console().print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+            Output.error_console().print(
+                f"[bold red]Error:[/] {escape(exc.message)}", highlight=False
+            )
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             Output.error_console().print("Interrupted.")

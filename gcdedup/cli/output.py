@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -22,6 +23,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 
 class Output:
@@ -52,22 +54,23 @@ class Output:
         numeric: Sequence[str] = (),
     ) -> None:
         if title:
-            self.console.print(f"[bold]{title}[/]", highlight=False)
+            self.console.print(Text(title, style="bold"))
         table = Table(header_style="bold")
         for name in columns:
             table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
         for row in rows:
-            table.add_row(*(fmt(cell) for cell in row))
+            # Text, not str: a key or file name with [brackets] is data, not markup
+            table.add_row(*(Text(fmt(cell)) for cell in row))
         self.console.print(table)
 
     def line(self, text: str) -> None:
-        self.console.print(text, highlight=False, soft_wrap=True)
+        self.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
     def warn(self, text: str) -> None:
-        self.err.print(f"[yellow]Warning:[/] {text}", highlight=False)
+        self.err.print(f"[yellow]Warning:[/] {escape(text)}", highlight=False)
 
     def info(self, text: str) -> None:
-        self.err.print(text, highlight=False)
+        self.err.print(text, highlight=False, markup=False)
 
     def progress(self, total_bytes: int | None) -> AbstractContextManager[Progress | None]:
         """A byte progress bar on stderr, only when stderr is a terminal and not --json."""

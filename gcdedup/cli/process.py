@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -12,7 +15,7 @@ import typer
 from ..errors import UsageError
 from ..handlers import Handler, load_handler
 from ..pipeline import EventResult, Mode, Pipeline, RunReport, Status
-from ..settings import Settings
+from ..settings import ENV_VARS, Settings
 from ..sources import EventReader
 from ..store import open_store
 from .common import (
@@ -136,14 +139,27 @@ def process(
             stack, mode, handler, genesys, genesys_region, genesys_client_id, settings
         )
         dedup = stack.enter_context(
-            open_store(settings.store_url, run_id=settings.run_id, concurrency=settings.concurrency)
+            open_store(
+                settings.store_url, run_id=settings.run_id, **_store_options(concurrency, settings)
+            )
         )
         pipeline = stack.enter_context(Pipeline(dedup, settings, event_handler, mode))
         sink = _open_out(stack, out)
+        if json_output or str(out) == "-":
+            # stdout carries the results: a handler's print() goes to stderr instead
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
         report = _run(pipeline, reader, output, sink)
     _render(output, report, settings)
     if report.failed or (strict and report.bad_record):
         raise typer.Exit(1)
+
+
+def _store_options(flag: int | None, settings: Settings) -> dict[str, Any]:
+    """Pass --concurrency (or GCDEDUP_CONCURRENCY) to the store only when it was given,
+    so a ``dynamodb://T?concurrency=N`` URL keeps its own value otherwise."""
+    if flag is None and not os.environ.get(ENV_VARS["concurrency"]):
+        return {}
+    return {"concurrency": settings.concurrency}
 
 
 def _build_handler(
@@ -176,8 +192,6 @@ def _open_out(stack: ExitStack, out: Path | None) -> IO[bytes] | None:
     if out is None:
         return None
     if str(out) == "-":
-        import sys
-
         return sys.stdout.buffer
     try:
         return stack.enter_context(out.open("wb"))
