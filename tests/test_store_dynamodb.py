@@ -227,6 +227,64 @@ def test_throttling_beyond_the_retries_is_a_clear_error(dynamodb_table_url: str)
     store.close()
 
 
+class FailNth:
+    """A before-send hook answering only the ``nth`` request with an error."""
+
+    def __init__(self, code: str, nth: int) -> None:
+        self.code, self.nth, self.seen = code, nth, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, **_: Any) -> AWSResponse | None:
+        with self.lock:
+            self.seen += 1
+            if self.seen != self.nth:
+                return None
+        return error_response(self.code)
+
+
+def all_items(store: DynamoDBStore) -> list[dict[str, Any]]:
+    return store.client.scan(TableName=store.table, ConsistentRead=True)["Items"]
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_failed_claim_leaves_no_claim_behind(dynamodb_table_url: str, concurrency: int) -> None:
+    store = open_store(dynamodb_table_url, max_attempts=1, concurrency=concurrency)
+    assert isinstance(store, DynamoDBStore)
+    store.init()
+    keys = [f"leak{i}" for i in range(40)]
+    failing = FailNth("ProvisionedThroughputExceededException", nth=5)
+    store.client.meta.events.register("before-send.dynamodb.PutItem", failing)
+    with pytest.raises(StoreError, match="throttled claim"):
+        store.claim(kitems(keys), LEASE, TTL)
+    assert failing.seen >= 5
+    # The claims that succeeded before the failure were released, none is in flight.
+    assert [i["status"]["S"] for i in all_items(store) if "status" in i] == []
+    store.client.meta.events.unregister("before-send.dynamodb.PutItem", failing)
+    assert [r.outcome for r in store.claim(kitems(keys), LEASE, TTL)] == [Outcome.CLAIMED] * 40
+    store.close()
+
+
+def test_a_failed_claim_says_which_claims_it_could_not_release(dynamodb_table_url: str) -> None:
+    store = open_store(dynamodb_table_url, max_attempts=1, concurrency=1)
+    assert isinstance(store, DynamoDBStore)
+    store.init()
+    store.client.meta.events.register(
+        "before-send.dynamodb.PutItem", FailNth("ThrottlingException", nth=4)
+    )
+    store.client.meta.events.register(
+        "before-send.dynamodb.DeleteItem", FailNth("ThrottlingException", nth=2)
+    )
+    with pytest.raises(StoreError) as info:
+        store.claim(kitems(["a", "b", "c", "d", "e"]), LEASE, TTL)
+    assert "(ThrottlingException)" in str(info.value)
+    assert str(info.value).endswith(
+        "(1 of the 3 keys claimed before the failure could not be released: "
+        "they stay in flight until their lease runs out)"
+    )
+    assert [i["dedup_key"]["S"] for i in all_items(store)] == ["b"]
+    store.close()
+
+
 def test_unprocessed_keys_are_retried_until_done(store: DynamoDBStore, fast_backoff: None) -> None:
     keys = [f"u{i:03d}" for i in range(120)]
     store.seed(kitems(keys), TTL)

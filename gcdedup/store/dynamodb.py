@@ -22,7 +22,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -84,6 +85,13 @@ _CLAIMABLE = (
 _HELD_BY_TOKEN = "#claim_token = :token AND #status = :in_progress"
 
 _NUMBER_FIELDS = ("expires_at", "lease_until", "first_seen_at", "dup_count", "last_dup_at")
+
+#: Items the tutorial's Lambda wrote (``dedup_key``, ``processed_at`` as an ISO-8601
+#: string, ``expires_at``) have no ``status``: they read as COMPLETED records of this
+#: namespace, first seen at ``processed_at`` (0 when it is missing or unreadable).
+#: ``purge --namespace tutorial`` selects them too.
+FOREIGN_NAMESPACE = "tutorial"
+FOREIGN_SEEN_ATTRIBUTE = "processed_at"
 
 
 def _names(*attributes: str) -> dict[str, str]:
@@ -343,11 +351,26 @@ class DynamoDBStore(DedupStore):
     def _map(self, fn: Callable[[T], R], args: Sequence[T]) -> list[R]:
         """fn over args on the pool, results in input order; inline for a single call.
 
-        Tasks never submit to the pool themselves, so a small pool cannot deadlock.
+        When a task fails, the tasks not started yet are cancelled and the running ones
+        are waited for before the first failure (in input order) is raised: nothing of
+        this call is still writing once it has returned or raised, so a caller can undo
+        what did succeed. Tasks never submit to the pool themselves, so a small pool
+        cannot deadlock.
         """
         if len(args) <= 1 or self.concurrency == 1:
             return [fn(a) for a in args]
-        return list(self._executor().map(fn, args))
+        pool = self._executor()
+        futures = [pool.submit(fn, a) for a in args]
+        pending = wait(futures, return_when=FIRST_EXCEPTION).not_done
+        if pending:  # a task failed
+            for future in pending:
+                future.cancel()
+            wait(pending)
+        for future in futures:
+            error = None if future.cancelled() else future.exception()
+            if error is not None:
+                raise error
+        return [future.result() for future in futures]
 
     def _map_waves(self, keys: Sequence[str], fn: Callable[[int], R]) -> list[R]:
         """fn(index) for every position, in parallel, repeated keys in later rounds."""
@@ -517,6 +540,8 @@ class DynamoDBStore(DedupStore):
         for item in items:
             self._check_key(item.key)
         now = self.clock()
+        claimed: list[tuple[str, str]] = []  # appended from the pool's threads
+        lock = threading.Lock()
 
         def one(index: int) -> Result:
             item = items[index]
@@ -524,10 +549,36 @@ class DynamoDBStore(DedupStore):
             attrs = self._new_item(item, Status.IN_PROGRESS, now, ttl_seconds, token, lease_seconds)
             old = self._conditional_put("claim", attrs, now)
             if old is None:
+                with lock:
+                    claimed.append((item.key, token))
                 return Result(item.key, Outcome.CLAIMED, token=token)
             return self._count_duplicate(item.key, old, now)
 
-        return self._map_waves([i.key for i in items], one)
+        try:
+            return self._map_waves([i.key for i in items], one)
+        except BaseException as exc:
+            # The caller never sees these tokens, so nobody else could release them:
+            # a failed claim() leaves no claim behind (else each stays in flight until
+            # its lease runs out).
+            stuck = self._release_all(claimed)
+            if stuck and isinstance(exc, StoreError):
+                raise StoreError(
+                    f"{exc} ({stuck} of the {len(claimed)} keys claimed before the failure "
+                    "could not be released: they stay in flight until their lease runs out)"
+                ) from exc
+            raise
+
+    def _release_all(self, claims: Sequence[tuple[str, str]]) -> int:
+        """Best-effort release of these claims; how many could not be released."""
+
+        def one(claim: tuple[str, str]) -> bool:
+            try:
+                self.release(*claim)
+            except StoreError:
+                return False
+            return True
+
+        return sum(not released for released in self._map(one, claims))
 
     def _count_duplicate(self, key: str, old: Item, now: float) -> Result:
         """The claim failed: the record is live. Count the delivery on it.
@@ -542,6 +593,14 @@ class DynamoDBStore(DedupStore):
         outcome = classify(before, now)
         if outcome is Outcome.NEW:  # cannot happen: the condition said it is live
             outcome = Outcome.IN_FLIGHT
+        if "first_seen_at" in old:
+            same_life = "#first_seen_at = :seen"
+            names = _names("dup_count", "last_dup_at", "first_seen_at")
+            seen = {":seen": old["first_seen_at"]}
+        else:  # an item the tutorial wrote: bound to its expiry instead
+            same_life = "attribute_not_exists(#first_seen_at) AND #expires_at = :seen"
+            names = _names("dup_count", "last_dup_at", "first_seen_at", "expires_at")
+            seen = {":seen": old["expires_at"]}
         try:
             response = self._call(
                 "claim",
@@ -549,13 +608,9 @@ class DynamoDBStore(DedupStore):
                 TableName=self.table,
                 Key={KEY_ATTRIBUTE: _str(key)},
                 UpdateExpression="ADD #dup_count :one SET #last_dup_at = :now",
-                ConditionExpression="#first_seen_at = :seen",
-                ExpressionAttributeNames=_names("dup_count", "last_dup_at", "first_seen_at"),
-                ExpressionAttributeValues={
-                    ":one": _num(1),
-                    ":now": _num(now),
-                    ":seen": old["first_seen_at"],
-                },
+                ConditionExpression=same_life,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":one": _num(1), ":now": _num(now), **seen},
                 ReturnValues="ALL_NEW",
             )
         except _ConditionFailed:
@@ -694,17 +749,28 @@ class DynamoDBStore(DedupStore):
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         if where.namespace is not None:
-            clauses.append("#namespace = :namespace")
-            names.update(_names("namespace"))
+            if where.namespace == FOREIGN_NAMESPACE:  # the tutorial's items read as this one
+                clauses.append("(#namespace = :namespace OR attribute_not_exists(#status))")
+                names.update(_names("namespace", "status"))
+            else:
+                clauses.append("#namespace = :namespace")
+                names.update(_names("namespace"))
             values[":namespace"] = _str(where.namespace)
         if where.run_id is not None:
             clauses.append("#run_id = :run_id")
             names.update(_names("run_id"))
             values[":run_id"] = _str(where.run_id)
         if where.older_than is not None:
-            clauses.append("#first_seen_at < :cutoff")
-            names.update(_names("first_seen_at"))
-            values[":cutoff"] = _num(now - where.older_than)
+            # The tutorial's items are aged by processed_at (ISO-8601 strings compare in
+            # time order when written in UTC, as its Lambda does); without it, by 0.
+            cutoff = now - where.older_than
+            clauses.append(
+                "(#first_seen_at < :cutoff OR (attribute_not_exists(#first_seen_at) AND "
+                "(#processed_at < :cutoff_iso OR attribute_not_exists(#processed_at))))"
+            )
+            names.update(_names("first_seen_at", FOREIGN_SEEN_ATTRIBUTE))
+            values[":cutoff"] = _num(cutoff)
+            values[":cutoff_iso"] = _str(_iso(cutoff))
         if where.prefix is not None:
             clauses.append(f"begins_with(#{KEY_ATTRIBUTE}, :prefix)")
             names.update(_names(KEY_ATTRIBUTE))
@@ -798,7 +864,15 @@ class DynamoDBStore(DedupStore):
         now = self.clock()
         partials: list[StoreSummary] = []
         lock = threading.Lock()
-        wanted = ("namespace", "status", "topic", "first_seen_at", "dup_count", "expires_at")
+        wanted = (
+            "namespace",
+            "status",
+            "topic",
+            "first_seen_at",
+            "dup_count",
+            "expires_at",
+            FOREIGN_SEEN_ATTRIBUTE,
+        )
 
         def page(response: Mapping[str, Any]) -> None:
             part = StoreSummary()
@@ -837,21 +911,44 @@ def _number(item: Item, name: str) -> Decimal | None:
     return None if value is None else Decimal(value["N"])
 
 
+def _iso(timestamp: float) -> str:
+    """A Unix time as the tutorial writes processed_at (UTC, ISO-8601, no offset)."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).replace(tzinfo=None).isoformat()
+
+
+def _from_iso(item: Item, name: str) -> float:
+    """An ISO-8601 string attribute as a Unix time (UTC when it has no offset); 0 if
+    it is missing or unreadable."""
+    try:
+        moment = datetime.fromisoformat(item[name]["S"])
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
 def _to_record(item: Item) -> Record:
+    """A record from an item; an item with no ``status`` is one the tutorial wrote
+    (see FOREIGN_NAMESPACE): it was processed, so it reads as COMPLETED."""
     numbers = {name: _number(item, name) for name in _NUMBER_FIELDS}
     expires_at, first_seen_at = numbers["expires_at"], numbers["first_seen_at"]
+    foreign = "status" not in item
     if expires_at is None:
         raise KeyError("expires_at")
     if first_seen_at is None:
-        raise KeyError("first_seen_at")
+        if not foreign:
+            raise KeyError("first_seen_at")
+        first_seen_at = Decimal(repr(_from_iso(item, FOREIGN_SEEN_ATTRIBUTE)))
     lease_until, last_dup_at = numbers["lease_until"], numbers["last_dup_at"]
+    namespace = FOREIGN_NAMESPACE if foreign else ""
     return Record(
         key=item[KEY_ATTRIBUTE]["S"],
-        status=Status(item["status"]["S"]),
+        status=Status.COMPLETED if foreign else Status(item["status"]["S"]),
         expires_at=int(expires_at),
         lease_until=float(lease_until) if lease_until is not None else None,
         claim_token=item["claim_token"]["S"] if "claim_token" in item else None,
-        namespace=item["namespace"]["S"] if "namespace" in item else "",
+        namespace=item["namespace"]["S"] if "namespace" in item else namespace,
         topic=item["topic"]["S"] if "topic" in item else "",
         first_seen_at=float(first_seen_at),
         dup_count=int(numbers["dup_count"] or 0),
