@@ -18,11 +18,19 @@ Rules, so that nothing after a bad record is lost:
   invalid JSON.
 * A value larger than ``limit`` is skipped without buffering it and reported
   with its size.
+* A *resync point* is a ``{`` at the start of a line or right after a ``}``
+  (``}{`` can only occur between records in valid JSON). When a value that is
+  not valid JSON (still open, rejected by orjson, over ``limit``, or a bare
+  string) spans a resync point where a *record starts* -- a complete object
+  there, not followed by ``,``, ``:``, ``]``, ``}`` or ``"`` as a nested one
+  would be -- the value was cut short: it is reported up to that point and
+  scanning resumes there. Checking looks at most ``limit`` bytes past the point,
+  so memory stays bounded by about ``limit`` plus one chunk, and the bytes spent
+  on checks are capped in proportion to the input read.
 * A value still open at end of input is reported as truncated. When it was small
-  enough to be held in memory, scanning resumes at the next *resync point* after
-  its start: a ``{`` at the start of a line or right after a ``}`` (``}{`` can
-  only occur between records in valid JSON). This recovers the records that a
-  truncated record swallowed; it is done at most ``MAX_RESYNCS`` times per input.
+  enough to be held in memory, scanning resumes at the next resync point after
+  its start even if no record is seen to start there; this is done at most
+  ``MAX_RESYNCS`` times per input.
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ import orjson
 CHUNK = 1 << 20
 #: How often a truncated record may restart the scan (bounds pathological input).
 MAX_RESYNCS = 8
+#: Bytes that checks for a record start may scan: this many times ``limit``, plus
+#: ``CHECK_PER_BYTE`` per byte of input read (bounds pathological input).
+CHECK_LIMITS = 8
+CHECK_PER_BYTE = 2
 
 _OPEN = frozenset(b"{[")
 _NON_WS = re.compile(rb"[^ \t\r\n]")
@@ -46,10 +58,14 @@ _STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.S)
 _JUNK_END = re.compile(rb'[{\["]')
 _JUNK_END_ARRAY = re.compile(rb'[{\["\],]')
 _RESYNC = re.compile(rb"(?:^|(?<=\}))\{", re.M)
+_NOT_AFTER_RECORD = frozenset(b',:]}"')
 _BOM = b"\xef\xbb\xbf"
 
 #: (offset, parsed value, None) for a value, (offset, None, reason) for a bad record.
 Item = tuple[int, Any, "str | None"]
+
+#: How a value ended, for ``Scanner.__iter__``.
+_DONE, _TRUNCATED, _RESUMED = 0, 1, 2
 
 
 def json_reason(exc: Exception) -> str:
@@ -88,6 +104,8 @@ class Scanner:
         self._joints = False
         # Set by the caller-visible loop when an input error stops the scan.
         self.offset = 0
+        # Bytes scanned so far by checks for a record start (see ``_record_at``).
+        self._checked = 0
 
     # -- buffer ---------------------------------------------------------------
 
@@ -141,9 +159,11 @@ class Scanner:
                 pos += 1
                 continue
             if c in _OPEN or c == 0x22:
-                item, pos, truncated = self._value(pos)
+                item, pos, how = self._value(pos)
                 yield item
-                if truncated:
+                if how == _RESUMED:
+                    in_array = False
+                elif how == _TRUNCATED:
                     # Resume at the next resync point inside what the open value swallowed.
                     start = item[0] - self._base
                     r = _RESYNC.search(self._buf, start + 1) if resyncs < MAX_RESYNCS else None
@@ -156,8 +176,8 @@ class Scanner:
             item, pos = self._junk(pos, in_array)
             yield item
 
-    def _value(self, pos: int) -> tuple[Item, int, bool]:
-        """Scan one value starting at ``pos``: (item, position after it, truncated?)."""
+    def _value(self, pos: int) -> tuple[Item, int, int]:
+        """Scan one value starting at ``pos``: (item, position after it, how it ended)."""
         buf = self._buf
         offset = self._base + pos
         # Fast path: the value ends at the end of its line (JSON Lines style) or
@@ -178,48 +198,135 @@ class Scanner:
                         end = -1
             if 0 <= end - pos <= self._limit:
                 try:
-                    return (offset, orjson.loads(buf[pos:end]), None), end, False
+                    return (offset, orjson.loads(buf[pos:end]), None), end, _DONE
                 except orjson.JSONDecodeError:
                     pass
         # Exact scan: find the matching bracket or closing quote.
-        if buf[pos] == 0x22:
-            self._depth, self._in_str, self._esc = 0, True, False
-            scan = pos + 1
-        else:
-            self._depth, self._in_str, self._esc = 0, False, False
-            scan = pos
+        string = buf[pos] == 0x22
+        kind = "string" if string else "array or object"
+        self._depth, self._in_str, self._esc = 0, string, False
+        scan = pos + 1 if string else pos
+        check = pos + 1  # resync points before this index have been checked
         skipping = False  # oversize: keep scanning but drop what has been read
-        dropped = 0
         while True:
             end = self._find_end(self._buf, scan, len(self._buf))
             if end >= 0:
                 break
             scan = len(self._buf)
-            skipping = skipping or scan - pos > self._limit
+            # Still open: if a record starts inside it, it was cut short there.
+            r, check = self._next_record(check, scan)
+            if r >= 0:
+                return self._cut(offset, kind, r), r, _RESUMED
+            skipping = skipping or self._base + scan - offset > self._limit
             if skipping:
-                dropped += scan - pos
                 pos = scan
             self.offset = self._base + scan
-            shift = self._fill(pos)
+            shift = self._fill(min(pos, check - 1))
             pos -= shift
             scan -= shift
+            check -= shift
             if self._eof:
+                r, check = self._next_record(check, scan)
+                if r >= 0:
+                    return self._cut(offset, kind, r), r, _RESUMED
                 if skipping:
-                    size = dropped + scan - pos
-                    reason = oversize_reason(size, self._limit, at_least=True)
-                    return (offset, None, reason + ", truncated at end of input"), scan, False
-                kind = "string" if self._buf[pos] == 0x22 else "array or object"
-                return (offset, None, f"truncated: {kind} not closed at end of input"), scan, True
+                    size = self._base + scan - offset
+                    too_big = oversize_reason(size, self._limit, at_least=True)
+                    return (offset, None, too_big + ", truncated at end of input"), scan, _DONE
+                return (
+                    (offset, None, f"truncated: {kind} not closed at end of input"),
+                    scan,
+                    _TRUNCATED,
+                )
         self._joints = self._buf[end : end + 1] == b"{"
-        if skipping:
-            size = dropped + end - pos
-            return (offset, None, oversize_reason(size, self._limit)), end, False
-        if end - pos > self._limit:
-            return (offset, None, oversize_reason(end - pos, self._limit)), end, False
+        size = self._base + end - offset
+        value: Any = None
+        reason: str | None = None
+        if size > self._limit:
+            reason = oversize_reason(size, self._limit)
+        else:
+            try:
+                value = orjson.loads(self._buf[pos:end])
+            except orjson.JSONDecodeError as exc:
+                reason = json_reason(exc)
+            if reason is None and not string:
+                return (offset, value, None), end, _DONE
+        # Not a record: if one starts inside it, this one was cut short there.
+        while True:
+            r, check = self._next_record(check, end)
+            if r >= 0:
+                return self._cut(offset, kind, r), r, _RESUMED
+            if check >= end or self._eof:
+                break
+            shift = self._fill(min(pos, check - 1))  # a record may start near the end
+            pos -= shift
+            end -= shift
+            check -= shift
+        return (offset, value, reason), end, _DONE
+
+    def _cut(self, offset: int, kind: str, r: int) -> Item:
+        """The bad record for a value cut short by a record starting at buffer index ``r``."""
+        size = self._base + r - offset
+        if size > self._limit:
+            reason = oversize_reason(size, self._limit) + " (not closed before the next record)"
+        else:
+            reason = f"truncated: {kind} not closed before the next record"
+        return offset, None, reason
+
+    def _next_record(self, check: int, stop: int) -> tuple[int, int]:
+        """The first resync point in ``[check, stop)`` where a record starts, or -1.
+
+        Also returns where checking should go on: ``stop``, or a resync point
+        that needs more bytes before it can be told (keep the buffer from there).
+        """
+        buf = self._buf
+        while check < stop:
+            m = _RESYNC.search(buf, check, stop)
+            if m is None:
+                return -1, stop
+            r = m.start()
+            if r == 0:  # the buffer starts here: '^' says nothing about the line
+                check = 1
+                continue
+            found = self._record_at(r)
+            if found > 0:
+                return r, r
+            if found < 0:
+                return -1, r
+            check = r + 1
+        return -1, max(check, stop)
+
+    def _record_at(self, r: int) -> int:
+        """Whether a record starts at buffer index ``r``: 1 yes, 0 no, -1 need more bytes.
+
+        A record is a complete object within ``limit`` followed by anything but
+        what may follow a nested value or a string's content.
+        """
+        allowance = CHECK_LIMITS * self._limit + CHECK_PER_BYTE * (self._base + r)
+        if self._checked > allowance:
+            return 0
+        buf = self._buf
+        saved = self._depth, self._in_str, self._esc
+        self._depth, self._in_str, self._esc = 0, False, False
+        stop = min(len(buf), r + self._limit + 1)
+        end = self._find_end(buf, r, stop)
+        self._depth, self._in_str, self._esc = saved
+        self._checked += (stop if end < 0 else end) - r
+        if end < 0:
+            more = stop == len(buf) and not self._eof
+            return -1 if more else 0
+        if end - r > self._limit:
+            return 0
         try:
-            return (offset, orjson.loads(self._buf[pos:end]), None), end, False
-        except orjson.JSONDecodeError as exc:
-            return (offset, None, json_reason(exc)), end, False
+            value = orjson.loads(buf[r:end])
+        except orjson.JSONDecodeError:
+            return 0
+        if not isinstance(value, dict):
+            return 0
+        m = _NON_WS.search(buf, end)
+        if m is None:  # only whitespace follows so far: wait for more, within bounds
+            return -1 if not self._eof and len(buf) - r <= 2 * self._limit else 1
+        return 0 if buf[m.start()] in _NOT_AFTER_RECORD else 1
 
     def _find_end(self, buf: bytes, i: int, end: int) -> int:
         """Index just past the value being scanned, or -1 if it goes past ``end``."""

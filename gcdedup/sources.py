@@ -270,17 +270,16 @@ class EventReader:
             yield from self._read_lines(name, stream, head, fmt == "cloudwatch", gunzip)
 
     def _sniff(self, stream: io.BufferedIOBase, head: list[bytes]) -> str:
-        """Pick a format from the first non-blank line, keeping the lines read in ``head``."""
-        limit = self.max_record_bytes + 2
-        while True:
-            line = stream.readline(limit)
-            if not line:
-                return "jsonl"
-            head.append(line)
-            text = line[3:] if len(head) == 1 and line.startswith(_BOM) else line
-            text = text.lstrip()
-            if text:
-                break
+        """Pick a format from the first non-blank line, keeping the lines read in ``head``.
+
+        A first line that opens an object but is not complete JSON is either the
+        start of a pretty-printed object or a cut-off JSON Lines record; the next
+        non-blank line tells them apart: a complete JSON value on its own means
+        JSON Lines.
+        """
+        text = self._next_line(stream, head)
+        if not text:
+            return "jsonl"
         first = text[0]
         if first == 0x5B:  # '['
             return "json"
@@ -290,8 +289,28 @@ class EventReader:
             try:
                 orjson.loads(text)
             except orjson.JSONDecodeError:
-                return "concat"
+                if not head[-1].endswith(b"\n"):
+                    return "concat"  # longer than a record may be, or the only line
+                second = self._next_line(stream, head)
+                try:
+                    orjson.loads(second)
+                except orjson.JSONDecodeError:
+                    return "concat"
+                return "jsonl"
         return "jsonl"
+
+    def _next_line(self, stream: io.BufferedIOBase, head: list[bytes]) -> bytes:
+        """The next non-blank line without leading blanks (b"" at the end), kept in ``head``."""
+        limit = self.max_record_bytes + 2
+        while True:
+            line = stream.readline(limit)
+            if not line:
+                return b""
+            head.append(line)
+            text = line[3:] if len(head) == 1 and line.startswith(_BOM) else line
+            text = text.lstrip()
+            if text:
+                return text
 
     def _read_lines(
         self,

@@ -347,6 +347,115 @@ def test_a_truncated_record_mid_stream_does_not_swallow_the_next_ones(tmp_path: 
     assert "truncated" in bad(items)[0].reason
 
 
+def numbered(n: int) -> bytes:
+    """A small compact event, distinct per ``n``."""
+    return orjson.dumps({"id": f"e{n}", "detail": {"n": n, "pad": "x" * 210}})
+
+
+def test_cut_off_first_line_of_json_lines_loses_nothing_after_it(tmp_path: Path) -> None:
+    lines = [numbered(n) for n in range(20_001)]
+    data = lines[0][:60] + b"\n" + b"\n".join(lines[1:]) + b"\n"
+    assert len(data) > 5_000_000
+    path = write(tmp_path, "first-cut.jsonl", data)
+    # Detection sees a complete second line: JSON Lines, line numbers kept.
+    items = read(path)
+    assert len(items) == 20_001
+    assert bad(items) == [items[0]]
+    assert items[0].location == Location(str(path), line=1)
+    assert items[0].reason.startswith("invalid JSON (unexpected control character")
+    assert [i.location.line for i in items[1:]] == list(range(2, 20_002))
+    assert [e["id"] for e in envelopes(items[1:])] == [f"e{n}" for n in range(1, 20_001)]
+    # Read as back-to-back objects, the scanner resumes at the next line.
+    items = read(path, "concat")
+    assert len(items) == 20_001
+    assert bad(items) == [
+        BadRecord(
+            Location(str(path), offset=0),
+            "truncated: array or object not closed before the next record",
+        )
+    ]
+    assert items[1].location == Location(str(path), offset=61)
+    assert [e["id"] for e in envelopes(items[1:])] == [f"e{n}" for n in range(1, 20_001)]
+
+
+@pytest.mark.parametrize("cut_after_brace", [False, True])
+def test_cut_off_record_in_firehose_objects_loses_nothing_after_it(
+    tmp_path: Path, cut_after_brace: bool
+) -> None:
+    records = [numbered(n) for n in range(20_000)]
+    whole = records[99]
+    # Cut inside a string, or right after the inner object closes.
+    records[99] = whole[: whole.rindex(b"}")] if cut_after_brace else whole[:70]
+    data = b"".join(records)
+    path = write(tmp_path, "firehose", data)
+    items = read(path)
+    assert bad(items) == [
+        BadRecord(
+            Location(str(path), offset=sum(len(r) for r in records[:99])),
+            "truncated: array or object not closed before the next record",
+        )
+    ]
+    # The record glued to the cut one starts neither a line nor after a '}':
+    # it is part of the bad record unless the cut ends with '}'.
+    lost = set() if cut_after_brace else {100}
+    expected = [f"e{n}" for n in range(20_000) if n != 99 and n not in lost]
+    assert [e["id"] for e in envelopes([i for i in items if isinstance(i, Event)])] == expected
+    assert len(items) == len(expected) + 1
+    assert items[100].location.offset == data.index(b'{"id":"e%d"' % (100 + len(lost)))
+
+
+def test_cut_off_record_over_the_limit_is_reported_and_reading_resumes(tmp_path: Path) -> None:
+    limit = 1000
+    big = orjson.dumps({"detail": {"pad": "x" * 5000}})  # glued to the cut record
+    after = [numbered(n) for n in range(3)]
+    data = COMPACT[0] + b"\n" + COMPACT[1][:100] + big + b"\n" + b"\n".join(after) + b"\n"
+    path = write(tmp_path, "over.json", data)
+    items = read(path, "concat", max_record_bytes=limit)
+    size = len(COMPACT[1][:100] + big) + 1
+    assert bad(items) == [
+        BadRecord(
+            Location(str(path), offset=len(COMPACT[0]) + 1),
+            f"record is {size} bytes, over the limit of {limit} bytes"
+            " (not closed before the next record)",
+        )
+    ]
+    assert envelopes([items[0]]) == SAMPLES[:1]
+    assert [e["id"] for e in envelopes(items[2:])] == ["e0", "e1", "e2"]
+
+
+def test_resuming_after_a_huge_open_record_keeps_memory_bounded() -> None:
+    """Points that do not start a record are passed without holding the bytes."""
+    from gcdedup._scan import CHUNK, Scanner
+
+    limit = 1000
+    cut = b'{"detail": {"list": [\n' + b'{"a": 1},\n' * 150_000  # never closed, 1.5 MB
+    data = cut + b"\n".join(numbered(n) for n in range(3)) + b"\n"
+    stream = io.BytesIO(data)
+    sizes: list[int] = []
+
+    def read_some(n: int) -> bytes:
+        sizes.append(len(scanner._buf))
+        return stream.read(min(n, 64 * 1024))
+
+    scanner = Scanner(read_some, limit)
+    items = list(scanner)
+    assert max(sizes) <= limit + CHUNK
+    assert items[0] == (
+        0,
+        None,
+        f"record is {len(cut)} bytes, over the limit of {limit} bytes"
+        " (not closed before the next record)",
+    )
+    assert [value["id"] for _, value, _ in items[1:]] == ["e0", "e1", "e2"]
+
+
+def test_pretty_printed_objects_are_still_detected_as_such(tmp_path: Path) -> None:
+    for data in (SAMPLE_BYTES[0], b"{\n}\n" + SAMPLE_BYTES[0], b"{\n\n" + b'  "detail": 1\n}'):
+        path = write(tmp_path, "pretty", data)
+        items = list(EventReader([str(path)]))
+        assert all(i.location.offset is not None for i in items), data
+
+
 def test_junk_between_concatenated_objects(tmp_path: Path) -> None:
     data = COMPACT[0] + b"\nGARBAGE here\n" + COMPACT[1] + b" 42 " + COMPACT[2] + b"}" + COMPACT[3]
     path = write(tmp_path, "firehose", data)

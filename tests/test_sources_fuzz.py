@@ -125,3 +125,29 @@ def test_auto_recovers_every_sample_after_a_good_first_line(junk: list[list[byte
     data = b"\n".join(lines) + b"\n"
     events = [i for i in read_all(data, "auto") if isinstance(i, Event)]
     assert [e.envelope for e in events] == SAMPLES
+
+
+@FAST
+@given(
+    layout=st.sampled_from([(COMPACT, b""), (COMPACT, b"\n"), (PRETTY, b""), (PRETTY, b"\n")]),
+    which=st.integers(0, 4),
+    cut=st.floats(0, 1, exclude_max=True),
+    fmt=st.sampled_from(["auto", "concat"]),
+)
+def test_a_record_cut_short_loses_no_record_that_starts_a_line_or_follows_a_brace(
+    layout: tuple[list[bytes], bytes], which: int, cut: float, fmt: str
+) -> None:
+    records, separator = layout
+    parts = list(records) * 2
+    parts[which] = parts[which][: max(1, int(cut * len(parts[which])))]
+    data = separator.join(parts)
+    starts = [sum(len(p) + len(separator) for p in parts[:i]) for i in range(len(parts))]
+    expected = [
+        SAMPLES[i % 5]
+        for i, start in enumerate(starts)
+        if i != which and (i != which + 1 or data[start - 1 : start] in (b"}", b"\n"))
+    ]
+    items = read_all(data, fmt)
+    events = [i for i in items if isinstance(i, Event)]
+    assert [e.envelope for e in events] == expected
+    assert [i for i in items if isinstance(i, BadRecord)]
