@@ -383,3 +383,15 @@ def test_a_printing_handler_cannot_corrupt_json_output(
     assert result.exit_code == 0
     assert json.loads(result.stdout)["processed"] == 4
     assert result.stderr.count("hello from handler") == 4
+
+
+def test_events_claimed_elsewhere_are_reported_with_a_warning(runner: CliRunner, db: str) -> None:
+    from gcdedup.store import KeyItem
+
+    key = "default#v2.audits#b8775049-2993-450d-97d7-5d7c784d7cc9"
+    with open_store(db) as store:
+        store.claim([KeyItem(key, "default")], 300, 3600)  # another worker's live claim
+    result = run(runner, "process", str(GENESYS / "01_user_presence_audit.json"), "--store", db)
+    assert result.exit_code == 0
+    assert "1 event(s) are claimed by another worker" in result.stderr
+    assert "after its lease (300 s)" in result.stderr

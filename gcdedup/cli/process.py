@@ -242,6 +242,11 @@ def _render(output: Output, report: RunReport, settings: Settings) -> None:
         output.warn(f"failed at {failure.location}: {failure.error}")
     if report.failed > SHOWN:
         output.warn(f"... and {report.failed - SHOWN} more failures (--out lists all)")
+    if report.in_flight and report.mode is Mode.PROCESS:
+        output.warn(
+            f"{report.in_flight} event(s) are claimed by another worker and were not processed "
+            f"here; if that worker died, run again after its lease ({settings.lease_seconds:g} s)"
+        )
     events = report.valid_events
     rows: list[tuple[str, Any]] = [("events", events)]
     if report.mode is Mode.PROCESS:
