@@ -386,7 +386,10 @@ def build_report(
         "untimed_duplicates": len(order_gaps),
     }
 
-    unique = events - main.duplicates
+    # Unkeyable events are neither unique nor duplicates (process reports them as bad
+    # records), so rates are over the keyed events.
+    keyed_events = events - main.unkeyable
+    unique = keyed_events - main.duplicates
     span = (max(t for _, t in times) - min(t for t, _ in times)) if times else 0
     cost = _cost(options.cost, events, unique, main.duplicates, span)
 
@@ -398,9 +401,9 @@ def build_report(
                 "strategy": r.name,
                 "events": r.events,
                 "unkeyable": r.unkeyable,
-                "unique": r.events - r.duplicates,
+                "unique": keyed - r.duplicates,
                 "duplicates": r.duplicates,
-                "duplicate_rate": _rate(r.duplicates, r.events),
+                "duplicate_rate": _rate(r.duplicates, keyed),
                 **{kind: r.by_kind[kind] for kind in KINDS},
                 "conflicts_hidden": r.by_kind["conflict"],
                 "keyed": keyed,
@@ -425,7 +428,7 @@ def build_report(
         "events": events,
         "unique": unique,
         "duplicates": main.duplicates,
-        "duplicate_rate": _rate(main.duplicates, events),
+        "duplicate_rate": _rate(main.duplicates, keyed_events),
         "bad_records": bad_total,
         "unkeyable": main.unkeyable,
         "unkeyable_reason": main.unkeyable_example,

@@ -395,3 +395,29 @@ def test_events_claimed_elsewhere_are_reported_with_a_warning(runner: CliRunner,
     assert result.exit_code == 0
     assert "1 event(s) are claimed by another worker" in result.stderr
     assert "after its lease (300 s)" in result.stderr
+
+
+def test_stats_does_not_count_unkeyable_events_as_unique(runner: CliRunner) -> None:
+    clean = str(SAMPLE_EVENTS / "clean.jsonl")
+    report = run_json(runner, "stats", clean, "--key", "tutorial")
+    assert (report["events"], report["unkeyable"], report["unique"]) == (15, 15, 0)
+    assert report["duplicate_rate"] == 0
+    compared = run_json(runner, "stats", clean, "--compare", "genesys,tutorial")
+    rows = {row["strategy"]: row for row in compared["compare"]}
+    assert (rows["genesys"]["unique"], rows["genesys"]["unkeyable"]) == (15, 0)
+    assert (rows["tutorial"]["unique"], rows["tutorial"]["unkeyable"]) == (0, 15)
+
+
+def test_store_commands_refuse_a_missing_sqlite_file_and_stray_namespace(
+    runner: CliRunner, tmp_path: Path, db: str
+) -> None:
+    missing = f"sqlite:///{tmp_path / 'typo' / 'none.sqlite3'}"
+    for args in (["stats", "--store", missing], ["purge", "--store", missing, "--all", "--yes"]):
+        result = run(runner, *args)
+        assert result.exit_code == 2, result.output
+        assert f"Error: no SQLite store at {tmp_path / 'typo' / 'none.sqlite3'}" in result.stderr
+    assert not (tmp_path / "typo").exists()
+    run_json(runner, "process", str(GENESYS), "--store", db)
+    result = run(runner, "stats", "--store", db, "--namespace", "test")
+    assert result.exit_code == 2
+    assert "--namespace selects keys of event files" in result.stderr

@@ -6,12 +6,13 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
 
-from ..errors import GcdedupError
+from ..errors import GcdedupError, UsageError
 from ..settings import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, Settings
 from ..sources import FORMATS
 from .output import Output
@@ -135,6 +136,17 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def require_existing_store(url: str) -> None:
+    """Read-only and maintenance commands must not take a mistyped SQLite path for an
+    empty store (opening one would create it)."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :].split("?", 1)[0]).expanduser()
+        if not path.exists():
+            raise UsageError(
+                f"no SQLite store at {path}: check the path, or create it with gcdedup init"
+            )
 
 
 def settings_from(**explicit: Any) -> Settings:

@@ -10,7 +10,7 @@ from ..errors import UsageError
 from ..keys import validate_namespace
 from ..settings import parse_duration
 from ..store import PurgeFilter, open_store
-from .common import JsonOpt, StoreOpt, handle_errors, settings_from
+from .common import JsonOpt, StoreOpt, handle_errors, require_existing_store, settings_from
 from .output import Output
 
 
@@ -73,6 +73,7 @@ def purge(
             "nothing selected: give --namespace, --run-id, --older-than, --prefix or --all"
         )
     settings = settings_from(store_url=store)
+    require_existing_store(settings.store_url)
     with open_store(settings.store_url) as dedup:
         matched = dedup.purge(where, dry_run=True)
         deleted = 0

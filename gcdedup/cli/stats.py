@@ -22,6 +22,7 @@ from .common import (
     StrategyOpt,
     StrictOpt,
     handle_errors,
+    require_existing_store,
     settings_from,
 )
 from .output import Output, percent
@@ -122,7 +123,12 @@ def stats(
     if store is None and not paths:
         raise UsageError("give event files to analyse, or --store URL to summarise a store")
     if store is not None:
-        _store_stats(output, store, namespace, csv_dir)
+        if namespace is not None:
+            raise UsageError(
+                "--namespace selects keys of event files; with --store, every namespace is "
+                "summarised (see the by-namespace table)"
+            )
+        _store_stats(output, store, csv_dir)
         return
 
     settings = settings_from(namespace=namespace, key_strategy=key)
@@ -170,12 +176,11 @@ def stats(
             raise typer.Exit(1)
 
 
-def _store_stats(output: Output, url: str, namespace: str | None, csv_dir: Path | None) -> None:
+def _store_stats(output: Output, url: str, csv_dir: Path | None) -> None:
+    require_existing_store(url)
     with open_store(url) as dedup:
         summary = dedup.summary().to_dict()
     doc: dict[str, Any] = {"mode": "store", "store": url, **summary}
-    if namespace is not None:
-        doc["by_namespace"] = {k: v for k, v in summary["by_namespace"].items() if k == namespace}
     tables = store_tables(doc)
     if csv_dir is not None:
         _write_csv(csv_dir, tables)
