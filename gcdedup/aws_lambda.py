@@ -17,7 +17,8 @@ A record that failed is one that is not an event (unparseable body, no
 invocation (IN_FLIGHT). Duplicates are successes: they were already processed.
 
 A direct invocation of something that is not an EventBridge event (``{}``,
-``{"foo": 1}``) raises :class:`InvocationError` too: retrying cannot fix it,
+``{"foo": 1}``, no records at all such as ``{"Records": []}``) raises
+:class:`InvocationError` too: retrying cannot fix it,
 but raising sends it to the function's async failure destination (or DLQ)
 where someone can look at it, instead of dropping it silently.
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -40,11 +42,11 @@ from typing import Any, Protocol
 
 import orjson
 
-from .errors import ConfigError, GcdedupError
+from .errors import ConfigError, GcdedupError, HandlerError
 from .events import BadRecord, Event, Location, expand
 from .handlers import Handler, load_handler
 from .pipeline import EventResult, Pipeline, Status
-from .settings import Settings, new_run_id
+from .settings import ENV_VARS, Settings, new_run_id
 from .store import Clock, DedupStore, open_store
 
 ENV_HANDLER = "GCDEDUP_HANDLER"
@@ -82,12 +84,40 @@ class InvocationError(GcdedupError):
 
 log = logging.getLogger("gcdedup.aws_lambda")
 
+#: The package logger: the JSON handler sits here, so the pipeline's and the Genesys
+#: client's warnings are JSON lines too.
+package_log = logging.getLogger("gcdedup")
+
+#: The ``extra`` fields of other gcdedup modules' log records that reach a line: keys,
+#: locations, error class names, retry timings, HTTP statuses and paths. Nothing else
+#: (never a body, a URL, a token or a credential).
+EXTRA_FIELDS = (
+    "key",
+    "location",
+    "error",
+    "attempt",
+    "delay_s",
+    "waited_s",
+    "status",
+    "method",
+    "path",
+    "conversation_id",
+    "topic",
+    "event_id",
+    "variable",
+    "expires_in",
+)
+
+#: ``user:password@`` in a URL inside an error text (e.g. a proxy's).
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
 
 class _JsonLines(logging.Handler):
     """One JSON object per line on stdout (CloudWatch keeps one line per entry).
 
     ``sys.stdout`` is looked up at each write so tests that capture it see the lines.
-    Only the ``fields`` passed by this module are written: never an event body.
+    Written: the ``fields`` passed by this module, and the :data:`EXTRA_FIELDS` other
+    gcdedup modules pass as ``extra``; never an event body.
     """
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -99,6 +129,14 @@ class _JsonLines(logging.Handler):
                 "level": record.levelname,
                 "message": record.getMessage(),
             }
+            if record.name != log.name:
+                line["logger"] = record.name
+            for name in EXTRA_FIELDS:
+                value = getattr(record, name, None)
+                if value is not None:
+                    line[name] = _USERINFO.sub("***@", value) if isinstance(value, str) else value
+            if record.exc_info and record.exc_info[0] is not None:
+                line["exception"] = record.exc_info[0].__name__
             line.update(getattr(record, "fields", {}))
             sys.stdout.write(orjson.dumps(line, default=str).decode() + "\n")
             sys.stdout.flush()
@@ -106,10 +144,16 @@ class _JsonLines(logging.Handler):
             self.handleError(record)
 
 
-if not any(isinstance(h, _JsonLines) for h in log.handlers):
-    log.addHandler(_JsonLines())
-log.setLevel(logging.INFO)
-log.propagate = False  # Lambda's root handler would prefix and re-wrap our JSON
+def configure_logging() -> None:
+    """JSON lines for every ``gcdedup`` logger, not through Lambda's plain-text root handler.
+
+    Done when the first container is built (not at import, so importing this module
+    leaves the CLI's and a test runner's logging alone); calling it again is a no-op.
+    """
+    if not any(isinstance(h, _JsonLines) for h in package_log.handlers):
+        package_log.addHandler(_JsonLines())
+    package_log.setLevel(logging.INFO)
+    package_log.propagate = False  # Lambda's root handler would prefix and re-wrap our JSON
 
 
 def _log(level: int, message: str, **fields: Any) -> None:
@@ -148,6 +192,7 @@ def get_container() -> Container:
     if _container is None:
         with _container_lock:
             if _container is None:
+                configure_logging()
                 _container = build_container(os.environ, clock=_test_clock)
     return _container
 
@@ -169,16 +214,49 @@ def reset(*, clock: Clock | None = None) -> None:
 
 
 def build_container(env: Mapping[str, str], clock: Clock | None = None) -> Container:
-    """Settings, store and handler from the environment; ConfigError if anything is wrong."""
-    if not (env.get(ENV_STORE) or "").strip():
+    """Settings, store and handler from the environment.
+
+    Anything wrong raises :class:`ConfigError` whose message starts with the variable
+    at fault (``GCDEDUP_TTL='5 days': invalid TTL ...``), after one ERROR line
+    ``container failed``; whatever was already built (the Genesys handler) is closed.
+    """
+    closers: list[Callable[[], None]] = []
+    try:
+        return _build(env, clock, closers)
+    except Exception as exc:
+        for closer in reversed(closers):
+            try:
+                closer()
+            except Exception:  # pragma: no cover - the original error matters more
+                log.debug("closing after a failed start failed", exc_info=True)
+        _log(logging.ERROR, "container failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _build(
+    env: Mapping[str, str], clock: Clock | None, closers: list[Callable[[], None]]
+) -> Container:
+    store_url = (env.get(ENV_STORE) or "").strip()
+    if not store_url:
         # The CLI's default (an SQLite file in the home directory) is read-only and
         # per-container in Lambda: a dedup table must be named explicitly.
         raise ConfigError(f"{ENV_STORE} is not set (e.g. dynamodb://gcdedup-dedup)")
     run_id = env.get("GCDEDUP_RUN_ID") or f"lambda-{new_run_id()}"
+    # Each setting on its own first, so that an error names its variable.
+    for name, variable in ENV_VARS.items():
+        value = env.get(variable)
+        if value and name not in ("store_url", "run_id"):
+            with _naming(variable, value):
+                Settings.resolve(env={}, store_url=store_url, run_id=run_id, **{name: value})
     settings = Settings.resolve(env=env, run_id=run_id)
-    handler, name, closers = _build_handler(env)
-    store = open_store(settings.store_url, clock=clock, run_id=settings.run_id)
-    pipeline = Pipeline(store, settings, handler)
+    handler, name = _build_handler(env, closers)
+    with _naming(ENV_STORE, settings.store_url, _redact_url(settings.store_url)):
+        store = open_store(settings.store_url, clock=clock, run_id=settings.run_id)
+    try:
+        pipeline = Pipeline(store, settings, handler)
+    except Exception:
+        store.close()
+        raise
     _log(
         logging.INFO,
         "container ready",
@@ -188,27 +266,57 @@ def build_container(env: Mapping[str, str], clock: Clock | None = None) -> Conta
         handler=name,
         run_id=settings.run_id,
     )
-    return Container(settings, store, handler, pipeline, name, closers)
+    return Container(settings, store, handler, pipeline, name, list(closers))
 
 
-def _build_handler(env: Mapping[str, str]) -> tuple[Handler | None, str, list[Callable[[], None]]]:
+class _naming:
+    """Re-raise a ConfigError or HandlerError as ``ConfigError("VARIABLE='value': ...")``.
+
+    ``shown`` replaces the value in the message (a store URL without its query).
+    """
+
+    def __init__(self, variable: str, value: str, shown: str | None = None) -> None:
+        self.value = value
+        self.shown = value if shown is None else shown
+        self.prefix = f"{variable}={self.shown!r}"
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, (ConfigError, HandlerError)):
+            message = str(exc).replace(self.value, self.shown)
+            # The original error is chained unless its text had to be redacted.
+            raise ConfigError(f"{self.prefix}: {message}") from (
+                exc if self.shown == self.value else None
+            )
+
+
+def _build_handler(
+    env: Mapping[str, str], closers: list[Callable[[], None]]
+) -> tuple[Handler | None, str]:
     spec = (env.get(ENV_HANDLER) or "").strip()
     genesys = _flag(env, ENV_GENESYS)
     if spec and genesys:
-        raise ConfigError(f"set {ENV_HANDLER} or {ENV_GENESYS}, not both")
+        raise ConfigError(
+            f"{ENV_HANDLER}={spec!r} and {ENV_GENESYS}=true: set one or the other, not both"
+        )
     if spec:
-        return load_handler(spec), spec, []
+        with _naming(ENV_HANDLER, spec):
+            return load_handler(spec), spec
     if not genesys:
-        return None, "count-only", []
+        return None, "count-only"
     from .genesys import build_genesys_handler
     from .genesys.settings import GenesysSettings
 
     overrides: dict[str, Any] = {}
     secret_id = (env.get(ENV_GENESYS_SECRET_ID) or "").strip()
     if secret_id:
-        overrides = fetch_genesys_secret(secret_id)
+        with _naming(ENV_GENESYS_SECRET_ID, secret_id):
+            overrides = fetch_genesys_secret(secret_id)
     genesys_handler = build_genesys_handler(GenesysSettings.from_env(env, **overrides))
-    return genesys_handler, "genesys", [genesys_handler.close]
+    closers.append(genesys_handler.close)
+    return genesys_handler, "genesys"
 
 
 def fetch_genesys_secret(secret_id: str) -> dict[str, Any]:
@@ -262,14 +370,18 @@ def handler(event: Any, context: LambdaContext | None = None) -> dict[str, Any]:
     request_id = getattr(context, "aws_request_id", None)
     if _is_sqs_batch(event):
         records = list(expand(event, Location("sqs")))
-        results = _run(container, records, context)
+        results = _run(container, records, context, "sqs", started)
         failures = [r.location.record for r in results if r.status in RETRY_STATUSES]
         _summary(container, results, request_id, "sqs", started)
         return {"batchItemFailures": [{"itemIdentifier": record} for record in failures if record]}
 
     source = "sns" if isinstance(event, dict) and "Records" in event else "eventbridge"
     records = list(expand(event, Location(source)))
-    results = _run(container, records, context)
+    if not records:
+        # {"Records": []}, {"Messages": []}: nothing to process is not a success either.
+        _summary(container, [], request_id, source, started, level=logging.WARNING)
+        raise InvocationError("the invocation holds no event (an empty Records or Messages list)")
+    results = _run(container, records, context, source, started)
     counts = _summary(container, results, request_id, source, started)
     failed = [r for r in results if r.status in RETRY_STATUSES]
     if failed:
@@ -295,14 +407,39 @@ def lease_seconds(context: LambdaContext | None, configured: float) -> float:
 
 
 def _run(
-    container: Container, records: list[Event | BadRecord], context: LambdaContext | None
+    container: Container,
+    records: list[Event | BadRecord],
+    context: LambdaContext | None,
+    delivery: str,
+    started: float,
 ) -> list[EventResult]:
+    """Run the records in store-sized batches, logging each batch's events as it completes.
+
+    If a batch raises (a StoreError), a WARNING ``invocation`` line with what was done
+    so far is written before the error propagates.
+    """
     results: list[EventResult] = []
     size = container.settings.batch_size
     request_id = getattr(context, "aws_request_id", None)
     for start in range(0, len(records), size):
         lease = lease_seconds(context, container.settings.lease_seconds)
-        batch = container.pipeline.run_batch(records[start : start + size], lease_seconds=lease)
+        try:
+            batch = container.pipeline.run_batch(records[start : start + size], lease_seconds=lease)
+        except Exception as exc:
+            _summary(
+                container,
+                results,
+                request_id,
+                delivery,
+                started,
+                level=logging.WARNING,
+                incomplete={
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "total_records": len(records),
+                    "not_finished": len(records) - len(results),
+                },
+            )
+            raise
         for result in batch:
             _log_result(result, request_id)
         results.extend(batch)
@@ -338,6 +475,9 @@ def _summary(
     request_id: str | None,
     delivery: str,
     started: float,
+    *,
+    level: int = logging.INFO,
+    incomplete: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     counts = Counter(result.status.value for result in results)
     summary: dict[str, Any] = {
@@ -352,7 +492,7 @@ def _summary(
     }
     if request_id:
         summary["request_id"] = request_id
-    _log(logging.INFO, "invocation", **summary)
+    _log(level, "invocation", **summary, **(incomplete or {}))
     return summary
 
 

@@ -191,8 +191,13 @@ def lambda_env(
     monkeypatch.setenv("GCDEDUP_HANDLER", "test_aws_lambda:RECORDER")
     RECORDER.reset()
     aws_lambda.reset()
+    # The function sends the whole gcdedup logger tree to its JSON handler: undo that
+    # afterwards so other tests' log capture sees the package's records again.
+    package = aws_lambda.package_log
+    saved = (list(package.handlers), package.level, package.propagate)
     yield monkeypatch
     aws_lambda.reset()
+    package.handlers[:], package.level, package.propagate = saved
 
 
 @pytest.fixture
@@ -352,7 +357,20 @@ def test_direct_invocation_of_a_non_event_raises(lambda_env: pytest.MonkeyPatch)
     for payload in ({}, {"foo": 1}, [1, 2], "text", {"Records": [{"Sns": {"Message": "x"}}]}):
         with pytest.raises(aws_lambda.InvocationError, match="bad_record"):
             aws_lambda.handler(payload, FakeContext())
-    assert aws_lambda.handler({"Records": []}, FakeContext())["records"] == 0
+
+
+@sqlite_only
+def test_direct_invocation_without_records_raises(
+    lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An SQS batch is never empty, so an empty list is a direct call that did nothing."""
+    for payload in ({"Records": []}, {"Messages": []}):
+        with pytest.raises(aws_lambda.InvocationError, match="no event"):
+            aws_lambda.handler(payload, FakeContext())
+    summaries = [
+        line for line in log_lines(capsys.readouterr().out) if line["message"] == "invocation"
+    ]
+    assert [(s["level"], s["records"]) for s in summaries] == [("WARNING", 0)] * 2
 
 
 def test_genesys_payloads_in_both_delivery_shapes(lambda_env: pytest.MonkeyPatch) -> None:
@@ -438,7 +456,7 @@ def test_configuration_errors(lambda_env: pytest.MonkeyPatch) -> None:
         aws_lambda.handler(genesys(1), FakeContext())
     lambda_env.setenv("GCDEDUP_STORE", f"memory://{uuid.uuid4().hex}")
     lambda_env.setenv("GCDEDUP_GENESYS", "1")
-    with pytest.raises(ConfigError, match="not both"):
+    with pytest.raises(ConfigError, match=r"^GCDEDUP_HANDLER=.*not both"):
         aws_lambda.handler(genesys(1), FakeContext())
     lambda_env.setenv("GCDEDUP_GENESYS", "perhaps")
     with pytest.raises(ConfigError, match="GCDEDUP_GENESYS"):
@@ -448,6 +466,150 @@ def test_configuration_errors(lambda_env: pytest.MonkeyPatch) -> None:
     # No handler at all: count only, every event recorded.
     assert aws_lambda.handler(genesys(1), FakeContext())["processed"] == 1
     assert aws_lambda.get_container().handler_name == "count-only"
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        ("GCDEDUP_TTL", "5 days", "invalid TTL"),
+        ("GCDEDUP_LEASE", "soon", "invalid lease"),
+        ("GCDEDUP_BATCH_SIZE", "0", "at least 1"),
+        ("GCDEDUP_CONCURRENCY", "many", "whole number"),
+        ("GCDEDUP_NAMESPACE", "a#b", ""),
+        ("GCDEDUP_KEY_STRATEGY", "nope", ""),
+        ("GCDEDUP_HANDLER", "no_such_module_here:handle", "cannot import"),
+        ("GCDEDUP_HANDLER", "not a spec", "module:function"),
+        ("GCDEDUP_GENESYS", "perhaps", "expected 1/0"),
+        ("GCDEDUP_STORE", "nosuchscheme://x?secret=1", ""),
+    ],
+)
+def test_configuration_errors_name_the_variable(
+    lambda_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    error: str,
+) -> None:
+    lambda_env.setenv(variable, value)
+    if variable == "GCDEDUP_GENESYS":
+        lambda_env.delenv("GCDEDUP_HANDLER")
+    with pytest.raises(ConfigError, match=f"^{variable}=") as raised:
+        aws_lambda.handler(genesys(1), FakeContext())
+    assert error in str(raised.value)
+    assert not RECORDER.calls
+    [line] = log_lines(capsys.readouterr().out)
+    assert (line["level"], line["message"]) == ("ERROR", "container failed")
+    assert line["error"].startswith(f"ConfigError: {variable}=")
+    assert "secret=1" not in json.dumps(line)
+
+
+@sqlite_only
+def test_a_failed_start_closes_the_genesys_handler(
+    lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Genesys handler is built before the store: a bad store must not leak it."""
+    from gcdedup import genesys as genesys_package
+
+    closed: list[str] = []
+    real_build = genesys_package.build_genesys_handler
+
+    def build(settings: Any) -> Any:
+        built = real_build(settings)
+        real_close = built.close
+
+        def close() -> None:
+            closed.append("genesys")
+            real_close()
+
+        built.close = close
+        return built
+
+    lambda_env.setattr(genesys_package, "build_genesys_handler", build)
+    lambda_env.delenv("GCDEDUP_HANDLER")
+    lambda_env.setenv("GCDEDUP_GENESYS", "true")
+    lambda_env.setenv("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
+    lambda_env.setenv("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET)
+    lambda_env.setenv("GENESYSCLOUD_REGION", "mypurecloud.ie")
+    lambda_env.setenv("GCDEDUP_STORE", "nosuchscheme://x")
+    with pytest.raises(ConfigError, match=r"^GCDEDUP_STORE="):
+        aws_lambda.handler(genesys(1), FakeContext())
+    assert closed == ["genesys"]
+    assert [line["message"] for line in log_lines(capsys.readouterr().out)] == ["container failed"]
+
+
+@sqlite_only
+def test_package_warnings_are_json_lines_too(
+    lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], namespace: str
+) -> None:
+    """The pipeline's own warnings ("handler failed") are JSON, with their whitelisted extras."""
+    event = genesys(3)
+    RECORDER.fail_ids = {event["id"]}
+    aws_lambda.handler(sqs_batch(sqs_record(event, "m-1")), FakeContext())
+    lines = log_lines(capsys.readouterr().out)  # every line parses
+    [failed] = [line for line in lines if line["message"] == "handler failed"]
+    assert failed["level"] == "WARNING"
+    assert failed["logger"] == "gcdedup.pipeline"
+    assert failed["key"] == key_of(event, namespace)
+    assert failed["error"] == "RuntimeError"
+    assert "detail" not in failed and event["id"] not in json.dumps(failed)
+
+
+def test_json_lines_write_only_whitelisted_extras(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    handler = aws_lambda._JsonLines()
+    record = logging.LogRecord(
+        "gcdedup.genesys.transport", logging.WARNING, "", 0, "retrying", (), None
+    )
+    record.__dict__.update(
+        status=503,
+        path="/api/v2/conversations/x",
+        delay_s=0.5,
+        error="ProxyError('http://user:hunter2@proxy:8080')",
+        body="a conversation",
+        client_secret="s3cret",
+    )
+    handler.emit(record)
+    [line] = log_lines(capsys.readouterr().out)
+    assert (line["status"], line["path"], line["delay_s"]) == (503, "/api/v2/conversations/x", 0.5)
+    assert "body" not in line and "client_secret" not in line
+    assert "hunter2" not in line["error"] and "proxy:8080" in line["error"]
+
+
+@sqlite_only
+def test_a_store_error_mid_invocation_logs_what_was_done(
+    lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gcdedup.errors import StoreError
+
+    lambda_env.setenv("GCDEDUP_BATCH_SIZE", "2")
+    container = aws_lambda.get_container()
+    real_run_batch = container.pipeline.run_batch
+    calls: list[int] = []
+
+    def run_batch(records: Any, **kwargs: Any) -> Any:
+        calls.append(len(records))
+        if len(calls) == 2:
+            raise StoreError("throttled beyond retries")
+        return real_run_batch(records, **kwargs)
+
+    lambda_env.setattr(container.pipeline, "run_batch", run_batch)
+    batch = sqs_batch(*(sqs_record(genesys(number), f"m-{number}") for number in (1, 2, 3, 4)))
+    with pytest.raises(StoreError):
+        aws_lambda.handler(batch, FakeContext())
+    lines = log_lines(capsys.readouterr().out)
+    assert [line["message"] for line in lines] == [
+        "container ready",
+        "event",
+        "event",
+        "invocation",
+    ]
+    summary = lines[-1]
+    assert summary["level"] == "WARNING"
+    assert (summary["records"], summary["processed"], summary["total_records"]) == (2, 2, 4)
+    assert summary["not_finished"] == 2
+    assert summary["error"] == "StoreError: throttled beyond retries"
 
 
 @sqlite_only
