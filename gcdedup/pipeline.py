@@ -97,9 +97,6 @@ class RunReport:
     bad_records: list[BadRecord] = field(default_factory=list)
     failures: list[EventResult] = field(default_factory=list)
 
-    def count(self, result: EventResult) -> None:
-        self.count_all((result,))
-
     def count_all(self, results: Sequence[EventResult]) -> None:
         """Fold a batch of results in (one Counter update per batch, not per event)."""
         tally: Counter[tuple[str | None, Status]] = Counter((r.topic, r.status) for r in results)
@@ -192,8 +189,10 @@ class Pipeline:
         records: Iterable[Event | BadRecord],
         on_result: ResultSink | None = None,
         lease_seconds: float | None = None,
+        on_batch: Callable[[], None] | None = None,
     ) -> RunReport:
-        """Process every record; ``on_result`` sees each result in input order."""
+        """Process every record; ``on_result`` sees each result in input order and
+        ``on_batch`` is called after each batch (a progress bar's tick)."""
         report = self.new_report()
         for batch in _batches(iter(records), self.settings.batch_size):
             results = self.run_batch(batch, lease_seconds)
@@ -201,6 +200,8 @@ class Pipeline:
             if on_result is not None:
                 for result in results:
                     on_result(result)
+            if on_batch is not None:
+                on_batch()
         return report
 
     def run_batch(

@@ -203,29 +203,18 @@ def _run(
     pipeline: Pipeline, reader: EventReader, output: Output, sink: IO[bytes] | None
 ) -> RunReport:
     def write(result: EventResult) -> None:
-        if sink is not None:
-            sink.write(orjson.dumps(result.to_dict(), option=orjson.OPT_NON_STR_KEYS) + b"\n")
+        assert sink is not None
+        sink.write(orjson.dumps(result.to_dict(), option=orjson.OPT_NON_STR_KEYS) + b"\n")
 
-    report = pipeline.new_report()
     with output.progress(reader.total_bytes) as progress:
-        task = progress.add_task("events", total=reader.total_bytes) if progress else None
-        for batch in _batches(reader, pipeline.settings.batch_size):
-            results = pipeline.run_batch(batch)
-            report.count_all(results)
-            if sink is not None:
-                for result in results:
-                    write(result)
-            if progress is not None and task is not None:
+        tick = None
+        if progress is not None:
+            task = progress.add_task("events", total=reader.total_bytes)
+
+            def tick() -> None:
                 progress.update(task, completed=reader.bytes_read)
-    return report
 
-
-def _batches(reader: EventReader, size: int) -> Any:
-    from itertools import islice
-
-    iterator = iter(reader)
-    while batch := list(islice(iterator, size)):
-        yield batch
+        return pipeline.run(reader, on_result=write if sink is not None else None, on_batch=tick)
 
 
 def _render(output: Output, report: RunReport, settings: Settings) -> None:
