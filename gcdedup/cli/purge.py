@@ -74,17 +74,19 @@ def purge(
         )
     settings = settings_from(store_url=store)
     require_existing_store(settings.store_url)
+    if not (dry_run or yes) and json_output:
+        raise UsageError("--json needs --yes (there is no one to confirm)")
     with open_store(settings.store_url) as dedup:
-        matched = dedup.purge(where, dry_run=True)
-        deleted = 0
-        if not dry_run and matched:
-            if not yes:
-                if json_output:
-                    raise UsageError("--json needs --yes (there is no one to confirm)")
+        if yes and not dry_run:  # one pass: counting first would scan the store twice
+            matched = deleted = dedup.purge(where)
+        else:
+            matched = dedup.purge(where, dry_run=True)
+            deleted = 0
+            if not dry_run and matched:
                 typer.confirm(
                     f"Delete {matched:,} key(s) from {settings.store_url}?", abort=True, err=True
                 )
-            deleted = dedup.purge(where)
+                deleted = dedup.purge(where)
     summary = {
         "store": settings.store_url,
         "matched": matched,
