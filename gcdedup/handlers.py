@@ -15,11 +15,6 @@ from .errors import HandlerError
 Handler = Callable[[dict[str, Any]], Any]
 
 
-def count_only(event: dict[str, Any]) -> None:
-    """The default handler: nothing to do beyond recording the event as processed."""
-    return None
-
-
 def load_handler(spec: str) -> Handler:
     """Import ``package.module:function`` (or ``module:Class.attr``) and check it is callable."""
     module_name, sep, attr_path = spec.partition(":")

@@ -150,9 +150,6 @@ class KeyStrategy:
     description: str
     prefixed: bool = True
 
-    def key_body(self, event: Event) -> str:
-        return self.function(event)
-
 
 def _jmespath_strategy(expression: str) -> KeyStrategy:
     try:
