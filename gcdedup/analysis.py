@@ -62,6 +62,9 @@ KINDS = ("retry", "replay", "resend", "conflict")
 DEFAULT_TTLS = (3600, 6 * 3600, 86400, 4 * 86400)
 #: Below this many bytes of plain JSONL, stay in one process (start-up costs more).
 PARALLEL_THRESHOLD = 64 * 1024 * 1024
+#: How much larger than its file a gzip stream of JSON events is, roughly (for planning).
+GZIP_RATIO = 8
+_GZIP_MAGIC = b"\x1f\x8b"
 #: Byte ranges per worker, so a slow range does not leave a core idle.
 RANGES_PER_JOB = 4
 #: Key partitions per worker when merging what the workers scanned.
@@ -100,7 +103,7 @@ def plan_chunks(files: Sequence[str], fmt: str, jobs: int, threshold: int) -> li
     plain = {name: is_plain_jsonl(name, fmt) for name in files}
     sizes = {name: os.path.getsize(name) for name in files if plain[name]}
     total = sum(sizes.values())
-    parallel = jobs > 1 and total >= threshold
+    parallel = jobs > 1 and input_work(files) >= threshold
     target = max(1, math.ceil(total / (jobs * RANGES_PER_JOB))) if parallel else 0
     chunks: list[Chunk] = []
     for file_index, name in enumerate(files):
@@ -111,6 +114,25 @@ def plan_chunks(files: Sequence[str], fmt: str, jobs: int, threshold: int) -> li
         for start, end in split_ranges(name, sizes[name], pieces):
             chunks.append(Chunk(len(chunks), file_index, name, start, end))
     return chunks
+
+
+def input_work(files: Sequence[str]) -> int:
+    """Bytes of JSON the input holds, roughly: gzip files count eight times their size.
+
+    Decides whether starting worker processes pays off; standard input counts nothing
+    (it is read by the parent alone).
+    """
+    work = 0
+    for name in files:
+        if name == "-":
+            continue
+        try:
+            with open(name, "rb") as fh:
+                compressed = fh.read(2) == _GZIP_MAGIC
+            work += os.path.getsize(name) * (GZIP_RATIO if compressed else 1)
+        except OSError:
+            continue  # the reader reports it
+    return work
 
 
 def _worker(args: tuple[Chunk, list[str], str, str, int]) -> SplitPartial:
@@ -138,14 +160,16 @@ def analyze(
     files = expand_paths(paths)
     jobs = options.jobs or os.cpu_count() or 1
     chunks = plan_chunks(files, options.fmt, jobs, options.parallel_threshold)
-    ranged = [c for c in chunks if c.start is not None]
+    # Byte ranges and whole files go to worker processes; standard input stays here.
+    pooled = [c for c in chunks if c.path != "-"]
+    parallel = jobs > 1 and len(pooled) > 1 and input_work(files) >= options.parallel_threshold
     # The parent holds only bytes and containers of bytes: nothing for the cyclic
     # collector to find, and walking millions of them would cost seconds.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        if jobs > 1 and len(ranged) > 1:
-            with _pool(min(jobs, len(ranged))) as pool:
+        if parallel:
+            with _pool(min(jobs, len(pooled))) as pool:
                 partial = _scan_in_pool(pool, chunks, makers, options, jobs, on_bytes, stdin)
                 kinds = _pooled_kinds(pool, jobs * KIND_TASKS_PER_JOB)
                 return build_report(partial, chunks, files, strategies, makers, options, kinds)
@@ -173,7 +197,8 @@ def _scan_in_pool(
     on_bytes: Callable[[int], None] | None,
     stdin: Any,
 ) -> Partial:
-    """Scan byte ranges in the workers (other inputs here), then merge by key partition.
+    """Scan byte ranges and whole files in the workers (standard input here), then merge
+    by key partition.
 
     Returns a partial whose maps hold only the keys seen more than once: all that
     classification needs (unique = events - duplicates).
@@ -182,17 +207,18 @@ def _scan_in_pool(
     strategies = [m.strategy.name for m in makers]
     partial = empty_partial(len(makers))
     split: list[SplitPartial] = []
-    ranged = {c.index: c for c in chunks if c.start is not None}
-    work = [(c, strategies, options.namespace, options.fmt, partitions) for c in ranged.values()]
+    pooled = {c.index: c for c in chunks if c.path != "-"}
+    # Whole files first: they are the largest units of work, and ranges fill in after.
+    order = sorted(pooled.values(), key=lambda c: c.start is not None)
+    work = [(c, strategies, options.namespace, options.fmt, partitions) for c in order]
     for result in pool.imap_unordered(_worker, work):
         split.append(result)
         merge(partial, result.partial)
         if on_bytes is not None:
             for index in result.partial.chunks:
-                done = ranged[index]
-                on_bytes((done.end or 0) - (done.start or 0))
+                on_bytes(_chunk_bytes(pooled[index]))
     for chunk in chunks:
-        if chunk.start is None:
+        if chunk.index not in pooled:
             scanned = scan_chunk(chunk, makers, options.fmt, on_bytes, stdin)
             split.append(split_partial(scanned, partitions))
             merge(partial, scanned)
@@ -201,6 +227,16 @@ def _scan_in_pool(
     for n, repeated in enumerate(pool.map(merge_partition, tasks, chunksize=1)):
         partial.maps[n // partitions].update(repeated)
     return partial
+
+
+def _chunk_bytes(chunk: Chunk) -> int:
+    """On-disk bytes of a chunk, for the progress bar (whole files: their size)."""
+    if chunk.start is not None:
+        return (chunk.end or 0) - chunk.start
+    try:
+        return os.path.getsize(chunk.path)
+    except OSError:
+        return 0
 
 
 def _pooled_kinds(pool: Pool, tasks: int) -> GroupKinds:

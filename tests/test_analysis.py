@@ -6,6 +6,7 @@ import gzip
 import importlib.util
 import itertools
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -368,6 +369,55 @@ def test_parallel_merge_and_classification_equal_single_process(
     options = AnalysisOptions(jobs=2, parallel_threshold=1, compare=("envelope",))
     assert analyze(paths, options).to_dict() == single
     assert single["duplicates"] > single["unique"]
+
+
+def test_whole_files_are_spread_over_the_workers(
+    stream: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A directory of gzip files (a Firehose archive) has no byte ranges to cut: the
+    # files themselves are the workers' units, and the report is the single-process one.
+    path, _ = stream
+    lines = path.read_bytes().splitlines(keepends=True)
+    third = len(lines) // 3
+    parts = [lines[:third], lines[third : 2 * third], lines[2 * third :]]
+    paths = []
+    for n, part in enumerate(parts):
+        gz = tmp_path / f"part{n}.jsonl.gz"
+        gz.write_bytes(gzip.compress(b"".join(part)))
+        paths.append(str(gz))
+    pools: list[int] = []
+    real_pool = analysis._pool
+
+    def counting_pool(processes: int) -> Any:
+        pools.append(processes)
+        return real_pool(processes)
+
+    monkeypatch.setattr(analysis, "_pool", counting_pool)
+    single = analyze(paths, AnalysisOptions(jobs=1)).to_dict()
+    assert pools == []
+    seen: list[int] = []
+
+    def on_bytes(n: int) -> None:
+        seen.append(n)
+
+    options = AnalysisOptions(jobs=2, parallel_threshold=1)
+    assert analyze(paths, options, on_bytes=on_bytes).to_dict() == single
+    assert pools == [2]
+    assert sum(seen) == sum(os.path.getsize(p) for p in paths)
+    assert single["events"] == len(lines) and single["duplicates"] > 0
+    # One file, or a small input, stays in this process.
+    analyze(paths[:1], options)
+    analyze(paths, AnalysisOptions(jobs=2))
+    assert pools == [2]
+
+
+def test_input_work_counts_gzip_at_its_inflated_size(tmp_path: Path) -> None:
+    plain = tmp_path / "a.jsonl"
+    plain.write_bytes(b"x" * 1000)
+    gz = tmp_path / "b.jsonl.gz"
+    gz.write_bytes(gzip.compress(b"y" * 100_000))
+    work = analysis.input_work([str(plain), str(gz), "-", str(tmp_path / "missing")])
+    assert work == 1000 + gz.stat().st_size * analysis.GZIP_RATIO
 
 
 def test_fast_genesys_keys_equal_the_key_module(stream: tuple[Path, Any]) -> None:

@@ -100,7 +100,10 @@ def stats(
             "--jobs",
             "-j",
             min=1,
-            help="Processes for large plain JSON Lines inputs. [default: every core]",
+            help=(
+                "Processes for large inputs (byte ranges of plain JSON Lines, other files "
+                "whole). [default: every core]"
+            ),
             show_default=False,
         ),
     ] = None,
