@@ -56,15 +56,45 @@ class Rate(float):
     """A fraction shown as a percentage in tables and written raw to CSV."""
 
 
+class DedupKey(str):
+    """A dedup key: shortened in tables (its ids cut to a prefix), in full in CSV and JSON."""
+
+    __slots__ = ()
+
+
+#: The header of a column of shortened keys on screen.
+SHORT_KEY_HEADER = "key (ids cut; full in --json, --csv)"
+
+
 @dataclass
 class Table:
-    """One rendered table: a title, column names, rows; numeric columns right-aligned."""
+    """One rendered table: a title, column names, rows; numeric columns right-aligned.
+
+    ``rows`` are what CSV files get. A table too wide for a terminal can give a
+    narrower view for the screen: ``screen_columns`` and ``screen_row`` (a row of
+    ``rows`` -> a row of the view).
+    """
 
     name: str
     title: str
     columns: list[str]
     rows: list[list[Any]]
     numeric: list[str] = field(default_factory=list)
+    screen_columns: list[str] | None = None
+    screen_row: Callable[[list[Any]], list[Any]] | None = None
+
+    def screen(self) -> tuple[list[str], list[list[Any]]]:
+        """Columns and rows to show on screen."""
+        if self.screen_columns is None or self.screen_row is None:
+            return self.columns, self.rows
+        return self.screen_columns, [self.screen_row(row) for row in self.rows]
+
+
+def _top_key_screen_row(row: list[Any]) -> list[Any]:
+    """``[key, deliveries, *kind counts, topic]`` -> ``[key, deliveries, "2 retry, 1 resend"]``."""
+    counts = row[2 : 2 + len(KINDS)]
+    kinds = ", ".join(f"{n} {kind}" for kind, n in zip(KINDS, counts, strict=True) if n)
+    return [row[0], row[1], kinds]
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -532,11 +562,14 @@ class StatsReport:
                         v["count"],
                         Rate(v["rate"]),
                         Rate(v["share_of_duplicates"]),
-                        v["example_key"],
+                        None if v["example_key"] is None else DedupKey(v["example_key"]),
                     ]
                     for kind, v in d["by_kind"].items()
                 ],
                 ["count", "of events", "of duplicates"],
+                # Keys are shortened on screen (see DedupKey); the header says so.
+                screen_columns=["kind", "count", "of events", "of duplicates", SHORT_KEY_HEADER],
+                screen_row=list,
             ),
             _counts_table("by_topic", "By topic family", "topic", d["by_topic"]),
             _counts_table("by_file", "By file", "file", d["by_file"], extra="bad_records"),
@@ -652,10 +685,14 @@ class StatsReport:
                     "Most duplicated keys",
                     ["key", "deliveries", *KINDS, "topic"],
                     [
-                        [k["key"], k["deliveries"], *(k[x] for x in KINDS), k["topic"]]
+                        [DedupKey(k["key"]), k["deliveries"], *(k[x] for x in KINDS), k["topic"]]
                         for k in d["top_keys"]
                     ],
                     ["deliveries", *KINDS],
+                    # On screen the kinds share one column and the topic (the key's
+                    # own prefix) is left out, so the key keeps most of the width.
+                    screen_columns=[SHORT_KEY_HEADER, "deliveries", "duplicates by kind"],
+                    screen_row=_top_key_screen_row,
                 )
             )
         if d["bad"]:

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gcdedup.cli.app import app
+from gcdedup.cli.output import short_key
 from gcdedup.store import KeyItem, open_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,3 +160,40 @@ def test_usage_errors_exit_2(runner: CliRunner, args: list[str], message: str) -
     assert result.exit_code == 2
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_tables_cut_ids_in_keys_while_csv_and_json_keep_them_whole(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    stream = str(REPO / "sample_events" / "retries_and_replays.jsonl")
+    full = "default#v2.audits#653578d4-f25a-5987-bf55-7c8fc23923b8"
+    result = runner.invoke(
+        app, ["stats", stream, "--top", "3", "--csv", str(tmp_path)], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "default#v2.audits#653578d4…" in result.stdout
+    assert full not in result.stdout
+    assert "1 retry, 1 replay" in result.stdout  # the top keys' kinds share one column
+    with (tmp_path / "top_keys.csv").open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["key", "deliveries", "retry", "replay", "resend", "conflict", "topic"]
+    assert rows[1] == [full, "3", "1", "1", "0", "0", "v2.audits.entitytype.{id}.entityid.{id}"]
+    with (tmp_path / "by_kind.csv").open(newline="") as fh:
+        by_kind = {row[0]: row for row in csv.reader(fh)}
+    assert by_kind["retry"][4] == full
+    doc = json.loads(runner.invoke(app, ["stats", stream, "--json"]).stdout)
+    assert doc["by_kind"]["retry"]["example_key"] == full
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        ("ns#v2.audits#653578d4-f25a-5987-bf55-7c8fc23923b8", "ns#v2.audits#653578d4…"),
+        ("t#61B858E1-D104-574E-9036-C693F8A508B5#1764201600000", "t#61B858E1…#1764201600000"),
+        ("v2.users.x.presence#97d3f04055958a170052f3bbe8afad39", "v2.users.x.presence#97d3f040…"),
+        ("plain#deadbeef#1764201600000", "plain#deadbeef#1764201600000"),
+        ("not-a-uuid-653578d4-f25a-5987-bf55", "not-a-uuid-653578d4-f25a-5987-bf55"),
+    ],
+)
+def test_short_key(key: str, shown: str) -> None:
+    assert short_key(key) == shown

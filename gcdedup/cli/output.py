@@ -6,6 +6,7 @@ Results go to stdout; progress, warnings and errors to stderr, so
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -98,6 +99,21 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}"
     return str(value)
+
+
+_ID = re.compile(
+    r"\b([0-9a-fA-F]{8})(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b|\b([0-9a-fA-F]{8})[0-9a-fA-F]{24,}\b"
+)
+
+
+def short_key(key: str) -> str:
+    """A key for a table: UUIDs and long hex digests cut to 8 characters and an ellipsis.
+
+    A Genesys key holds up to three UUIDs (190 characters): in full it wraps over four
+    lines of a table column. The prefixes still tell keys apart by eye and can be
+    searched for; --json and --csv keep the full keys.
+    """
+    return _ID.sub(lambda m: (m.group(1) or m.group(2)) + "…", key)
 
 
 def rate(part: int, whole: int) -> float:

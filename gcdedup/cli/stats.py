@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..analysis import DEFAULT_TTLS, AnalysisOptions, CostModel, analyze
-from ..analysis_report import Rate, Table, store_tables
+from ..analysis_report import DedupKey, Rate, Table, store_tables
 from ..errors import UsageError
 from ..settings import parse_duration
 from ..sources import EventReader
@@ -25,7 +25,7 @@ from .common import (
     require_existing_store,
     settings_from,
 )
-from .output import Output, percent
+from .output import Output, percent, short_key
 
 
 @handle_errors
@@ -194,15 +194,18 @@ def _store_stats(output: Output, url: str, csv_dir: Path | None) -> None:
 
 
 def _cell(value: Any) -> Any:
-    return percent(value) if isinstance(value, Rate) else value
+    if isinstance(value, Rate):
+        return percent(value)
+    return short_key(value) if isinstance(value, DedupKey) else value
 
 
 def _render(output: Output, tables: list[Table]) -> None:
     for table in tables:
+        columns, rows = table.screen()
         output.table(
             table.title,
-            table.columns,
-            ([_cell(c) for c in row] for row in table.rows),
+            columns,
+            ([_cell(c) for c in row] for row in rows),
             numeric=table.numeric,
         )
 
