@@ -60,7 +60,7 @@ __all__ = [
 KINDS = ("retry", "replay", "resend", "conflict")
 #: The TTL what-if always tries these (seconds): 1h, 6h, 24h, 4d.
 DEFAULT_TTLS = (3600, 6 * 3600, 86400, 4 * 86400)
-#: Below this many bytes of plain JSONL, stay in one process (start-up costs more).
+#: Below this much input (see input_work), stay in one process (start-up costs more).
 PARALLEL_THRESHOLD = 64 * 1024 * 1024
 #: How much larger than its file a gzip stream of JSON events is, roughly (for planning).
 GZIP_RATIO = 8
