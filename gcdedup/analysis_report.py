@@ -97,6 +97,11 @@ def _top_key_screen_row(row: list[Any]) -> list[Any]:
     return [row[0], row[1], kinds]
 
 
+def _top_key_screen_row_topic(row: list[Any]) -> list[Any]:
+    """As :func:`_top_key_screen_row`, keeping the topic (keys that do not show it)."""
+    return [*_top_key_screen_row(row), row[-1]]
+
+
 def percentile(values: Sequence[float], p: float) -> float | None:
     """Nearest-rank percentile of sorted ``values`` (an observed value, never interpolated)."""
     if not values:
@@ -679,6 +684,7 @@ class StatsReport:
             )
         )
         if d["top_keys"]:
+            topic_in_key = d["strategy"] == "genesys"
             tables.append(
                 Table(
                     "top_keys",
@@ -689,10 +695,11 @@ class StatsReport:
                         for k in d["top_keys"]
                     ],
                     ["deliveries", *KINDS],
-                    # On screen the kinds share one column and the topic (the key's
-                    # own prefix) is left out, so the key keeps most of the width.
-                    screen_columns=[SHORT_KEY_HEADER, "deliveries", "duplicates by kind"],
-                    screen_row=_top_key_screen_row,
+                    # On screen the kinds share one column and, for genesys keys (which
+                    # begin with their topic), the topic is left out: the key keeps the width.
+                    screen_columns=[SHORT_KEY_HEADER, "deliveries", "duplicates by kind"]
+                    + ([] if topic_in_key else ["topic"]),
+                    screen_row=_top_key_screen_row if topic_in_key else _top_key_screen_row_topic,
                 )
             )
         if d["bad"]:

@@ -174,6 +174,13 @@ def test_tables_cut_ids_in_keys_while_csv_and_json_keep_them_whole(
     assert "default#v2.audits#653578d4…" in result.stdout
     assert full not in result.stdout
     assert "1 retry, 1 replay" in result.stdout  # the top keys' kinds share one column
+    header = next(line for line in result.stdout.splitlines() if "duplicates by kind" in line)
+    assert "topic" not in header  # genesys keys begin with their topic
+    content = runner.invoke(
+        app, ["stats", stream, "--key", "content", "--top", "1"], env={"COLUMNS": "200"}
+    )
+    header = next(line for line in content.stdout.splitlines() if "duplicates by kind" in line)
+    assert "topic" in header  # content keys are digests: the topic stays
     with (tmp_path / "top_keys.csv").open(newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == ["key", "deliveries", "retry", "replay", "resend", "conflict", "topic"]
