@@ -119,13 +119,14 @@ def plan_chunks(files: Sequence[str], fmt: str, jobs: int, threshold: int) -> li
 def input_work(files: Sequence[str]) -> int:
     """Bytes of JSON the input holds, roughly: gzip files count eight times their size.
 
-    Decides whether starting worker processes pays off; standard input counts nothing
-    (it is read by the parent alone).
+    Decides whether starting worker processes pays off. Only regular files count:
+    standard input and pipes are read by the parent alone (and never opened here,
+    which would take bytes from a pipe).
     """
     work = 0
     for name in files:
-        if name == "-":
-            continue
+        if not os.path.isfile(name):
+            continue  # standard input, pipes and devices: read once, by the parent
         try:
             with open(name, "rb") as fh:
                 compressed = fh.read(2) == _GZIP_MAGIC
@@ -160,8 +161,7 @@ def analyze(
     files = expand_paths(paths)
     jobs = options.jobs or os.cpu_count() or 1
     chunks = plan_chunks(files, options.fmt, jobs, options.parallel_threshold)
-    # Byte ranges and whole files go to worker processes; standard input stays here.
-    pooled = [c for c in chunks if c.path != "-"]
+    pooled = [c for c in chunks if _poolable(c)]
     parallel = jobs > 1 and len(pooled) > 1 and input_work(files) >= options.parallel_threshold
     # The parent holds only bytes and containers of bytes: nothing for the cyclic
     # collector to find, and walking millions of them would cost seconds.
@@ -207,7 +207,7 @@ def _scan_in_pool(
     strategies = [m.strategy.name for m in makers]
     partial = empty_partial(len(makers))
     split: list[SplitPartial] = []
-    pooled = {c.index: c for c in chunks if c.path != "-"}
+    pooled = {c.index: c for c in chunks if _poolable(c)}
     # Whole files first: they are the largest units of work, and ranges fill in after.
     order = sorted(pooled.values(), key=lambda c: c.start is not None)
     work = [(c, strategies, options.namespace, options.fmt, partitions) for c in order]
@@ -227,6 +227,11 @@ def _scan_in_pool(
     for n, repeated in enumerate(pool.map(merge_partition, tasks, chunksize=1)):
         partial.maps[n // partitions].update(repeated)
     return partial
+
+
+def _poolable(chunk: Chunk) -> bool:
+    """Byte ranges and regular files go to the workers; stdin and pipes stay in the parent."""
+    return chunk.path != "-" and os.path.isfile(chunk.path)
 
 
 def _chunk_bytes(chunk: Chunk) -> int:

@@ -9,6 +9,7 @@ import json
 import os
 import random
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -409,6 +410,36 @@ def test_whole_files_are_spread_over_the_workers(
     analyze(paths[:1], options)
     analyze(paths, AnalysisOptions(jobs=2))
     assert pools == [2]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_pipes_are_read_once_by_the_parent(stream: tuple[Path, Any], tmp_path: Path) -> None:
+    # A pipe (a named pipe, or bash's <(...)) can be read once: planning must not open
+    # it, and no worker may take it. Its events count with the regular files' ones.
+    path, _ = stream
+    data = path.read_bytes()
+    single = analyze([str(path), str(path)], AnalysisOptions(jobs=1)).to_dict()
+    fifo = tmp_path / "events.pipe"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with fifo.open("wb") as fh:
+            fh.write(data)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        options = AnalysisOptions(jobs=2, parallel_threshold=1)
+        report = analyze([str(path), str(fifo)], options).to_dict()
+    finally:
+        writer.join(timeout=10)
+    assert (report["events"], report["unique"], report["duplicates"]) == (
+        single["events"],
+        single["unique"],
+        single["duplicates"],
+    )
+    assert report["bad_records"] == 0
+    assert report["by_kind"] == single["by_kind"]
 
 
 def test_input_work_counts_gzip_at_its_inflated_size(tmp_path: Path) -> None:
