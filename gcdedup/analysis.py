@@ -98,12 +98,19 @@ class AnalysisOptions:
         return names
 
 
-def plan_chunks(files: Sequence[str], fmt: str, jobs: int, threshold: int) -> list[Chunk]:
-    """Byte ranges of plain JSONL files when the input is large enough; whole files otherwise."""
+def plan_chunks(
+    files: Sequence[str], fmt: str, jobs: int, threshold: int, work: int | None = None
+) -> list[Chunk]:
+    """Byte ranges of plain JSONL files when the input is large enough; whole files otherwise.
+
+    ``work``: :func:`input_work` of ``files`` when the caller has it already.
+    """
     plain = {name: is_plain_jsonl(name, fmt) for name in files}
     sizes = {name: os.path.getsize(name) for name in files if plain[name]}
     total = sum(sizes.values())
-    parallel = jobs > 1 and input_work(files) >= threshold
+    if work is None:
+        work = input_work(files)
+    parallel = jobs > 1 and work >= threshold
     target = max(1, math.ceil(total / (jobs * RANGES_PER_JOB))) if parallel else 0
     chunks: list[Chunk] = []
     for file_index, name in enumerate(files):
@@ -160,9 +167,10 @@ def analyze(
             raise UsageError(f"TTL must be positive, got {ttl}")
     files = expand_paths(paths)
     jobs = options.jobs or os.cpu_count() or 1
-    chunks = plan_chunks(files, options.fmt, jobs, options.parallel_threshold)
+    work = input_work(files)
+    chunks = plan_chunks(files, options.fmt, jobs, options.parallel_threshold, work)
     pooled = [c for c in chunks if _poolable(c)]
-    parallel = jobs > 1 and len(pooled) > 1 and input_work(files) >= options.parallel_threshold
+    parallel = jobs > 1 and len(pooled) > 1 and work >= options.parallel_threshold
     # The parent holds only bytes and containers of bytes: nothing for the cyclic
     # collector to find, and walking millions of them would cost seconds.
     enabled = gc.isenabled()
