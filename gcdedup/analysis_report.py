@@ -70,9 +70,9 @@ SHORT_KEY_HEADER = "key (ids cut; full in --json, --csv)"
 class Table:
     """One rendered table: a title, column names, rows; numeric columns right-aligned.
 
-    ``rows`` are what CSV files get. A table too wide for a terminal can give a
-    narrower view for the screen: ``screen_columns`` and ``screen_row`` (a row of
-    ``rows`` -> a row of the view).
+    ``rows`` are what CSV files get. The screen may show other headers
+    (``screen_columns``) and, for a table too wide for a terminal, a narrower view
+    of each row (``screen_row``: a row of ``rows`` -> a row of the view).
     """
 
     name: str
@@ -85,9 +85,10 @@ class Table:
 
     def screen(self) -> tuple[list[str], list[list[Any]]]:
         """Columns and rows to show on screen."""
-        if self.screen_columns is None or self.screen_row is None:
-            return self.columns, self.rows
-        return self.screen_columns, [self.screen_row(row) for row in self.rows]
+        columns = self.columns if self.screen_columns is None else self.screen_columns
+        if self.screen_row is None:
+            return columns, self.rows
+        return columns, [self.screen_row(row) for row in self.rows]
 
 
 def _top_key_screen_row(row: list[Any]) -> list[Any]:
@@ -574,7 +575,6 @@ class StatsReport:
                 ["count", "of events", "of duplicates"],
                 # Keys are shortened on screen (see DedupKey); the header says so.
                 screen_columns=["kind", "count", "of events", "of duplicates", SHORT_KEY_HEADER],
-                screen_row=list,
             ),
             _counts_table("by_topic", "By topic family", "topic", d["by_topic"]),
             _counts_table("by_file", "By file", "file", d["by_file"], extra="bad_records"),
