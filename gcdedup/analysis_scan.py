@@ -8,7 +8,10 @@ global position. Nothing is classified here: the first occurrence of a key is on
 known once all partials are merged (see :mod:`gcdedup.analysis_report`).
 
 Per event the scan only parses the line and computes what every event needs: its
-key digest, topic family, arrival watermark and a small packed record. The content
+key digest, topic family, arrival watermark and a small packed record. With the
+default key strategy, a plain JSON Lines line is decoded into the few fields that
+needs (:mod:`gcdedup.analysis_decode`); any other line, and any line that path
+cannot answer exactly, is parsed whole. The content
 digests that tell a retry from a resend or a conflict are needed for duplicates
 only (a small fraction), so a JSON Lines event stores where its line is (offset and
 length) instead, and the report re-reads the few lines it has to compare. Events
@@ -36,7 +39,9 @@ from typing import Any
 
 import orjson
 
+from . import analysis_decode
 from ._scan import json_reason, oversize_reason
+from .analysis_decode import UNSET, Envelope, audit_key, body_digest_key, conversation_key
 from .errors import GcdedupError, KeyStrategyError
 from .events import MAX_RECORD_BYTES, Event, Location, expand, topic_family
 from .keys import AUDIT_PREFIX, CONVERSATION_PREFIX, MAX_KEY_BYTES, KeyMaker, canonical_json
@@ -54,13 +59,13 @@ _FLAGS_LOW = REC.size - 1  # the low byte of the big-endian flags
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
 _READ_BLOCK = 1 << 20
-_MAX_PART = 200  # keys.py replaces longer key parts by a digest
-_SORT_KEYS = orjson.OPT_SORT_KEYS
 
 Rec = bytes
 Slot = bytes | list[bytes]
-#: What the readers hand to :func:`ingest`: (envelope, offset or number, line length).
-Item = tuple[dict[str, Any], int, int]
+#: What the readers hand to :func:`ingest`: (envelope, offset or number, line length,
+#: line). The envelope is a dict, or an :class:`~gcdedup.analysis_decode.Envelope`
+#: decoded by the fast path (then the line is there for what that path cannot answer).
+Item = tuple[dict[str, Any] | Envelope, int, int, bytes]
 
 
 @dataclass(frozen=True)
@@ -249,15 +254,6 @@ def event_digests(env: dict[str, Any]) -> bytes:
     return hb + h.digest()
 
 
-def _simple(value: Any) -> str | None:
-    """A key part exactly as keys.py would render it, when that is cheap to know."""
-    if type(value) is str:
-        return value if len(value) <= _MAX_PART and "#" not in value else None
-    if type(value) is int:
-        return str(value)
-    return None
-
-
 def fast_genesys(env: dict[str, Any], detail: dict[str, Any]) -> str | None:
     """The ``genesys`` key body for the common shapes, or None to ask keys.py.
 
@@ -270,38 +266,17 @@ def fast_genesys(env: dict[str, Any], detail: dict[str, Any]) -> str | None:
     if type(topic) is not str or not topic or type(body) is not dict:
         return None
     if topic.startswith(CONVERSATION_PREFIX):
-        event_time = body.get("eventTime")
-        parts = (
+        return conversation_key(
             env.get("detail-type"),
             body.get("conversationId"),
             body.get("participantId"),
             body.get("sessionId"),
-            str(event_time) if type(event_time) is int else event_time,
+            body.get("eventTime"),
         )
-        for part in parts:
-            if type(part) is not str:
-                return None
-        key = "#".join(parts)  # type: ignore[arg-type]
-        # Five parts joined by four '#': no part holds a '#'. No part is over the
-        # limit when the whole is not. Otherwise keys.py knows the exact rendering.
-        if key.count("#") != 4 or not parts[0]:
-            return None
-        if len(key) > _MAX_PART and max(map(len, parts)) > _MAX_PART:  # type: ignore[arg-type]
-            return None
-        return key
     if topic.startswith(AUDIT_PREFIX):
-        audit = body.get("id")
-        if type(audit) is not str or not audit or _simple(audit) is None:
-            return None
-        return "v2.audits#" + audit
+        return audit_key(body.get("id"))
     # (keys.py's eventId shape applies only to a detail without eventBody.)
-    if _simple(topic) is None:
-        return None
-    try:
-        canonical = orjson.dumps(body, option=_SORT_KEYS)
-    except TypeError:
-        return None
-    return topic + "#" + hashlib.blake2b(canonical, digest_size=DIGEST).hexdigest()
+    return body_digest_key(topic, body)
 
 
 class ChunkScanner:
@@ -319,6 +294,8 @@ class ChunkScanner:
         self._family_index: dict[str, int] = {}
         self.prefixes = [m.namespace + "#" if m.strategy.prefixed else "" for m in self.makers]
         self.fast = [m.strategy.name == "genesys" for m in self.makers]
+        #: Plain JSON Lines may take the typed decoder (one strategy, genesys, only).
+        self.decode_fast = self.fast == [True]
 
     def bad(self, line: int | None, offset: int | None, reason: str) -> None:
         info = self.info
@@ -326,9 +303,9 @@ class ChunkScanner:
         if len(info.bad_examples) < 20:
             info.bad_examples.append((line, offset, reason))
 
-    def family(self, detail_type: Any, detail: dict[str, Any]) -> int:
+    def family(self, detail_type: Any, topic: Any) -> int:
         """Index of the event's topic family in ``info.families`` (added when new)."""
-        family = topic_family(detail_type, detail.get("topicName"))
+        family = topic_family(detail_type, topic)
         index = self._family_index.get(family)
         if index is None:
             index = self._family_index[family] = len(self.info.families)
@@ -392,13 +369,27 @@ def ingest(scanner: ChunkScanner, items: Iterable[Item]) -> None:
     counts = info.family_events
     pack = REC.pack
     blake2b = hashlib.blake2b
+    decoded_key = analysis_decode.genesys_key
     base = scanner.chunk.index << SEQ_BITS
     seq = 0
     wm, wm_text = -1, ""
     t_min, t_max, min_text = -1, -1, "\uffff"
-    for env, offset, length in items:
-        detail = env["detail"]
-        t = env.get("time")
+    env: Any  # a dict, or an Envelope from the fast path
+    detail: Any
+    for env, offset, length, line in items:
+        decoded = type(env) is Envelope
+        if decoded:
+            detail = env.detail
+            t = env.time
+            dt = env.detail_type
+            replay = env.replay_name is not UNSET
+            topic = detail.topicName
+        else:
+            detail = env["detail"]
+            t = env.get("time")
+            dt = env.get("detail-type")
+            replay = "replay-name" in env
+            topic = detail.get("topicName")
         if type(t) is str:
             if t > wm_text:
                 seconds = parse_time(t)
@@ -410,22 +401,28 @@ def ingest(scanner: ChunkScanner, items: Iterable[Item]) -> None:
                 seconds = parse_time(t)
                 if seconds is not None:
                     min_text, t_min = t, seconds
-        dt = env.get("detail-type")
         index = families.get(dt) if type(dt) is str else None
         if index is None:
-            index = scanner.family(dt, detail)
+            index = scanner.family(dt, topic)
         counts[index] += 1
-        rec = pack(base | seq, wm, offset, length, index << 1 | ("replay-name" in env))
+        rec = pack(base | seq, wm, offset, length, index << 1 | replay)
         if not length:
             rec += event_digests(env)
         seq += 1
 
-        key = fast_genesys(env, detail) if fast else None
+        if decoded:
+            key = decoded_key(env, line)
+        elif fast:
+            key = fast_genesys(env, detail)
+        else:
+            key = None
         if key is not None:
             key = prefix + key
             if len(key) * 4 > MAX_KEY_BYTES and len(key.encode()) > MAX_KEY_BYTES:
                 key = None
         if key is None:
+            if decoded:
+                env = orjson.loads(line)
             key = scanner.key(0, env)
         if key is not None:
             kd = blake2b(key.encode(), digest_size=DIGEST).digest()
@@ -517,6 +514,7 @@ def jsonl_items(scanner: ChunkScanner, on_bytes: Callable[[int], None] | None) -
     limit = MAX_RECORD_BYTES
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
+    fast = analysis_decode.decode if scanner.decode_fast else None
     pos = chunk.start
     end = chunk.end
     reported = pos
@@ -526,6 +524,9 @@ def jsonl_items(scanner: ChunkScanner, on_bytes: Callable[[int], None] | None) -
         fh = io.BufferedReader(raw, _READ_BLOCK)
         readline = fh.readline
         while pos < end:
+            if on_bytes is not None and pos - reported >= _READ_BLOCK:
+                on_bytes(pos - reported)
+                reported = pos
             line = readline(limit + 2)
             if not line:
                 break
@@ -540,6 +541,11 @@ def jsonl_items(scanner: ChunkScanner, on_bytes: Callable[[int], None] | None) -
                 if size > limit:
                     scanner.bad(lineno, start, oversize_reason(size, limit))
                     continue
+            if fast is not None:
+                env = fast(line)
+                if env is not None:
+                    yield env, start, pos - start, line
+                    continue
             try:
                 doc = loads(line)
             except decode_error as exc:
@@ -547,16 +553,13 @@ def jsonl_items(scanner: ChunkScanner, on_bytes: Callable[[int], None] | None) -
                     scanner.bad(lineno, start, json_reason(exc))
                 continue
             if type(doc) is dict and type(doc.get("detail")) is dict:
-                yield doc, start, pos - start
+                yield doc, start, pos - start, line
             else:
                 for record in expand(doc, Location(chunk.path, lineno)):
                     if isinstance(record, Event):
-                        yield record.envelope, start, 0
+                        yield record.envelope, start, 0, b""
                     else:
                         scanner.bad(lineno, start, record.reason)
-            if on_bytes is not None and pos - reported >= _READ_BLOCK:
-                on_bytes(pos - reported)
-                reported = pos
     scanner.info.lines = lineno
     if on_bytes is not None and end > reported:
         on_bytes(end - reported)
@@ -589,7 +592,7 @@ def reader_items(
     seen = 0
     for number, record in enumerate(reader):
         if isinstance(record, Event):
-            yield record.envelope, number, 0
+            yield record.envelope, number, 0, b""
         else:
             loc = record.location
             scanner.bad(loc.line, loc.offset, record.reason)
