@@ -31,6 +31,7 @@ from typing import Any
 
 from .analysis_report import CostModel, GroupKinds, StatsReport, build_report
 from .analysis_scan import (
+    START_METHOD,
     Chunk,
     Partial,
     SplitPartial,
@@ -191,9 +192,9 @@ def analyze(
 
 
 def _pool(processes: int) -> Pool:
-    """Worker processes, forked where possible (no re-import, no pickled arguments)."""
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    return mp.get_context(method).Pool(processes)
+    """Worker processes, started as :data:`~gcdedup.analysis_scan.START_METHOD` says
+    (the key digests depend on it)."""
+    return mp.get_context(START_METHOD).Pool(processes)
 
 
 def _scan_in_pool(

@@ -173,14 +173,14 @@ class _StrategyResult:
     unkeyable_example: str | None = None
     duplicates: int = 0
     by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    example: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # kind -> (pos, key)
+    example: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (pos, key)
     dup_by_family: dict[str, int] = field(default_factory=dict)
     dup_by_file: dict[int, int] = field(default_factory=dict)
     gaps: list[int] = field(default_factory=list)
     gap_kinds: list[str] = field(default_factory=list)
     order_gaps: list[int] = field(default_factory=list)
     ttl_slipped: dict[int, dict[str, int]] = field(default_factory=dict)
-    top: list[tuple[int, int, bytes, dict[str, int], str]] = field(default_factory=list)
+    top: list[tuple[int, int, int, dict[str, int], str]] = field(default_factory=list)
 
 
 #: Classifies groups of records (each sorted, first delivery first): one kind code per
@@ -190,7 +190,7 @@ GroupKinds = Callable[[dict[int, str], list[list[bytes]]], list[bytes]]
 
 def _classify(
     name: str,
-    slots: dict[bytes, Any],
+    slots: dict[int, Any],
     layout: _Layout,
     ttls: Sequence[int],
     top: int,
@@ -202,7 +202,7 @@ def _classify(
     result = _StrategyResult(name)
     slipped = {ttl: [0] * len(KINDS) for ttl in ttls}
     by_kind = [0] * len(KINDS)
-    examples: list[tuple[int, bytes] | None] = [None] * len(KINDS)
+    examples: list[tuple[int, int] | None] = [None] * len(KINDS)
     unpack = REC.unpack_from
     wm_before = layout.wm_before
     families = {index: info.families for index, info in layout.infos.items()}
@@ -210,7 +210,7 @@ def _classify(
     dup_by_family = result.dup_by_family
     dup_by_file = result.dup_by_file
     gaps = result.gaps
-    candidates: list[tuple[int, int, bytes, dict[str, int], str]] = []
+    candidates: list[tuple[int, int, int, dict[str, int], str]] = []
     repeated = [(kd, sorted(slot)) for kd, slot in slots.items() if type(slot) is not bytes]
     paths = {index: chunk.path for index, chunk in layout.chunks.items()}
     codes = group_kinds(paths, [group for _, group in repeated])
@@ -262,16 +262,16 @@ def _classify(
 
 
 def _resolve_names(
-    wanted: dict[bytes, int],
-    names: dict[bytes, str],
+    wanted: dict[int, int],
+    names: dict[int, str],
     layout: _Layout,
     maker: KeyMaker,
     fmt: str,
-) -> dict[bytes, str]:
+) -> dict[int, str]:
     """Key strings for the few digests a report shows; re-read the first occurrence if needed."""
     out = {kd: names[kd] for kd in wanted if kd in names}
     missing = {kd: pos for kd, pos in wanted.items() if kd not in out}
-    by_chunk: dict[int, dict[int, bytes]] = {}
+    by_chunk: dict[int, dict[int, int]] = {}
     for kd, pos in missing.items():
         by_chunk.setdefault(pos >> SEQ_BITS, {})[pos & SEQ_MASK] = kd
     for chunk_index, seqs in by_chunk.items():
@@ -279,7 +279,7 @@ def _resolve_names(
         if chunk.path == "-":
             continue
         # Occurrences are numbered in the order their chunk yields events.
-        remaining: dict[int, bytes] = dict(seqs)
+        remaining: dict[int, int] = dict(seqs)
         for seq, (_, envelope) in enumerate(iter_records(chunk, fmt)):
             found = remaining.pop(seq, None)
             if found is not None:
@@ -448,7 +448,7 @@ def build_report(
         )
     top_keys = [
         {
-            "key": names.get(kd, "h:" + kd.hex()),
+            "key": names.get(kd, f"h:{kd & 0xFFFF_FFFF_FFFF_FFFF:016x}"),
             "deliveries": copies + 1,
             "duplicates": copies,
             "topic": family,

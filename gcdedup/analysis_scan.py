@@ -18,10 +18,18 @@ length) instead, and the report re-reads the few lines it has to compare. Events
 read any other way (gzip, arrays, stdin, SQS batches) cannot be re-read cheaply and
 carry their digests in the record.
 
-Memory: per strategy, one dict entry per distinct key, ``16-byte key digest ->
-30-byte packed record`` (about 180 bytes with Python's object and dict overhead;
-62 bytes when the digests are carried), and a list of records for keys seen more
-than once.
+Keys are told apart by a 64-bit digest (:data:`key_digest`): Python's own string
+hash, SipHash-1-3 under a secret chosen at start-up, which worker processes forked
+from the parent share. It costs a tenth of a cryptographic digest per event. Two of
+n distinct keys collide with a chance of about n^2 / 2^65 (3 in 100 million for a
+million keys, 3 in a million for ten million); a collision would count one key's
+first delivery as a duplicate of another's (a "conflict"). Where workers cannot be
+forked, the digest is the first 8 bytes of blake2b instead, the same in every process.
+
+Memory: per strategy, one dict entry per distinct key, ``64-bit key digest ->
+30-byte packed record`` (about 170 bytes with Python's object and dict overhead;
+62 bytes more when the digests are carried), and a list of records for keys seen
+more than once.
 """
 
 from __future__ import annotations
@@ -31,8 +39,10 @@ import gc
 import hashlib
 import io
 import itertools
+import multiprocessing
 import os
 import struct
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +72,22 @@ _READ_BLOCK = 1 << 20
 
 Rec = bytes
 Slot = bytes | list[bytes]
+#: A key's 64-bit digest, the key of the hot maps.
+KeyDigest = int
+
+
+def _stable_digest(key: str) -> int:
+    """A 64-bit key digest that is the same in every process (for spawned workers)."""
+    return int.from_bytes(
+        hashlib.blake2b(key.encode(), digest_size=8).digest(), "little", signed=True
+    )
+
+
+#: How worker processes start: forked wherever the platform can (they then share
+#: the parent's string hash secret, and need no re-import nor pickled arguments).
+START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+#: See the module docstring.
+key_digest: Callable[[str], int] = hash if START_METHOD == "fork" else _stable_digest
 #: What the readers hand to :func:`ingest`: (envelope, offset or number, line length,
 #: line). The envelope is a dict, or an :class:`~gcdedup.analysis_decode.Envelope`
 #: decoded by the fast path (then the line is there for what that path cannot answer).
@@ -99,8 +125,8 @@ class ChunkInfo:
 class Partial:
     """Mergeable result of scanning chunks, one map per key strategy."""
 
-    maps: list[dict[bytes, Slot]]
-    names: list[dict[bytes, str]]
+    maps: list[dict[KeyDigest, Slot]]
+    names: list[dict[KeyDigest, str]]
     unkeyable: list[int]
     unkeyable_example: list[str | None]
     chunks: dict[int, ChunkInfo] = field(default_factory=dict)
@@ -127,7 +153,7 @@ def merge(into: Partial, other: Partial) -> Partial:
     return into
 
 
-def merge_maps(mine: dict[bytes, Slot], theirs: dict[bytes, Slot]) -> dict[bytes, Slot]:
+def merge_maps(mine: dict[KeyDigest, Slot], theirs: dict[KeyDigest, Slot]) -> dict[KeyDigest, Slot]:
     """The union of two maps (either may be reused); keys in both get every record.
 
     The smaller map is walked, so merging n maps costs time in their total size,
@@ -148,8 +174,8 @@ def _as_list(slot: Slot) -> list[bytes]:
 # -- moving partials between processes -------------------------------------------------
 
 #: A key partition of one map, compact for pickling: the keys seen once with a plain
-#: record as two flat byte strings (16-byte keys, REC.size records), the rest as a dict.
-PackedMap = tuple[bytes, bytes, dict[bytes, Slot]]
+#: record as two flat byte strings (8-byte keys, REC.size records), the rest as a dict.
+PackedMap = tuple[bytes, bytes, dict[KeyDigest, Slot]]
 
 
 @dataclass
@@ -174,41 +200,52 @@ def split_partial(partial: Partial, partitions: int) -> SplitPartial:
     return SplitPartial(partial, parts)
 
 
-def _split_map(slots: dict[bytes, Slot], partitions: int) -> list[PackedMap]:
+def _split_map(slots: dict[KeyDigest, Slot], partitions: int) -> list[PackedMap]:
     size = REC.size
-    keys: list[list[bytes]] = [[] for _ in range(partitions)]
+    keys: list[list[KeyDigest]] = [[] for _ in range(partitions)]
     records: list[list[bytes]] = [[] for _ in range(partitions)]
-    rest: list[dict[bytes, Slot]] = [{} for _ in range(partitions)]
+    rest: list[dict[KeyDigest, Slot]] = [{} for _ in range(partitions)]
     for kd, slot in slots.items():
-        j = kd[0] % partitions
+        j = kd % partitions
         if type(slot) is bytes and len(slot) == size:
             keys[j].append(kd)
             records[j].append(slot)
         else:
             rest[j][kd] = slot
-    return [(b"".join(keys[j]), b"".join(records[j]), rest[j]) for j in range(partitions)]
+    return [
+        (array("q", keys[j]).tobytes(), b"".join(records[j]), rest[j]) for j in range(partitions)
+    ]
 
 
-def _unpack_map(packed: PackedMap) -> dict[bytes, Slot]:
-    keys, records, rest = packed
+def merge_partition(packed: list[PackedMap]) -> dict[KeyDigest, Slot]:
+    """Merge one key partition of every chunk; keep only the keys seen more than once.
+
+    Most keys are seen once. Their digests are only matched as sets (at C speed);
+    records are sliced out for the keys seen more than once alone. (``rest`` holds
+    the keys repeated inside their chunk, and records that carry their digests.)
+    """
     size = REC.size
-    slots: dict[bytes, Slot] = dict(
-        zip(
-            [keys[i : i + DIGEST] for i in range(0, len(keys), DIGEST)],
-            [records[i : i + size] for i in range(0, len(records), size)],
-            strict=True,
-        )
-    )
-    slots.update(rest)
-    return slots
-
-
-def merge_partition(packed: list[PackedMap]) -> dict[bytes, Slot]:
-    """Merge one key partition of every chunk; keep only the keys seen more than once."""
-    slots: dict[bytes, Slot] = {}
-    for part in packed:
-        slots = merge_maps(slots, _unpack_map(part))
-    return {kd: slot for kd, slot in slots.items() if type(slot) is list}
+    parts: list[tuple[array[int], bytes, dict[KeyDigest, Slot]]] = []
+    seen: set[KeyDigest] = set()
+    repeated: set[KeyDigest] = set()
+    for keys, records, rest in packed:
+        digests = array("q")
+        digests.frombytes(keys)
+        parts.append((digests, records, rest))
+        mine = set(digests)
+        mine.update(rest)
+        repeated.update(seen.intersection(mine))
+        seen.update(mine)
+        repeated.update(kd for kd, slot in rest.items() if type(slot) is list)
+    slots: dict[KeyDigest, list[bytes]] = {}
+    for digests, records, rest in parts:
+        hits = itertools.compress(range(len(digests)), map(repeated.__contains__, digests))
+        for i in hits:
+            slots.setdefault(digests[i], []).append(records[i * size : (i + 1) * size])
+        for kd, slot in rest.items():
+            if kd in repeated:
+                slots.setdefault(kd, []).extend(_as_list(slot))
+    return slots  # type: ignore[return-value]
 
 
 def parse_time(text: str) -> int | None:
@@ -332,7 +369,7 @@ class ChunkScanner:
                 partial.unkeyable_example[i] = exc.message
             return None
 
-    def repeat(self, i: int, kd: bytes, prev: Slot, rec: Rec, key: str) -> None:
+    def repeat(self, i: int, kd: KeyDigest, prev: Slot, rec: Rec, key: str) -> None:
         """A key seen before in this chunk: keep every record; remember its name once."""
         if type(prev) is list:
             prev.append(rec)
@@ -347,7 +384,7 @@ class ChunkScanner:
             key = self.key(i, env)
             if key is None:
                 continue
-            kd = hashlib.blake2b(key.encode(), digest_size=DIGEST).digest()
+            kd = key_digest(key)
             prev = maps[i].setdefault(kd, rec)
             if prev is not rec:
                 self.repeat(i, kd, prev, rec, key)
@@ -368,7 +405,7 @@ def ingest(scanner: ChunkScanner, items: Iterable[Item]) -> None:
     families = scanner.family_cache
     counts = info.family_events
     pack = REC.pack
-    blake2b = hashlib.blake2b
+    digest = key_digest
     decoded_key = analysis_decode.genesys_key
     base = scanner.chunk.index << SEQ_BITS
     seq = 0
@@ -425,7 +462,7 @@ def ingest(scanner: ChunkScanner, items: Iterable[Item]) -> None:
                 env = orjson.loads(line)
             key = scanner.key(0, env)
         if key is not None:
-            kd = blake2b(key.encode(), digest_size=DIGEST).digest()
+            kd = digest(key)
             prev = primary.setdefault(kd, rec)
             if prev is not rec:
                 scanner.repeat(0, kd, prev, rec, key)

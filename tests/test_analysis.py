@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gcdedup import analysis
+from gcdedup import analysis, analysis_scan
 from gcdedup.analysis import AnalysisOptions, CostModel, analyze, plan_chunks
 from gcdedup.analysis_report import build_report, percentile
 from gcdedup.analysis_scan import (
@@ -370,6 +370,19 @@ def test_parallel_merge_and_classification_equal_single_process(
     options = AnalysisOptions(jobs=2, parallel_threshold=1, compare=("envelope",))
     assert analyze(paths, options).to_dict() == single
     assert single["duplicates"] > single["unique"]
+
+
+def test_stable_key_digests_give_the_same_report(
+    stream: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where workers cannot be forked, keys are digested with blake2b, not hash().
+    path, _ = stream
+    options = AnalysisOptions(jobs=2, parallel_threshold=1, compare=("envelope",))
+    default = analyze([str(path)], options).to_dict()
+    monkeypatch.setattr(analysis_scan, "key_digest", analysis_scan._stable_digest)
+    assert analyze([str(path)], options).to_dict() == default
+    assert analysis_scan._stable_digest("k") == analysis_scan._stable_digest("k")
+    assert analysis_scan._stable_digest("k") != analysis_scan._stable_digest("l")
 
 
 def test_whole_files_are_spread_over_the_workers(
