@@ -21,10 +21,11 @@ input order (events in between) and are left out of the TTL what-if.
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from typing import Any
@@ -67,11 +68,12 @@ PARALLEL_THRESHOLD = 64 * 1024 * 1024
 GZIP_RATIO = 8
 _GZIP_MAGIC = b"\x1f\x8b"
 #: Byte ranges per worker, so a slow range does not leave a core idle.
-RANGES_PER_JOB = 4
+RANGES_PER_JOB = 8
 #: Key partitions per worker when merging what the workers scanned.
 MERGE_TASKS_PER_JOB = 2
-#: Slices of repeated keys per worker when classifying duplicates.
-KIND_TASKS_PER_JOB = 2
+#: Slices of repeated keys per worker when classifying duplicates (the parent starts
+#: counting when the first slice is done).
+KIND_TASKS_PER_JOB = 8
 #: Fewer repeated keys than this are classified in the parent (no round trip).
 MIN_POOLED_GROUPS = 2000
 
@@ -254,13 +256,21 @@ def _chunk_bytes(chunk: Chunk) -> int:
 
 
 def _pooled_kinds(pool: Pool, tasks: int) -> GroupKinds:
-    """Classify duplicates in the workers too: contiguous slices, results in order."""
+    """Classify duplicates in the workers too: contiguous slices, results in order.
 
-    def kinds(paths: dict[int, str], groups: list[list[bytes]]) -> list[bytes]:
+    The parent counts the first slices while the workers still classify the later
+    ones, so its own pass over the duplicates costs (nearly) no extra time.
+    """
+
+    def kinds(paths: dict[int, str], groups: list[list[bytes]]) -> Iterable[bytes]:
         if len(groups) < MIN_POOLED_GROUPS:
             return group_kinds(paths, groups)
         size = math.ceil(len(groups) / tasks)
         slices = [(paths, groups[i : i + size]) for i in range(0, len(groups), size)]
-        return [codes for part in pool.starmap(group_kinds, slices) for codes in part]
+        return itertools.chain.from_iterable(pool.imap(_group_kinds, slices))
 
     return kinds
+
+
+def _group_kinds(task: tuple[dict[int, str], list[list[bytes]]]) -> list[bytes]:
+    return group_kinds(*task)

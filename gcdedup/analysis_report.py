@@ -11,7 +11,7 @@ import bisect
 import contextlib
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -185,7 +185,7 @@ class _StrategyResult:
 
 #: Classifies groups of records (each sorted, first delivery first): one kind code per
 #: duplicate. :func:`~gcdedup.analysis_scan.group_kinds`, or the same spread over processes.
-GroupKinds = Callable[[dict[int, str], list[list[bytes]]], list[bytes]]
+GroupKinds = Callable[[dict[int, str], list[list[bytes]]], Iterable[bytes]]
 
 
 def _classify(
