@@ -210,7 +210,7 @@ def _classify(
     dup_by_family = result.dup_by_family
     dup_by_file = result.dup_by_file
     gaps = result.gaps
-    candidates: list[tuple[int, int, int, dict[str, int], str]] = []
+    candidates: list[tuple[int, int, int, list[int], bytes]] = []
     repeated = [(kd, sorted(slot)) for kd, slot in slots.items() if type(slot) is not bytes]
     paths = {index: chunk.path for index, chunk in layout.chunks.items()}
     codes = group_kinds(paths, [group for _, group in repeated])
@@ -222,6 +222,7 @@ def _classify(
         for rec, code in zip(itertools.islice(group, 1, None), group_codes, strict=True):
             pos, wm, _, _, flags = unpack(rec)
             counts[code] += 1
+            by_kind[code] += 1
             known = examples[code]
             if known is None or pos < known[0]:
                 examples[code] = (pos, kd)
@@ -239,25 +240,30 @@ def _classify(
             else:
                 result.order_gaps.append(layout.global_seq(pos) - layout.global_seq(first[0]))
         # A store with this TTL forgets a key ttl seconds after it last processed it;
-        # a copy arriving later is processed again and starts a new window.
-        for ttl in ttls:
-            last = first_arrival
-            for arrival, code in timed:
-                if arrival - last > ttl:
-                    slipped[ttl][code] += 1
-                    last = arrival
+        # a copy arriving later is processed again and starts a new window. Arrivals
+        # only grow, so no copy slips past a TTL longer than the whole span.
+        if timed:
+            span = timed[-1][0] - first_arrival
+            for ttl in ttls:
+                if span <= ttl:
+                    break
+                last = first_arrival
+                for arrival, code in timed:
+                    if arrival - last > ttl:
+                        slipped[ttl][code] += 1
+                        last = arrival
         copies = len(group) - 1
         result.duplicates += copies
-        for code, count in enumerate(counts):
-            by_kind[code] += count
         if detailed and top > 0:
-            kinds = dict(zip(KINDS, counts, strict=True))
-            candidates.append((copies, first[0], kd, kinds, layout.family(first)))
+            candidates.append((copies, first[0], kd, counts, group[0]))
     result.by_kind = dict(zip(KINDS, by_kind, strict=True))
     result.example = {KINDS[c]: known for c, known in enumerate(examples) if known is not None}
     result.ttl_slipped = {ttl: dict(zip(KINDS, n, strict=True)) for ttl, n in slipped.items()}
     candidates.sort(key=lambda c: (-c[0], c[1]))
-    result.top = candidates[:top]
+    result.top = [
+        (copies, pos, kd, dict(zip(KINDS, counts, strict=True)), layout.family(unpack(rec)))
+        for copies, pos, kd, counts, rec in candidates[:top]
+    ]
     return result
 
 
