@@ -43,6 +43,7 @@ import multiprocessing
 import os
 import struct
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,23 +221,21 @@ def _split_map(slots: dict[KeyDigest, Slot], partitions: int) -> list[PackedMap]
 def merge_partition(packed: list[PackedMap]) -> dict[KeyDigest, Slot]:
     """Merge one key partition of every chunk; keep only the keys seen more than once.
 
-    Most keys are seen once. Their digests are only matched as sets (at C speed);
-    records are sliced out for the keys seen more than once alone. (``rest`` holds
-    the keys repeated inside their chunk, and records that carry their digests.)
+    Most keys are seen once. Their digests are only counted (at C speed); records
+    are sliced out for the keys seen more than once alone. (``rest`` holds the keys
+    repeated inside their chunk, and records that carry their digests.)
     """
     size = REC.size
     parts: list[tuple[array[int], bytes, dict[KeyDigest, Slot]]] = []
-    seen: set[KeyDigest] = set()
-    repeated: set[KeyDigest] = set()
     for keys, records, rest in packed:
         digests = array("q")
         digests.frombytes(keys)
         parts.append((digests, records, rest))
-        mine = set(digests)
-        mine.update(rest)
-        repeated.update(seen.intersection(mine))
-        seen.update(mine)
-        repeated.update(kd for kd, slot in rest.items() if type(slot) is list)
+    counts = Counter(itertools.chain.from_iterable(p[0] for p in parts))
+    counts.update(itertools.chain.from_iterable(p[2] for p in parts))
+    repeated = {kd for kd, n in counts.items() if n > 1}
+    del counts
+    repeated.update(kd for p in parts for kd, slot in p[2].items() if type(slot) is list)
     slots: dict[KeyDigest, list[bytes]] = {}
     for digests, records, rest in parts:
         hits = itertools.compress(range(len(digests)), map(repeated.__contains__, digests))
