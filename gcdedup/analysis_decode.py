@@ -98,6 +98,8 @@ def conversation_key(
 ) -> str | None:
     """``template#conversation#participant#session#eventTime`` or None (ask keys.py)."""
     if type(event_time) is int:
+        if not _INT_MIN <= event_time < _INT_END:
+            return None  # orjson would read a float, which keys.py renders its own way
         event_time = str(event_time)
     if (
         type(template) is not str
@@ -148,13 +150,27 @@ def genesys_key(env: Envelope, line: bytes) -> str | None:
     if type(topic) is not str or not topic or body is None:
         return None
     if topic.startswith(CONVERSATION_PREFIX):
-        event_time = body.eventTime
-        if type(event_time) is int and not _INT_MIN <= event_time < _INT_END:
-            return None
         return conversation_key(
-            env.detail_type, body.conversationId, body.participantId, body.sessionId, event_time
+            env.detail_type, body.conversationId, body.participantId, body.sessionId, body.eventTime
         )
     if topic.startswith(AUDIT_PREFIX):
         return audit_key(body.id)
-    raw = _decode_raw_body(line).detail.eventBody
-    return body_digest_key(topic, orjson.loads(memoryview(raw)))
+    # Keyed by the digest of the whole body, which this decoder skipped: read it now.
+    whole = orjson.loads(memoryview(_decode_raw_body(line).detail.eventBody))
+    return body_digest_key(topic, whole)
+
+
+def dict_body_key(topic: str, detail_type: Any, body: dict[str, Any]) -> str | None:
+    """The ``genesys`` key body from a topic and an eventBody dict, or None (ask keys.py)."""
+    if topic.startswith(CONVERSATION_PREFIX):
+        return conversation_key(
+            detail_type,
+            body.get("conversationId"),
+            body.get("participantId"),
+            body.get("sessionId"),
+            body.get("eventTime"),
+        )
+    if topic.startswith(AUDIT_PREFIX):
+        return audit_key(body.get("id"))
+    # (keys.py's eventId shape applies only to a detail without eventBody.)
+    return body_digest_key(topic, body)

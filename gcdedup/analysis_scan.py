@@ -52,10 +52,10 @@ import orjson
 
 from . import analysis_decode
 from ._scan import json_reason, oversize_reason
-from .analysis_decode import UNSET, Envelope, audit_key, body_digest_key, conversation_key
+from .analysis_decode import UNSET, Envelope, dict_body_key
 from .errors import GcdedupError, KeyStrategyError
 from .events import MAX_RECORD_BYTES, Event, Location, expand, topic_family
-from .keys import AUDIT_PREFIX, CONVERSATION_PREFIX, MAX_KEY_BYTES, KeyMaker, canonical_json
+from .keys import MAX_KEY_BYTES, KeyMaker, canonical_json
 
 #: position (big-endian first, so sorting records sorts them in arrival order),
 #: arrival watermark (epoch s, -1 unknown), byte offset of the line (or record
@@ -301,18 +301,7 @@ def fast_genesys(env: dict[str, Any], detail: dict[str, Any]) -> str | None:
     body = detail.get("eventBody")
     if type(topic) is not str or not topic or type(body) is not dict:
         return None
-    if topic.startswith(CONVERSATION_PREFIX):
-        return conversation_key(
-            env.get("detail-type"),
-            body.get("conversationId"),
-            body.get("participantId"),
-            body.get("sessionId"),
-            body.get("eventTime"),
-        )
-    if topic.startswith(AUDIT_PREFIX):
-        return audit_key(body.get("id"))
-    # (keys.py's eventId shape applies only to a detail without eventBody.)
-    return body_digest_key(topic, body)
+    return dict_body_key(topic, env.get("detail-type"), body)
 
 
 class ChunkScanner:
@@ -413,7 +402,7 @@ def ingest(scanner: ChunkScanner, items: Iterable[Item]) -> None:
     env: Any  # a dict, or an Envelope from the fast path
     detail: Any
     for env, offset, length, line in items:
-        decoded = type(env) is Envelope
+        decoded = type(env) is not dict
         if decoded:
             detail = env.detail
             t = env.time
