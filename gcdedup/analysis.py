@@ -21,7 +21,6 @@ input order (events in between) and are left out of the TTL what-if.
 from __future__ import annotations
 
 import gc
-import itertools
 import math
 import multiprocessing as mp
 import os
@@ -30,14 +29,14 @@ from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from typing import Any
 
-from .analysis_report import CostModel, GroupKinds, StatsReport, build_report
+from .analysis_report import CostModel, StatsReport, build_report
 from .analysis_scan import (
+    KINDS,
     START_METHOD,
     Chunk,
     Partial,
     SplitPartial,
     empty_partial,
-    group_kinds,
     is_plain_jsonl,
     merge,
     merge_partition,
@@ -45,6 +44,7 @@ from .analysis_scan import (
     split_partial,
     split_ranges,
 )
+from .analysis_tally import Group, Tallier, Tally, TallyContext, tally, tally_all
 from .errors import UsageError
 from .keys import DEFAULT_NAMESPACE, DEFAULT_STRATEGY, KeyMaker
 from .sources import FORMATS, expand_paths
@@ -59,7 +59,6 @@ __all__ = [
     "plan_chunks",
 ]
 
-KINDS = ("retry", "replay", "resend", "conflict")
 #: The TTL what-if always tries these (seconds): 1h, 6h, 24h, 4d.
 DEFAULT_TTLS = (3600, 6 * 3600, 86400, 4 * 86400)
 #: Below this much input (see input_work), stay in one process (start-up costs more).
@@ -71,9 +70,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 RANGES_PER_JOB = 8
 #: Key partitions per worker when merging what the workers scanned.
 MERGE_TASKS_PER_JOB = 2
-#: Slices of repeated keys per worker when classifying duplicates (the parent starts
-#: counting when the first slice is done).
-KIND_TASKS_PER_JOB = 8
+#: Slices of repeated keys per worker when classifying and counting duplicates.
+KIND_TASKS_PER_JOB = 4
 #: Fewer repeated keys than this are classified in the parent (no round trip).
 MIN_POOLED_GROUPS = 2000
 
@@ -182,8 +180,8 @@ def analyze(
         if parallel:
             with _pool(min(jobs, len(pooled))) as pool:
                 partial = _scan_in_pool(pool, chunks, makers, options, jobs, on_bytes, stdin)
-                kinds = _pooled_kinds(pool, jobs * KIND_TASKS_PER_JOB)
-                return build_report(partial, chunks, files, strategies, makers, options, kinds)
+                tallier = _pooled_tallier(pool, jobs * KIND_TASKS_PER_JOB)
+                return build_report(partial, chunks, files, strategies, makers, options, tallier)
         partial = empty_partial(len(strategies))
         for chunk in chunks:
             merge(partial, scan_chunk(chunk, makers, options.fmt, on_bytes, stdin))
@@ -255,22 +253,19 @@ def _chunk_bytes(chunk: Chunk) -> int:
         return 0
 
 
-def _pooled_kinds(pool: Pool, tasks: int) -> GroupKinds:
-    """Classify duplicates in the workers too: contiguous slices, results in order.
+def _pooled_tallier(pool: Pool, tasks: int) -> Tallier:
+    """Classify and count duplicates in the workers too: slices of repeated keys, one per
+    task, added up in the parent as they arrive."""
 
-    The parent counts the first slices while the workers still classify the later
-    ones, so its own pass over the duplicates costs (nearly) no extra time.
-    """
-
-    def kinds(paths: dict[int, str], groups: list[list[bytes]]) -> Iterable[bytes]:
+    def tallier(ctx: TallyContext, groups: list[Group]) -> Iterable[Tally]:
         if len(groups) < MIN_POOLED_GROUPS:
-            return group_kinds(paths, groups)
+            return tally_all(ctx, groups)
         size = math.ceil(len(groups) / tasks)
-        slices = [(paths, groups[i : i + size]) for i in range(0, len(groups), size)]
-        return itertools.chain.from_iterable(pool.imap(_group_kinds, slices))
+        slices = [(ctx, groups[i : i + size]) for i in range(0, len(groups), size)]
+        return pool.imap_unordered(_tally, slices)
 
-    return kinds
+    return tallier
 
 
-def _group_kinds(task: tuple[dict[int, str], list[list[bytes]]]) -> list[bytes]:
-    return group_kinds(*task)
+def _tally(task: tuple[TallyContext, list[Group]]) -> Tally:
+    return tally(*task)

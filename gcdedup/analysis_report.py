@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .analysis_scan import REC, SEQ_BITS, Chunk, ChunkInfo, Partial, group_kinds, iter_records
+from .analysis_scan import KINDS, REC, SEQ_BITS, SEQ_MASK, Chunk, ChunkInfo, Partial, iter_records
+from .analysis_tally import Tallier, Tally, TallyContext, tally_all
 from .errors import GcdedupError
 from .events import Event, Location
 from .keys import KeyMaker
@@ -23,8 +23,6 @@ from .keys import KeyMaker
 if TYPE_CHECKING:
     from .analysis import AnalysisOptions
 
-KINDS = ("retry", "replay", "resend", "conflict")
-SEQ_MASK = (1 << SEQ_BITS) - 1
 #: Histogram buckets of arrival gaps: (label, upper bound in seconds, exclusive).
 GAP_BUCKETS: tuple[tuple[str, float], ...] = (
     ("< 1 min", 60),
@@ -154,13 +152,10 @@ class _Layout:
             wm = max(wm, info.watermark)
         return cls(seq_base, line_base, wm_before, {c.index: c for c in chunks}, infos)
 
-    def global_seq(self, pos: int) -> int:
-        """Index of the event in the whole input, from its position in its chunk."""
-        return self.seq_base[pos >> SEQ_BITS] + (pos & SEQ_MASK)
-
-    def family(self, occ: tuple[Any, ...]) -> str:
-        """Topic family of an unpacked record (its flags hold the family's index)."""
-        return self.infos[occ[0] >> SEQ_BITS].families[occ[4] >> 1]
+    def family(self, rec: bytes) -> str:
+        """Topic family of a record (its flags hold the family's index)."""
+        pos, _, _, _, flags = REC.unpack_from(rec)
+        return self.infos[pos >> SEQ_BITS].families[flags >> 1]
 
 
 @dataclass
@@ -177,15 +172,9 @@ class _StrategyResult:
     dup_by_family: dict[str, int] = field(default_factory=dict)
     dup_by_file: dict[int, int] = field(default_factory=dict)
     gaps: list[int] = field(default_factory=list)
-    gap_kinds: list[str] = field(default_factory=list)
     order_gaps: list[int] = field(default_factory=list)
     ttl_slipped: dict[int, dict[str, int]] = field(default_factory=dict)
     top: list[tuple[int, int, int, dict[str, int], str]] = field(default_factory=list)
-
-
-#: Classifies groups of records (each sorted, first delivery first): one kind code per
-#: duplicate. :func:`~gcdedup.analysis_scan.group_kinds`, or the same spread over processes.
-GroupKinds = Callable[[dict[int, str], list[list[bytes]]], Iterable[bytes]]
 
 
 def _classify(
@@ -195,74 +184,46 @@ def _classify(
     ttls: Sequence[int],
     top: int,
     detailed: bool,
-    group_kinds: GroupKinds,
+    tallier: Tallier,
 ) -> _StrategyResult:
     """Count one strategy's duplicates by kind; for the main strategy also by topic,
-    file, arrival gap and TTL. Runs once per repeated key (lookups kept local)."""
+    file, arrival gap and TTL (see :mod:`gcdedup.analysis_tally`)."""
+    ctx = TallyContext(
+        paths={index: chunk.path for index, chunk in layout.chunks.items()},
+        wm_before=layout.wm_before,
+        families={index: info.families for index, info in layout.infos.items()},
+        file_of={index: chunk.file_index for index, chunk in layout.chunks.items()},
+        seq_base=layout.seq_base,
+        ttls=tuple(ttls),
+        detailed=detailed,
+        top=top,
+    )
+    groups = [(kd, sorted(slot)) for kd, slot in slots.items() if type(slot) is not bytes]
+    total = Tally(slipped={ttl: [0] * len(KINDS) for ttl in ttls})
+    for part in tallier(ctx, groups):
+        total.add(part, top)
     result = _StrategyResult(name)
-    slipped = {ttl: [0] * len(KINDS) for ttl in ttls}
-    by_kind = [0] * len(KINDS)
-    examples: list[tuple[int, int] | None] = [None] * len(KINDS)
-    unpack = REC.unpack_from
-    wm_before = layout.wm_before
-    families = {index: info.families for index, info in layout.infos.items()}
-    file_of = {index: chunk.file_index for index, chunk in layout.chunks.items()}
-    dup_by_family = result.dup_by_family
-    dup_by_file = result.dup_by_file
-    gaps = result.gaps
-    candidates: list[tuple[int, int, int, list[int], bytes]] = []
-    repeated = [(kd, sorted(slot)) for kd, slot in slots.items() if type(slot) is not bytes]
-    paths = {index: chunk.path for index, chunk in layout.chunks.items()}
-    codes = group_kinds(paths, [group for _, group in repeated])
-    for (kd, group), group_codes in zip(repeated, codes, strict=True):
-        first = unpack(group[0])
-        first_arrival = max(wm_before[first[0] >> SEQ_BITS], first[1])
-        counts = [0] * len(KINDS)
-        timed: list[tuple[int, int]] = []
-        for rec, code in zip(itertools.islice(group, 1, None), group_codes, strict=True):
-            pos, wm, _, _, flags = unpack(rec)
-            counts[code] += 1
-            by_kind[code] += 1
-            known = examples[code]
-            if known is None or pos < known[0]:
-                examples[code] = (pos, kd)
-            if not detailed:
-                continue
-            chunk = pos >> SEQ_BITS
-            family = families[chunk][flags >> 1]
-            dup_by_family[family] = dup_by_family.get(family, 0) + 1
-            file_index = file_of[chunk]
-            dup_by_file[file_index] = dup_by_file.get(file_index, 0) + 1
-            arrival = max(wm_before[chunk], wm)
-            if arrival >= 0 and first_arrival >= 0:
-                gaps.append(arrival - first_arrival)
-                timed.append((arrival, code))
-            else:
-                result.order_gaps.append(layout.global_seq(pos) - layout.global_seq(first[0]))
-        # A store with this TTL forgets a key ttl seconds after it last processed it;
-        # a copy arriving later is processed again and starts a new window. Arrivals
-        # only grow, so no copy slips past a TTL longer than the whole span.
-        if timed:
-            span = timed[-1][0] - first_arrival
-            for ttl in ttls:
-                if span <= ttl:
-                    break
-                last = first_arrival
-                for arrival, code in timed:
-                    if arrival - last > ttl:
-                        slipped[ttl][code] += 1
-                        last = arrival
-        copies = len(group) - 1
-        result.duplicates += copies
-        if detailed and top > 0:
-            candidates.append((copies, first[0], kd, counts, group[0]))
-    result.by_kind = dict(zip(KINDS, by_kind, strict=True))
-    result.example = {KINDS[c]: known for c, known in enumerate(examples) if known is not None}
-    result.ttl_slipped = {ttl: dict(zip(KINDS, n, strict=True)) for ttl, n in slipped.items()}
-    candidates.sort(key=lambda c: (-c[0], c[1]))
+    result.duplicates = total.duplicates
+    result.by_kind = dict(zip(KINDS, total.by_kind, strict=True))
+    result.example = {
+        KINDS[code]: known for code, known in enumerate(total.examples) if known is not None
+    }
+    result.dup_by_family = total.dup_by_family
+    result.dup_by_file = total.dup_by_file
+    result.gaps = total.gaps
+    result.order_gaps = total.order_gaps
+    result.ttl_slipped = {
+        ttl: dict(zip(KINDS, n, strict=True)) for ttl, n in sorted(total.slipped.items())
+    }
     result.top = [
-        (copies, pos, kd, dict(zip(KINDS, counts, strict=True)), layout.family(unpack(rec)))
-        for copies, pos, kd, counts, rec in candidates[:top]
+        (
+            copies,
+            pos,
+            kd,
+            dict(zip(KINDS, counts, strict=True)),
+            layout.family(rec),
+        )
+        for copies, pos, kd, counts, rec in total.top
     ]
     return result
 
@@ -314,11 +275,11 @@ def build_report(
     strategies: Sequence[str],
     makers: Sequence[KeyMaker],
     options: AnalysisOptions,
-    kinds_of: GroupKinds = group_kinds,
+    tallier: Tallier = tally_all,
 ) -> StatsReport:
     """Turn merged partials into the report (all tables, exact counts).
 
-    ``kinds_of`` classifies duplicates; the input files must still be readable
+    ``tallier`` classifies and counts duplicates; the input files must still be readable
     (duplicates read from JSON Lines are compared by re-reading their lines).
     """
     layout = _Layout.build(chunks, partial.chunks)
@@ -326,7 +287,7 @@ def build_report(
     events = sum(info.events for info in partial.chunks.values())
     results = []
     for i, name in enumerate(strategies):
-        r = _classify(name, partial.maps[i], layout, ttls, options.top, i == 0, kinds_of)
+        r = _classify(name, partial.maps[i], layout, ttls, options.top, i == 0, tallier)
         r.events = events
         r.unkeyable = partial.unkeyable[i]
         r.unkeyable_example = partial.unkeyable_example[i]

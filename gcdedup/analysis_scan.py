@@ -65,6 +65,7 @@ REC = struct.Struct(">QqQIH")
 DIGEST = 16
 #: Bits of a position that number occurrences inside one chunk.
 SEQ_BITS = 40
+SEQ_MASK = (1 << SEQ_BITS) - 1
 REPLAY_FLAG = 1
 _FLAGS_LOW = REC.size - 1  # the low byte of the big-endian flags
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -685,8 +686,9 @@ def iter_records(chunk: Chunk, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]
 
 # -- classifying duplicates -----------------------------------------------------------
 
-#: Kind codes, indexes into ``analysis_report.KINDS``.
+#: Kind codes, indexes into ``KINDS``.
 RETRY, REPLAY, RESEND, CONFLICT = range(4)
+KINDS = ("retry", "replay", "resend", "conflict")
 
 
 class KindResolver:
