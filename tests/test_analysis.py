@@ -29,6 +29,7 @@ from gcdedup.analysis_scan import (
     scan_chunk,
     split_ranges,
 )
+from gcdedup.analysis_tally import Group, Tally, TallyContext, tally
 from gcdedup.events import Event, Location
 from gcdedup.keys import KeyMaker, genesys_key
 
@@ -514,3 +515,44 @@ def test_merging_partials_is_order_independent(
     options = AnalysisOptions(compare=("envelope",))
     got = build_report(merged, chunks, [str(path)], ["genesys", "envelope"], makers, options)
     assert got.to_dict() == whole
+
+
+@pytest.fixture(scope="module")
+def tally_input(stream: tuple[Path, Any]) -> tuple[TallyContext, list[Group]]:
+    """The main strategy's repeated keys of the generated stream, as the report sees them."""
+    path, _ = stream
+    chunk = Chunk(0, 0, str(path), 0, path.stat().st_size)
+    partial = scan_chunk(chunk, [KeyMaker.create("genesys")], "auto")
+    groups = [(kd, sorted(slot)) for kd, slot in partial.maps[0].items() if type(slot) is list]
+    ctx = TallyContext(
+        paths={0: str(path)},
+        wm_before={0: -1},
+        families={0: partial.chunks[0].families},
+        file_of={0: 0},
+        seq_base={0: 0},
+        ttls=(60, 3600, 86400),
+        detailed=True,
+        top=5,
+    )
+    return ctx, groups
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(order=st.randoms(use_true_random=False), cuts=st.integers(0, 6))
+def test_tallies_add_up_in_any_order(
+    tally_input: tuple[TallyContext, list[Group]], order: random.Random, cuts: int
+) -> None:
+    ctx, groups = tally_input
+    whole = tally(ctx, groups)
+    assert whole.duplicates > 0 and all(whole.by_kind)
+    bounds = sorted(order.sample(range(1, len(groups)), cuts))
+    parts = [tally(ctx, groups[a:b]) for a, b in itertools.pairwise([0, *bounds, len(groups)])]
+    order.shuffle(parts)
+    total = Tally(slipped={ttl: [0] * 4 for ttl in ctx.ttls})
+    for part in parts:
+        total.add(part, ctx.top)
+    assert sorted(total.gaps) == sorted(whole.gaps)
+    total.gaps, whole.gaps = [], []
+    assert total == whole
