@@ -34,17 +34,17 @@ from .analysis_scan import (
     KINDS,
     START_METHOD,
     Chunk,
+    PackedMap,
     Partial,
     SplitPartial,
     empty_partial,
     is_plain_jsonl,
     merge,
-    merge_partition,
     scan_chunk,
     split_partial,
     split_ranges,
 )
-from .analysis_tally import Group, Tallier, Tally, TallyContext, tally, tally_all
+from .analysis_tally import Tallier, Tally, TallyContext, merge_and_tally
 from .errors import UsageError
 from .keys import DEFAULT_NAMESPACE, DEFAULT_STRATEGY, KeyMaker
 from .sources import FORMATS, expand_paths
@@ -68,12 +68,8 @@ GZIP_RATIO = 8
 _GZIP_MAGIC = b"\x1f\x8b"
 #: Byte ranges per worker, so a slow range does not leave a core idle.
 RANGES_PER_JOB = 8
-#: Key partitions per worker when merging what the workers scanned.
-MERGE_TASKS_PER_JOB = 2
-#: Slices of repeated keys per worker when classifying and counting duplicates.
-KIND_TASKS_PER_JOB = 4
-#: Fewer repeated keys than this are classified in the parent (no round trip).
-MIN_POOLED_GROUPS = 2000
+#: Key partitions per worker: each is merged, classified and counted by one task.
+MERGE_TASKS_PER_JOB = 4
 
 
 @dataclass(frozen=True)
@@ -179,8 +175,8 @@ def analyze(
     try:
         if parallel:
             with _pool(min(jobs, len(pooled))) as pool:
-                partial = _scan_in_pool(pool, chunks, makers, options, jobs, on_bytes, stdin)
-                tallier = _pooled_tallier(pool, jobs * KIND_TASKS_PER_JOB)
+                partial, parts = _scan_in_pool(pool, chunks, makers, options, jobs, on_bytes, stdin)
+                tallier = _pooled_tallier(pool, parts)
                 return build_report(partial, chunks, files, strategies, makers, options, tallier)
         partial = empty_partial(len(strategies))
         for chunk in chunks:
@@ -205,12 +201,12 @@ def _scan_in_pool(
     jobs: int,
     on_bytes: Callable[[int], None] | None,
     stdin: Any,
-) -> Partial:
-    """Scan byte ranges and whole files in the workers (standard input here), then merge
-    by key partition.
+) -> tuple[Partial, list[list[list[PackedMap]]]]:
+    """Scan byte ranges and whole files in the workers (standard input here).
 
-    Returns a partial whose maps hold only the keys seen more than once: all that
-    classification needs (unique = events - duplicates).
+    Returns the merged partial without its maps (names, counts, chunk infos), and the
+    maps cut by key partition: ``[strategy][partition]`` -> that partition of every
+    chunk, for :func:`_pooled_tallier` to merge and count in the workers.
     """
     partitions = jobs * MERGE_TASKS_PER_JOB
     strategies = [m.strategy.name for m in makers]
@@ -231,11 +227,11 @@ def _scan_in_pool(
             scanned = scan_chunk(chunk, makers, options.fmt, on_bytes, stdin)
             split.append(split_partial(scanned, partitions))
             merge(partial, scanned)
-    tasks = [[s.parts[i][j] for s in split] for i in range(len(makers)) for j in range(partitions)]
-    split.clear()  # the packed maps now live in the tasks only
-    for n, repeated in enumerate(pool.map(merge_partition, tasks, chunksize=1)):
-        partial.maps[n // partitions].update(repeated)
-    return partial
+    parts = [
+        [[s.parts[i][j] for s in split] for j in range(partitions)] for i in range(len(makers))
+    ]
+    split.clear()  # the packed maps now live in ``parts`` only
+    return partial, parts
 
 
 def _poolable(chunk: Chunk) -> bool:
@@ -253,19 +249,13 @@ def _chunk_bytes(chunk: Chunk) -> int:
         return 0
 
 
-def _pooled_tallier(pool: Pool, tasks: int) -> Tallier:
-    """Classify and count duplicates in the workers too: slices of repeated keys, one per
-    task, added up in the parent as they arrive."""
+def _pooled_tallier(pool: Pool, parts: list[list[list[PackedMap]]]) -> Tallier:
+    """Merge each key partition and classify and count its duplicates in one worker task;
+    the parent adds the tallies up as they arrive. Nothing per key comes back."""
 
-    def tallier(ctx: TallyContext, groups: list[Group]) -> Iterable[Tally]:
-        if len(groups) < MIN_POOLED_GROUPS:
-            return tally_all(ctx, groups)
-        size = math.ceil(len(groups) / tasks)
-        slices = [(ctx, groups[i : i + size]) for i in range(0, len(groups), size)]
-        return pool.imap_unordered(_tally, slices)
+    def tallier(ctx: TallyContext, strategy: int) -> Iterable[Tally]:
+        tasks = [(ctx, packed) for packed in parts[strategy]]
+        parts[strategy] = []  # each partition travels once
+        return pool.imap_unordered(merge_and_tally, tasks)
 
     return tallier
-
-
-def _tally(task: tuple[TallyContext, list[Group]]) -> Tally:
-    return tally(*task)

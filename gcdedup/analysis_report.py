@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .analysis_scan import KINDS, REC, SEQ_BITS, SEQ_MASK, Chunk, ChunkInfo, Partial, iter_records
-from .analysis_tally import Tallier, Tally, TallyContext, tally_all
+from .analysis_tally import Tallier, Tally, TallyContext, repeated_groups, tally
 from .errors import GcdedupError
 from .events import Event, Location
 from .keys import KeyMaker
@@ -179,7 +179,7 @@ class _StrategyResult:
 
 def _classify(
     name: str,
-    slots: dict[int, Any],
+    index: int,
     layout: _Layout,
     ttls: Sequence[int],
     top: int,
@@ -198,9 +198,8 @@ def _classify(
         detailed=detailed,
         top=top,
     )
-    groups = [(kd, sorted(slot)) for kd, slot in slots.items() if type(slot) is not bytes]
     total = Tally(slipped={ttl: [0] * len(KINDS) for ttl in ttls})
-    for part in tallier(ctx, groups):
+    for part in tallier(ctx, index):
         total.add(part, top)
     result = _StrategyResult(name)
     result.duplicates = total.duplicates
@@ -226,6 +225,15 @@ def _classify(
         for copies, pos, kd, counts, rec in total.top
     ]
     return result
+
+
+def _local(partial: Partial) -> Tallier:
+    """Count in this process, from the maps of a partial scanned (or merged) here."""
+
+    def tallier(ctx: TallyContext, strategy: int) -> list[Tally]:
+        return [tally(ctx, repeated_groups(partial.maps[strategy]))]
+
+    return tallier
 
 
 def _resolve_names(
@@ -275,11 +283,12 @@ def build_report(
     strategies: Sequence[str],
     makers: Sequence[KeyMaker],
     options: AnalysisOptions,
-    tallier: Tallier = tally_all,
+    tallier: Tallier | None = None,
 ) -> StatsReport:
     """Turn merged partials into the report (all tables, exact counts).
 
-    ``tallier`` classifies and counts duplicates; the input files must still be readable
+    ``tallier`` classifies and counts duplicates (default: in this process, from the
+    partial's maps); the input files must still be readable
     (duplicates read from JSON Lines are compared by re-reading their lines).
     """
     layout = _Layout.build(chunks, partial.chunks)
@@ -287,7 +296,7 @@ def build_report(
     events = sum(info.events for info in partial.chunks.values())
     results = []
     for i, name in enumerate(strategies):
-        r = _classify(name, partial.maps[i], layout, ttls, options.top, i == 0, tallier)
+        r = _classify(name, i, layout, ttls, options.top, i == 0, tallier or _local(partial))
         r.events = events
         r.unkeyable = partial.unkeyable[i]
         r.unkeyable_example = partial.unkeyable_example[i]

@@ -14,7 +14,16 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .analysis_scan import KINDS, REC, SEQ_BITS, SEQ_MASK, group_kinds
+from .analysis_scan import (
+    KINDS,
+    REC,
+    SEQ_BITS,
+    SEQ_MASK,
+    PackedMap,
+    Slot,
+    group_kinds,
+    merge_partition,
+)
 
 #: (copies, first position, key digest, duplicates per kind, first record).
 Candidate = tuple[int, int, int, list[int], bytes]
@@ -76,13 +85,20 @@ def _best(candidates: list[Candidate], top: int) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (-c[0], c[1]))[:top]
 
 
-#: Tallies of many groups, in as many pieces as suits the caller (one, or one per task).
-Tallier = Callable[[TallyContext, list[Group]], Iterable[Tally]]
+#: The tallies of one strategy's repeated keys (by index), in as many pieces as suits
+#: the caller: one in-process, one per key partition in the workers.
+Tallier = Callable[[TallyContext, int], Iterable[Tally]]
 
 
-def tally_all(ctx: TallyContext, groups: list[Group]) -> list[Tally]:
-    """The in-process :data:`Tallier`: one tally of every group."""
-    return [tally(ctx, groups)]
+def repeated_groups(slots: dict[int, Slot]) -> list[Group]:
+    """The keys seen more than once, each with its records sorted (first delivery first)."""
+    return [(kd, sorted(slot)) for kd, slot in slots.items() if type(slot) is list]
+
+
+def merge_and_tally(task: tuple[TallyContext, list[PackedMap]]) -> Tally:
+    """One key partition of every chunk: merge it, then classify and count (a worker task)."""
+    ctx, packed = task
+    return tally(ctx, repeated_groups(merge_partition(packed)))
 
 
 def tally(ctx: TallyContext, groups: list[Group]) -> Tally:

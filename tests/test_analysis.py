@@ -358,16 +358,16 @@ def test_parallel_path_equals_single_process(stream: tuple[Path, Any], tmp_path:
 
 
 def test_parallel_merge_and_classification_equal_single_process(
-    stream: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stream: tuple[Path, Any], tmp_path: Path
 ) -> None:
     # Keys seen once in a byte range and once in a file read by the parent (gzip) must
-    # still meet in the partitioned merge; duplicates classified in the workers.
+    # still meet in the partitioned merge; duplicates classified and counted in the
+    # workers, one key partition per task.
     path, _ = stream
     gz = tmp_path / "copy.jsonl.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
     paths = [str(path), str(gz)]
     single = analyze(paths, AnalysisOptions(jobs=1, compare=("envelope",))).to_dict()
-    monkeypatch.setattr(analysis, "MIN_POOLED_GROUPS", 1)
     options = AnalysisOptions(jobs=2, parallel_threshold=1, compare=("envelope",))
     assert analyze(paths, options).to_dict() == single
     assert single["duplicates"] > single["unique"]
