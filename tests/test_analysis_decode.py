@@ -184,3 +184,59 @@ def test_stats_are_the_same_with_and_without_the_fast_path(
     general = analyze([str(path)]).to_dict()
     assert fast == general
     assert fast["events"] == len(stream_lines) + 3 and fast["bad_records"] == 2
+
+
+def _line_kinds() -> dict[str, bytes]:
+    event = orjson.dumps(SAMPLES[3])
+    return {
+        "event": event,
+        "other event": orjson.dumps(SAMPLES[0]),
+        "crlf event": event + b"\r",
+        "presence": orjson.dumps(PRESENCE),
+        "non-ascii": orjson.dumps({**SAMPLES[2], "source": "caf\u00e9"}),
+        "blank": b"",
+        "spaces": b"  \t",
+        "garbage": b"{not json",
+        "batch": orjson.dumps({"Records": [{"body": event.decode()}]}),
+        "scalar": b"17",
+        "oversize": b'{"pad": "' + b"x" * (1024 * 1024) + b'"}',
+        "just over": b" " * (1024 * 1024) + b"{}\r",
+    }
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kinds=st.lists(st.sampled_from(sorted(_line_kinds())), min_size=1, max_size=12),
+    bom=st.booleans(),
+    final_newline=st.booleans(),
+    block=st.sampled_from([512, 4096, 1 << 20]),
+)
+def test_plain_lines_are_read_as_the_general_reader_reads_them(
+    kinds: list[str], bom: bool, final_newline: bool, block: int
+) -> None:
+    # The same bytes gzip-compressed go through the shared reader (EventReader):
+    # every count and every bad record's line and reason must agree.
+    import gzip
+    import tempfile
+
+    from gcdedup import analysis_scan
+
+    lines = _line_kinds()
+    data = (b"\xef\xbb\xbf" if bom else b"") + b"\n".join(lines[k] for k in kinds)
+    data += b"\n" if final_newline else b""
+    with tempfile.TemporaryDirectory() as tmp:
+        plain, packed = Path(tmp) / "e.jsonl", Path(tmp) / "e.jsonl.gz"
+        plain.write_bytes(data)
+        packed.write_bytes(gzip.compress(data))
+        saved = analysis_scan._READ_BLOCK
+        analysis_scan._READ_BLOCK = block
+        try:
+            a = analyze([str(plain)]).to_dict()
+        finally:
+            analysis_scan._READ_BLOCK = saved
+        b = analyze([str(packed)]).to_dict()
+    for doc, path in ((a, plain), (b, packed)):
+        for bad in doc["bad"]:
+            bad["location"] = bad["location"].replace(str(path), "F")
+    keys = ("events", "unique", "duplicates", "bad_records", "bad", "by_kind")
+    assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
