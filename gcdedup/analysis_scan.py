@@ -5,7 +5,7 @@ be read by any process) or a whole file of any other format (read through
 :class:`~gcdedup.sources.EventReader`). Scanning a chunk yields a :class:`Partial`;
 partials merge in any order (:func:`merge`) because every occurrence carries its
 global position. Nothing is classified here: the first occurrence of a key is only
-known once all partials are merged (see :mod:`gcdedup.analysis_report`).
+known once all partials are merged (see :mod:`gcdedup.analysis_tally`).
 
 Per event the scan only parses the line and computes what every event needs: its
 key digest, topic family, arrival watermark and a small packed record. With the
@@ -184,12 +184,13 @@ PackedMap = tuple[bytes, bytes, dict[KeyDigest, Slot]]
 class SplitPartial:
     """A worker's partial on its way to the parent, its maps cut by key.
 
-    A map of a hundred thousand small bytes objects pickles (and unpickles) item by
-    item, about as slowly as it was scanned, and the parent would then merge them
-    all alone. Instead, each map travels as key partitions of flat byte strings,
-    and partition j of every chunk is merged by one worker (:func:`merge_partition`),
-    which sends back only the keys seen more than once: the parent never holds the
-    keys seen once, which is most of them.
+    A map of a hundred thousand small objects pickles (and unpickles) item by item,
+    about as slowly as it was scanned, and the parent would then merge them all
+    alone. Instead, each map travels as key partitions of flat byte strings, and
+    partition j of every chunk is merged by one worker (:func:`merge_partition`),
+    which then classifies and counts its duplicates
+    (:func:`gcdedup.analysis_tally.merge_and_tally`): the parent gets tallies back,
+    never the keys.
     """
 
     partial: Partial  # maps emptied; names, counts and chunk infos as scanned
