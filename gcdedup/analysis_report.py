@@ -179,7 +179,7 @@ class _StrategyResult:
 
 def _classify(
     name: str,
-    index: int,
+    strategy: int,
     layout: _Layout,
     ttls: Sequence[int],
     top: int,
@@ -199,7 +199,7 @@ def _classify(
         top=top,
     )
     total = Tally(slipped={ttl: [0] * len(KINDS) for ttl in ttls})
-    for part in tallier(ctx, index):
+    for part in tallier(ctx, strategy):
         total.add(part, top)
     result = _StrategyResult(name)
     result.duplicates = total.duplicates
