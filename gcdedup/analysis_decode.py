@@ -1,9 +1,10 @@
 """Decode only what ``stats`` needs from a JSON Lines event, and nothing else.
 
-Parsing a whole 1 KB envelope into dicts costs about 5 us; the scan needs seven
-fields of it. msgspec decodes into typed structs that name those fields and skips
-(while still validating) everything else, in about 1.4 us. This module is that
-fast path, and it is exact or silent: :func:`decode` returns None whenever the
+Parsing a whole 1.1 KB envelope into dicts (orjson) costs about 26,600 instructions;
+the scan needs nine fields of it (``time``, ``detail-type``, ``replay-name``, the topic,
+and the body fields Genesys keys are made of). msgspec decodes into typed structs that
+name those fields and skips (while still validating) everything else, in about 15,400.
+This module is that fast path, and it is exact or silent: :func:`decode` returns None whenever the
 general path (orjson, dicts, :mod:`gcdedup.keys`) could see the line differently,
 and the caller then takes the general path for that line. The cases:
 
