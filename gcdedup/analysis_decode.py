@@ -20,17 +20,13 @@ Equality with the general path is tested on generated lines (see
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import msgspec
 import orjson
 
-from .keys import AUDIT_PREFIX, CONVERSATION_PREFIX
+from .keys import AUDIT_PREFIX, CONVERSATION_PREFIX, MAX_PART, digest
 
-#: Key parts longer than this are replaced by a digest in keys.py (the general path).
-MAX_PART = 200
-DIGEST = 16
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 _INT_MIN, _INT_END = -(1 << 63), 1 << 64  # orjson reads integers outside as floats
 UNSET = msgspec.UNSET
@@ -141,7 +137,7 @@ def body_digest_key(topic: str, body: dict[str, Any]) -> str | None:
         canonical = orjson.dumps(body, option=_SORT_KEYS)
     except TypeError:
         return None
-    return topic + "#" + hashlib.blake2b(canonical, digest_size=DIGEST).hexdigest()
+    return topic + "#" + digest(canonical)
 
 
 def genesys_key(env: Envelope, line: bytes) -> str | None:

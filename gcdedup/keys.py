@@ -25,7 +25,7 @@ DEFAULT_NAMESPACE = "default"
 #: DynamoDB allows 2048 bytes in a partition key; stay well inside it.
 MAX_KEY_BYTES = 1024
 #: A key part longer than this is replaced by its digest.
-_MAX_PART = 200
+MAX_PART = 200
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 CONVERSATION_PREFIX = "v2.detail.events.conversation."
@@ -67,7 +67,7 @@ def validate_namespace(namespace: str) -> str:
 def _part(value: Any) -> str:
     """A key component: short strings as they are, anything else canonical or digested."""
     text = value if type(value) is str else canonical_json(value).decode()
-    if len(text) > _MAX_PART or "#" in text:
+    if len(text) > MAX_PART or "#" in text:
         return "h:" + digest(text.encode())
     return text
 
@@ -166,7 +166,7 @@ def _jmespath_strategy(expression: str) -> KeyStrategy:
         value = compiled.search(event.envelope)
         if value is None or value == "" or value == []:
             raise KeyStrategyError(f"jmespath: {expression!r} found nothing in this event")
-        if isinstance(value, str) and len(value) <= _MAX_PART and "#" not in value:
+        if isinstance(value, str) and len(value) <= MAX_PART and "#" not in value:
             return f"jp#{value}"
         return f"jp#{content_digest(value)}"
 
