@@ -26,7 +26,21 @@ except ImportError:  # pragma: no cover - until the DynamoDB backend lands
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "tests" / "fixtures" / "genesys"
 SAMPLE_EVENTS = REPO / "sample_events"
-BACKENDS = ["memory", "sqlite", *(["dynamodb"] if HAVE_DYNAMODB else [])]
+#: The DynamoDB backend needs moto's server, so its cases belong to the integration tier.
+BACKENDS = [
+    "memory",
+    "sqlite",
+    *([pytest.param("dynamodb", marks=pytest.mark.integration)] if HAVE_DYNAMODB else []),
+]
+INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under ``tests/integration`` is the integration tier (servers, sockets, builds)."""
+    for item in items:
+        if INTEGRATION_DIR in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
 
 
 class FakeClock:

@@ -25,7 +25,7 @@ from gcdedup.keys import (
     validate_namespace,
 )
 
-SAMPLES = Path(__file__).parent / "fixtures" / "genesys"
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "genesys"
 
 
 def load(name: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from gcdedup.cli.app import app
 from gcdedup.cli.output import short_key
 from gcdedup.store import KeyItem, open_store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = [str(p) for p in sorted((REPO / "tests" / "fixtures" / "genesys").glob("0*.json"))]
 
 

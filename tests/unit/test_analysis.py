@@ -33,7 +33,7 @@ from gcdedup.analysis_tally import Group, Tally, TallyContext, tally
 from gcdedup.events import Event, Location
 from gcdedup.keys import KeyMaker, genesys_key
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((REPO / "tests" / "fixtures" / "genesys").glob("0*.json"))
 T0 = 1_735_689_600  # 2025-01-01T00:00:00Z
 

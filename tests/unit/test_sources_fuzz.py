@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from gcdedup.events import BadRecord, Event
 from gcdedup.sources import FORMATS, EventReader
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sources"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 SAMPLES = [orjson.loads(p.read_bytes()) for p in sorted(FIXTURES.glob("0[1-5]_*.json"))]
 COMPACT = [orjson.dumps(s) for s in SAMPLES]
 PRETTY = [orjson.dumps(s, option=orjson.OPT_INDENT_2) for s in SAMPLES]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from gcdedup.cli.app import app
 
-SAMPLE_EVENTS = Path(__file__).resolve().parents[1] / "sample_events"
+SAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "sample_events"
 VOLATILE = {"store", "run_id"}
 
 

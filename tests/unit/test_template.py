@@ -16,7 +16,7 @@ from gcdedup.errors import ConfigError
 from gcdedup.keys import get_strategy, validate_namespace
 from gcdedup.settings import parse_duration
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
 
 @pytest.fixture(scope="module")

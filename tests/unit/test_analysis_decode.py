@@ -17,7 +17,7 @@ from gcdedup.analysis import analyze
 from gcdedup.analysis_decode import UNSET, decode
 from gcdedup.analysis_scan import fast_genesys
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = [
     orjson.loads(p.read_bytes())
     for p in sorted((REPO / "tests" / "fixtures" / "genesys").glob("0*.json"))

@@ -23,7 +23,7 @@ from gcdedup.genesys import (
     build_genesys_handler,
 )
 
-SAMPLES = Path(__file__).parent / "fixtures" / "genesys"
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "genesys"
 CONVERSATION = "2f7bf00a-0fc2-4d6a-9b56-92238191433e"
 DETAIL_SAMPLES = [
     "03_detail_customer_end.json",

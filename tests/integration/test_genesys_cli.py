@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from gcdedup.cli.app import app
 
-SAMPLE_EVENTS = Path(__file__).resolve().parents[1] / "sample_events"
+SAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "sample_events"
 CLEAN = SAMPLE_EVENTS / "clean.jsonl"
 
 

@@ -1,4 +1,8 @@
-"""The pipeline: claim -> handler -> complete/release, on every store backend."""
+"""The pipeline: claim -> handler -> complete/release.
+
+Run on the memory store: the store behaviour suite (``test_store_contract.py``) is what
+holds every backend to the same contract, so the pipeline needs only one of them.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +23,14 @@ from gcdedup.settings import Settings
 from gcdedup.store import DedupStore, KeyItem, Outcome, open_store
 from gcdedup.store import Status as StoreStatus
 
-SAMPLES = Path(__file__).parent / "fixtures" / "genesys"
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "genesys"
 MakeStore = Callable[..., DedupStore]
+
+
+@pytest.fixture
+def backend() -> str:
+    """The pipeline's tests use the memory store (see the module docstring)."""
+    return "memory"
 
 
 def sample_events() -> list[Event]:

@@ -30,7 +30,7 @@ from gcdedup.settings import Settings
 from gcdedup.store import KeyItem, open_store
 from gcdedup.store import Status as RecordStatus
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LAMBDA_FIXTURES = FIXTURES / "lambda"
 GENESYS = sorted((FIXTURES / "genesys").glob("*.json"))
 CONVERSATION = "2f7bf00a-0fc2-4d6a-9b56-92238191433e"

@@ -17,7 +17,7 @@ from gcdedup.errors import UsageError
 from gcdedup.events import BadRecord, Event, Location
 from gcdedup.sources import FORMATS, EventReader, expand_paths, read_events
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sources"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 SAMPLE_PATHS = sorted(FIXTURES.glob("0[1-5]_*.json"))
 SAMPLE_BYTES = [p.read_bytes() for p in SAMPLE_PATHS]
 SAMPLES = [json.loads(b) for b in SAMPLE_BYTES]

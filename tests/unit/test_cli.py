@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from gcdedup.cli.app import app
 from gcdedup.store import open_store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE_EVENTS = REPO / "sample_events"
-GENESYS = Path(__file__).parent / "fixtures" / "genesys"
+GENESYS = Path(__file__).parents[1] / "fixtures" / "genesys"
 
 
 @pytest.fixture
