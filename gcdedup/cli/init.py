@@ -17,7 +17,8 @@ def init(store: StoreOpt = None, json_output: JsonOpt = False) -> None:
 
     output = Output(json_output)
     settings = settings_from(store_url=store)
-    with open_store(settings.store_url) as dedup:
+    with open_store(settings.store_url, create=True) as dedup:
+        dedup.verify()
         message = dedup.init()
     if json_output:
         output.json({"store": settings.store_url, "message": message})

@@ -110,6 +110,14 @@ def process(
     batch_size: BatchOpt = None,
     run_id: RunIdOpt = None,
     json_output: JsonOpt = False,
+    create: Annotated[
+        bool,
+        typer.Option(
+            "--create",
+            help="Create the SQLite store's directory if it does not exist (without it, a "
+            "missing directory is an error, so a mistyped path never starts an empty store).",
+        ),
+    ] = False,
 ) -> None:
     """Run events through the dedup store once each.
 
@@ -140,7 +148,10 @@ def process(
         )
         dedup = stack.enter_context(
             open_store(
-                settings.store_url, run_id=settings.run_id, **_store_options(concurrency, settings)
+                settings.store_url,
+                run_id=settings.run_id,
+                create=create,
+                **_store_options(concurrency, settings),
             )
         )
         pipeline = stack.enter_context(Pipeline(dedup, settings, event_handler, mode))

@@ -77,6 +77,7 @@ def purge(
     if not (dry_run or yes) and json_output:
         raise UsageError("--json needs --yes (there is no one to confirm)")
     with open_store(settings.store_url) as dedup:
+        dedup.verify()  # never count or delete in a damaged store
         if yes and not dry_run:  # one pass: counting first would scan the store twice
             matched = deleted = dedup.purge(where)
         else:

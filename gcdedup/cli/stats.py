@@ -182,6 +182,7 @@ def stats(
 def _store_stats(output: Output, url: str, csv_dir: Path | None) -> None:
     require_existing_store(url)
     with open_store(url) as dedup:
+        dedup.verify()
         summary = dedup.summary().to_dict()
     doc: dict[str, Any] = {"mode": "store", "store": url, **summary}
     tables = store_tables(doc)

@@ -57,9 +57,19 @@ def default_store_url() -> str:
 
 
 def open_store(
-    url: str, *, clock: Clock | None = None, run_id: str | None = None, **options: object
+    url: str,
+    *,
+    clock: Clock | None = None,
+    run_id: str | None = None,
+    create: bool = False,
+    **options: object,
 ) -> DedupStore:
-    """Open the store a URL names; an unknown scheme is a ConfigError listing the valid ones."""
+    """Open the store a URL names; an unknown scheme is a ConfigError listing the valid ones.
+
+    A SQLite file's directory is created only for the default store (in the state
+    directory) or with ``create``: otherwise a mistyped path would silently become
+    a new, empty store.
+    """
     scheme = urlsplit(url).scheme if "://" in url else ""
     if scheme == "memory":
         from .memory import MemoryStore
@@ -68,7 +78,9 @@ def open_store(
     if scheme == "sqlite":
         from .sqlite import SQLiteStore
 
-        return SQLiteStore.from_url(url, clock=clock, run_id=run_id)
+        return SQLiteStore.from_url(
+            url, clock=clock, run_id=run_id, create_parent=create or url == default_store_url()
+        )
     if scheme == "dynamodb":
         from .dynamodb import DynamoDBStore
 

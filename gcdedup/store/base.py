@@ -254,6 +254,16 @@ class DedupStore(ABC):
     def release(self, key: str, token: str) -> bool:
         """Delete our IN_PROGRESS claim so a retry can run; False if it is not ours any more."""
 
+    def release_many(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        """Release several claims, typically on the way out of a failed run.
+
+        Backends override this to release in one round trip with a short wait:
+        when the store itself is failing, releasing claim by claim would wait out
+        the store's full timeout once per claim. A claim that cannot be released
+        lapses when its lease runs out.
+        """
+        return [self.release(key, token) for key, token in pairs]
+
     @abstractmethod
     def seed(self, items: Sequence[KeyItem], ttl_seconds: int) -> list[Result]:
         """Mark keys as done without processing: SEEDED, DUPLICATE (already done, not
@@ -274,6 +284,13 @@ class DedupStore(ABC):
     @abstractmethod
     def summary(self) -> StoreSummary:
         """Counts over the whole store (see StoreSummary)."""
+
+    def verify(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Raise StoreError if the store is damaged; the default trusts the backend.
+
+        Maintenance commands (counts, purges) call it first so that they never
+        report numbers read from a damaged store.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections; the default has none."""

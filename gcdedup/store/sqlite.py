@@ -118,6 +118,14 @@ def key_hash(key: str) -> bytes:
     return blake2b(key.encode(), digest_size=16).digest()
 
 
+#: Words in SQLite's messages for a damaged file ("database disk image is malformed",
+#: "file is not a database").
+_DAMAGE_HINTS = ("malformed", "not a database")
+
+#: How long releasing a failed run's claims may wait for the write lock: when the
+#: store is what failed, waiting the full busy timeout again helps nobody.
+RELEASE_TIMEOUT_MS = 2_000
+
 #: SQLite's default limit on host parameters is 999 on old builds; stay under it.
 _IN_CHUNK = 900
 
@@ -159,19 +167,35 @@ class SQLiteStore(DedupStore):
         clock: Clock | None = None,
         run_id: str | None = None,
         busy_timeout_ms: int = 30_000,
+        create_parent: bool = False,
     ) -> None:
         super().__init__(clock=clock or time.time, run_id=run_id)
         self.path = Path(path).expanduser()
         self.url = f"sqlite:///{self.path}"
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        if not self.path.parent.is_dir():
+            if not create_parent:
+                # A typo in a path must not become a new, empty store somewhere else.
+                raise ConfigError(
+                    f"no directory {self.path.parent} for the SQLite store {self.path}: "
+                    "check the path, or create it (gcdedup init creates it)"
+                )
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create {self.path.parent}: {exc}") from exc
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
                 self.path,
                 timeout=busy_timeout_ms / 1000,
                 isolation_level=None,
                 check_same_thread=False,
             )
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+        self._lock = threading.Lock()
+        with self._errors("open"):
+            self._conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
             self._conn.execute("PRAGMA journal_mode = WAL")
             # NORMAL in WAL mode never corrupts; a power cut may lose the last commits,
             # which only means those events are processed again (at-least-once holds).
@@ -181,25 +205,67 @@ class SQLiteStore(DedupStore):
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(dedup)")}
             if not columns or "key_hash" in columns:
                 self._conn.executescript(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         if columns and "key_hash" not in columns:
             self._conn.close()
             raise StoreError(
                 f"SQLite store {self.path} has an older layout (no key_hash column): "
                 "move it aside and run again to start a new store"
             )
-        self._lock = threading.Lock()
 
     @classmethod
     def from_url(
-        cls, url: str, *, clock: Clock | None = None, run_id: str | None = None
+        cls,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        run_id: str | None = None,
+        create_parent: bool = False,
     ) -> SQLiteStore:
         """``sqlite:///relative/file`` or ``sqlite:////absolute/file`` (``~`` expands)."""
         prefix = "sqlite:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
             raise ConfigError(f"invalid SQLite URL {url!r}: use sqlite:///path/to/file.sqlite3")
-        return cls(url[len(prefix) :].split("?", 1)[0], clock=clock, run_id=run_id)
+        return cls(
+            url[len(prefix) :].split("?", 1)[0],
+            clock=clock,
+            run_id=run_id,
+            create_parent=create_parent,
+        )
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """SQLite errors become one StoreError line; a damaged file says so, with
+        ``PRAGMA quick_check``'s verdict, whatever the statement that met it."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._failure(action, exc) from exc
+
+    def _failure(self, action: str, exc: sqlite3.Error) -> StoreError:
+        if isinstance(exc, sqlite3.DatabaseError) and any(h in str(exc) for h in _DAMAGE_HINTS):
+            return self._damaged(self._quick_check() or str(exc))
+        return StoreError(f"SQLite {action} failed on {self.path}: {exc}")
+
+    def _damaged(self, verdict: str) -> StoreError:
+        return StoreError(
+            f"SQLite store {self.path} is damaged (PRAGMA quick_check: {verdict}): "
+            "move it aside or restore a backup; its keys cannot be trusted"
+        )
+
+    def _quick_check(self) -> str:
+        """The first problem ``PRAGMA quick_check`` reports, or '' when it says ok."""
+        try:
+            rows = self._conn.execute("PRAGMA quick_check(1)").fetchall()
+        except sqlite3.Error as exc:
+            return str(exc)
+        verdict = " ".join(str(row[0]) for row in rows).strip()
+        return "" if verdict == "ok" else " ".join(verdict.split())
+
+    def verify(self) -> None:
+        with self._lock:
+            verdict = self._quick_check()
+        if verdict:
+            raise self._damaged(verdict)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -300,7 +366,7 @@ class SQLiteStore(DedupStore):
                 if bumps:
                     conn.executemany(_BUMP, bumps)
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite claim failed on {self.path}: {exc}") from exc
+            raise self._failure("claim", exc) from exc
         return results
 
     def complete(self, key: str, token: str, ttl_seconds: int) -> bool:
@@ -337,14 +403,30 @@ class SQLiteStore(DedupStore):
                 )
                 return held
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite complete failed on {self.path}: {exc}") from exc
+            raise self._failure("complete", exc) from exc
 
     def release(self, key: str, token: str) -> bool:
+        return self.release_many([(key, token)])[0]
+
+    def release_many(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        """One transaction for all pairs, waiting at most RELEASE_TIMEOUT_MS for the lock."""
+        if not pairs:
+            return []
+        short = min(RELEASE_TIMEOUT_MS, self._busy_timeout_ms)
         try:
-            with self._write() as conn:
-                return conn.execute(_RELEASE, (key_hash(key), token)).rowcount == 1
+            with self._lock:
+                self._conn.execute(f"PRAGMA busy_timeout = {short}")
+            try:
+                with self._write() as conn:
+                    return [
+                        conn.execute(_RELEASE, (key_hash(key), token)).rowcount == 1
+                        for key, token in pairs
+                    ]
+            finally:
+                with self._lock:
+                    self._conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite release failed on {self.path}: {exc}") from exc
+            raise self._failure("release", exc) from exc
 
     def seed(self, items: Sequence[KeyItem], ttl_seconds: int) -> list[Result]:
         if not items:
@@ -367,7 +449,7 @@ class SQLiteStore(DedupStore):
                 ]
                 conn.executemany(_SEED, params)
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite seed failed on {self.path}: {exc}") from exc
+            raise self._failure("seed", exc) from exc
         results = []
         seen: set[str] = set()
         for item in items:
@@ -392,11 +474,11 @@ class SQLiteStore(DedupStore):
             try:
                 found = self._select(self._conn, list(keys))
             except sqlite3.Error as exc:
-                raise StoreError(f"SQLite check failed on {self.path}: {exc}") from exc
+                raise self._failure("check", exc) from exc
         return [Result(key, classify(found.get(key), now), record=found.get(key)) for key in keys]
 
     def get(self, key: str) -> Record | None:
-        with self._lock:
+        with self._lock, self._errors("read"):
             return self._select(self._conn, [key]).get(key)
 
     def _where(self, where: PurgeFilter, now: float) -> tuple[str, list[Any]]:
@@ -431,7 +513,7 @@ class SQLiteStore(DedupStore):
             with self._write() as conn:
                 return conn.execute(f"DELETE FROM dedup WHERE {sql}", params).rowcount
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite purge failed on {self.path}: {exc}") from exc
+            raise self._failure("purge", exc) from exc
 
     def summary(self) -> StoreSummary:
         now = self.clock()
@@ -448,7 +530,7 @@ class SQLiteStore(DedupStore):
             f"SELECT namespace, status, topic, {bucket_sql} AS age, count(*), sum(dup_count) "
             "FROM dedup WHERE expires_at >= ? GROUP BY 1, 2, 3, 4"
         )
-        with self._lock:
+        with self._lock, self._errors("summary"):
             rows = self._conn.execute(sql, [now] * (len(AGE_BUCKETS) - 1) + [now]).fetchall()
             expired = self._conn.execute(
                 "SELECT count(*) FROM dedup WHERE expires_at < ?", [now]
