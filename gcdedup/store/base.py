@@ -254,6 +254,15 @@ class DedupStore(ABC):
     def release(self, key: str, token: str) -> bool:
         """Delete our IN_PROGRESS claim so a retry can run; False if it is not ours any more."""
 
+    @abstractmethod
+    def renew(self, pairs: Sequence[tuple[str, str]], lease_seconds: float) -> list[bool]:
+        """Extend live claims (a heartbeat): ``lease_until = now + lease`` and the record
+        kept at least that long; False for a claim the token no longer holds.
+
+        A handler that runs longer than the lease would otherwise let a second
+        worker take its key while it is still running.
+        """
+
     def release_many(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
         """Release several claims, typically on the way out of a failed run.
 

@@ -652,6 +652,40 @@ class DynamoDBStore(DedupStore):
 
         return self._map_waves([key for key, _ in pairs], one)
 
+    def renew(self, pairs: Sequence[tuple[str, str]], lease_seconds: float) -> list[bool]:
+        """One conditional UpdateItem per claim (the token check is inside the condition).
+
+        ``expires_at`` is set just past the new lease: DynamoDB has no ``max`` in an
+        update, and while a claim is IN_PROGRESS only its lease decides who may take it.
+        """
+        lease_until = self.clock() + lease_seconds
+
+        def one(index: int) -> bool:
+            key, token = pairs[index]
+            try:
+                self._call(
+                    "renew",
+                    self._client.update_item,
+                    TableName=self.table,
+                    Key={KEY_ATTRIBUTE: _str(key)},
+                    UpdateExpression="SET #lease_until = :lease_until, #expires_at = :expires_at",
+                    ConditionExpression=_HELD_BY_TOKEN,
+                    ExpressionAttributeNames=_names(
+                        "lease_until", "expires_at", "claim_token", "status"
+                    ),
+                    ExpressionAttributeValues={
+                        ":lease_until": _num(lease_until),
+                        ":expires_at": _num(int(lease_until) + 1),
+                        ":token": _str(token),
+                        ":in_progress": _str(Status.IN_PROGRESS.value),
+                    },
+                )
+            except _ConditionFailed:
+                return False
+            return True
+
+        return self._map_waves([key for key, _ in pairs], one)
+
     def release(self, key: str, token: str) -> bool:
         try:
             self._call(

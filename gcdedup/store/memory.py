@@ -116,6 +116,22 @@ class MemoryStore(DedupStore):
             )
             return True
 
+    def renew(self, pairs: Sequence[tuple[str, str]], lease_seconds: float) -> list[bool]:
+        now = self.clock()
+        lease_until = now + lease_seconds
+        held = []
+        with self._lock:
+            for key, token in pairs:
+                current = self._held(key, token)
+                held.append(current is not None)
+                if current is not None:
+                    self._records[key] = replace(
+                        current,
+                        lease_until=lease_until,
+                        expires_at=max(current.expires_at, int(lease_until) + 1),
+                    )
+        return held
+
     def release(self, key: str, token: str) -> bool:
         with self._lock:
             if self._held(key, token) is None:

@@ -110,6 +110,10 @@ _COMPLETE = (
     "UPDATE dedup SET status = 'COMPLETED', expires_at = ?, lease_until = NULL, "
     "claim_token = NULL WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
 )
+_RENEW = (
+    "UPDATE dedup SET lease_until = ?1, expires_at = max(expires_at, ?2) "
+    "WHERE key_hash = ?3 AND claim_token = ?4 AND status = 'IN_PROGRESS'"
+)
 _RELEASE = "DELETE FROM dedup WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
 
 
@@ -404,6 +408,21 @@ class SQLiteStore(DedupStore):
                 return held
         except sqlite3.Error as exc:
             raise self._failure("complete", exc) from exc
+
+    def renew(self, pairs: Sequence[tuple[str, str]], lease_seconds: float) -> list[bool]:
+        if not pairs:
+            return []
+        lease_until = self.clock() + lease_seconds
+        keep_until = int(lease_until) + 1
+        try:
+            with self._write() as conn:
+                return [
+                    conn.execute(_RENEW, (lease_until, keep_until, key_hash(key), token)).rowcount
+                    == 1
+                    for key, token in pairs
+                ]
+        except sqlite3.Error as exc:
+            raise self._failure("renew", exc) from exc
 
     def release(self, key: str, token: str) -> bool:
         return self.release_many([(key, token)])[0]

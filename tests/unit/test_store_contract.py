@@ -256,3 +256,47 @@ def test_sqlite_refuses_a_file_of_an_older_layout(tmp_path) -> None:
         conn.execute("CREATE TABLE dedup (key TEXT PRIMARY KEY, status TEXT)")
     with pytest.raises(StoreError, match="has an older layout \\(no key_hash column\\)"):
         open_store(f"sqlite:///{path}")
+
+
+def test_renew_keeps_a_running_claim_from_being_taken_over(make_store: MakeStore, clock) -> None:
+    store = make_store()
+    ours = store.claim(items("a", "b"), LEASE, 1)
+    tokens = [(r.key, r.token or "") for r in ours]
+    clock.advance(LEASE - 1)
+    assert store.renew(tokens, LEASE) == [True, True]
+    clock.advance(LEASE - 1)  # past the first lease and the TTL of 1 s, within the renewed one
+    assert outcomes(store.claim(items("a", "b"), LEASE, TTL)) == [Outcome.IN_FLIGHT] * 2
+    record = store.get("a")
+    assert record is not None
+    assert record.lease_until == pytest.approx(clock() + 1)
+    assert record.expires_at >= record.lease_until
+    assert store.complete("a", tokens[0][1], TTL) is True
+
+
+def test_renew_answers_false_for_claims_no_longer_held(make_store: MakeStore, clock) -> None:
+    store = make_store()
+    first = store.claim(items("a", "b", "c"), LEASE, TTL)
+    store.complete("b", first[1].token or "", TTL)
+    clock.advance(LEASE + 1)
+    taken = store.claim(items("a"), LEASE, TTL)  # a's lease ran out: another worker took it
+    assert outcomes(taken) == [Outcome.CLAIMED]
+    pairs = [(r.key, r.token or "") for r in first]
+    assert store.renew(pairs, LEASE) == [False, False, True]
+    assert store.renew([("never-claimed", "t")], LEASE) == [False]
+    assert store.renew([], LEASE) == []
+    record = store.get("b")
+    assert record is not None and record.status is Status.COMPLETED
+
+
+def test_release_many_releases_only_what_each_token_holds(make_store: MakeStore) -> None:
+    store = make_store()
+    claimed = store.claim(items("a", "b", "c"), LEASE, TTL)
+    store.complete("c", claimed[2].token or "", TTL)
+    pairs = [(r.key, r.token or "") for r in claimed]
+    assert store.release_many([*pairs, ("a", "not-the-token")]) == [True, True, False, False]
+    assert outcomes(store.claim(items("a", "b", "c"), LEASE, TTL)) == [
+        Outcome.CLAIMED,
+        Outcome.CLAIMED,
+        Outcome.DUPLICATE,
+    ]
+    assert store.release_many([]) == []
