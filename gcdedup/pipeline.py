@@ -15,9 +15,10 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -51,6 +52,7 @@ class Status(str, enum.Enum):
     NEW = "new"  # check mode: would be processed
     SEEDED = "seeded"
     BAD_RECORD = "bad_record"
+    NOT_STARTED = "not_started"  # claimed, then released unrun because the run was stopped
 
 
 @dataclass(slots=True)
@@ -65,6 +67,8 @@ class EventResult:
     result: Any = None
     lease_lost: bool = False
     event: Event | None = None
+    #: For IN_FLIGHT: when the other holder's stored lease lapses (epoch seconds), if known.
+    lease_until: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -96,6 +100,8 @@ class RunReport:
     by_topic: dict[str, Counter[str]] = field(default_factory=dict)
     bad_records: list[BadRecord] = field(default_factory=list)
     failures: list[EventResult] = field(default_factory=list)
+    #: The earliest stored lease among events found IN_FLIGHT (epoch seconds).
+    in_flight_lapse_at: float | None = None
 
     def count_all(self, results: Sequence[EventResult]) -> None:
         """Fold a batch of results in (one Counter update per batch, not per event)."""
@@ -103,6 +109,10 @@ class RunReport:
         for result in results:
             if result.lease_lost:
                 self.counts["lease_lost"] += 1
+            if result.lease_until is not None and (
+                self.in_flight_lapse_at is None or result.lease_until < self.in_flight_lapse_at
+            ):
+                self.in_flight_lapse_at = result.lease_until
             if result.status is Status.BAD_RECORD and len(self.bad_records) < REPORT_SAMPLES:
                 self.bad_records.append(BadRecord(result.location, result.error or ""))
             elif result.status is Status.FAILED and len(self.failures) < REPORT_SAMPLES:
@@ -117,7 +127,7 @@ class RunReport:
             per_topic[status.value] += n
 
     def __getattr__(self, name: str) -> int:
-        if name in {s.value for s in Status} | {"events", "lease_lost"}:
+        if name in {s.value for s in Status} | {"events", "lease_lost", "not_started"}:
             return self.counts[name]
         raise AttributeError(name)
 
@@ -143,6 +153,8 @@ class RunReport:
             "seeded": c["seeded"],
             "bad_records": c["bad_record"],
             "lease_lost": c["lease_lost"],
+            "not_started": c["not_started"],
+            "in_flight_lapse_at": self.in_flight_lapse_at,
             "by_topic": {
                 topic: dict(sorted(counter.items()))
                 for topic, counter in sorted(self.by_topic.items())
@@ -155,6 +167,71 @@ class RunReport:
 
 
 ResultSink = Callable[[EventResult], None]
+
+
+class Heartbeat:
+    """The claims a pipeline holds while their handlers run, renewed in the background.
+
+    Every third of the lease, each held claim's lease is extended, so a handler (or
+    a queue of handlers) that runs longer than the lease never lets a second worker
+    take a key that is still being processed. A claim the store no longer grants is
+    simply not renewed; completing it then reports the lost lease.
+    """
+
+    def __init__(self, store: DedupStore) -> None:
+        self._store = store
+        self._held: dict[str, str] = {}
+        self._lease = 0.0
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def hold(self, tokens: dict[str, str], lease: float) -> None:
+        with self._lock:
+            self._held.update(tokens)
+            self._lease = lease
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._beat, name="gcdedup-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def drop(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._held.pop(key, None)
+
+    def drop_all(self) -> dict[str, str]:
+        with self._lock:
+            held, self._held = self._held, {}
+        return held
+
+    def _beat(self) -> None:
+        while True:
+            with self._lock:
+                if not self._closed:  # closed while renewing: no wait, no missed wake-up
+                    self._wake.wait(max(self._lease / 3, 0.01))
+                if self._closed:
+                    return
+                pairs, lease = list(self._held.items()), self._lease
+            if not pairs:
+                continue
+            try:
+                held = self._store.renew(pairs, lease)
+            except Exception as exc:  # the store is failing: the claims may lapse
+                log.warning("could not renew %d claim(s): %s", len(pairs), exc)
+                continue
+            lost = [key for (key, _), ok in zip(pairs, held, strict=True) if not ok]
+            if lost:
+                log.warning("%d claim(s) were taken over while their handlers ran", len(lost))
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class Pipeline:
@@ -178,6 +255,8 @@ class Pipeline:
             self._pool = ThreadPoolExecutor(
                 settings.concurrency, thread_name_prefix="gcdedup-handler"
             )
+        self._stop = threading.Event()
+        self._claims = Heartbeat(store)
 
     def new_report(self) -> RunReport:
         return RunReport(
@@ -195,6 +274,8 @@ class Pipeline:
         ``on_batch`` is called after each batch (a progress bar's tick)."""
         report = self.new_report()
         for batch in _batches(iter(records), self.settings.batch_size):
+            if self._stop.is_set():
+                break
             results = self.run_batch(batch, lease_seconds)
             report.count_all(results)
             if on_result is not None:
@@ -256,61 +337,94 @@ class Pipeline:
         claim_ttl = max(ttl, math.ceil(lease) + 1)
         claims = self.store.claim(self._key_items(items), lease, claim_ttl)
         claimed: list[EventResult] = []
-        tokens: list[str] = []
+        tokens: dict[str, str] = {}
         for item, claim in zip(items, claims, strict=True):
             outcome = claim.outcome
             if outcome is Outcome.CLAIMED:
                 claimed.append(item)
-                tokens.append(claim.token or "")
+                tokens[item.key or ""] = claim.token or ""
             elif outcome is Outcome.DUPLICATE:
                 item.status = Status.DUPLICATE
             else:
                 item.status = Status.IN_FLIGHT
-        outstanding = {item.key or "": token for item, token in zip(claimed, tokens, strict=True)}
+                if claim.record is not None:
+                    item.lease_until = claim.record.lease_until
+        if not claimed:
+            return
+        if self.handler is None:
+            # Count only: nothing runs, so nothing can fail or be cut short in between.
+            for item in claimed:
+                item.status = Status.PROCESSED
+            self._finish(claimed, tokens, ttl)
+            return
+        self._claims.hold(tokens, lease)
         try:
-            self._handle(claimed)
-            done = [
-                (item, token)
-                for item, token in zip(claimed, tokens, strict=True)
-                if item.status is Status.PROCESSED
-            ]
-            kept = self.store.complete_many([(item.key or "", token) for item, token in done], ttl)
-            for (item, _token), still_ours in zip(done, kept, strict=True):
-                outstanding.pop(item.key or "", None)
+            # Each group of events is completed (or released) as soon as its handlers
+            # return: a crash then re-runs only the handlers that were running.
+            for finished in self._handle(claimed):
+                self._finish(finished, tokens, ttl)
+        finally:
+            # Everything still held when an interrupt or a store error stopped the
+            # round is released, so the next delivery runs it.
+            left = self._claims.drop_all()
+            if left:
+                self._release(left)
+
+    def _finish(self, items: list[EventResult], tokens: dict[str, str], ttl: int) -> None:
+        """Complete the processed events and release the rest (failed, not started)."""
+        done = [item for item in items if item.status is Status.PROCESSED]
+        undone = [item for item in items if item.status is not Status.PROCESSED]
+        self._claims.drop([item.key or "" for item in items])
+        if done:
+            kept = self.store.complete_many(
+                [(item.key or "", tokens[item.key or ""]) for item in done], ttl
+            )
+            for item, still_ours in zip(done, kept, strict=True):
                 if not still_ours:
                     log.warning("claim lost before completion", extra={"key": item.key})
                     item.lease_lost = True
-        finally:
-            # Failed handlers, and everything claimed when an interrupt or store error
-            # stopped the round, are released so the next delivery runs them.
-            for key, token in outstanding.items():
-                try:
-                    self.store.release(key, token)
-                except Exception:  # pragma: no cover - best effort on the way out
-                    log.exception("could not release claim", extra={"key": key})
+        if undone:
+            self._release({item.key or "": tokens[item.key or ""] for item in undone})
 
-    def _handle(self, claimed: list[EventResult]) -> None:
-        """Run the handler on each claimed event and record processed or failed."""
-        if self.handler is None:  # count only: nothing can fail
-            for item in claimed:
-                item.status = Status.PROCESSED
-            return
-        if self._pool is None or len(claimed) == 1:
-            outcomes: Iterable[tuple[bool, Any]] = (self._call(item) for item in claimed)
-        else:
-            outcomes = self._pool.map(self._call, claimed)
-        for item, (ok, value) in zip(claimed, outcomes, strict=True):
-            if ok:
-                item.status = Status.PROCESSED
-                item.result = value
-            else:
-                item.status = Status.FAILED
-                item.error = value
-
-    def _call(self, item: EventResult) -> tuple[bool, Any]:
-        assert self.handler is not None and item.event is not None
+    def _release(self, held: dict[str, str]) -> None:
         try:
-            return True, self.handler(item.event.envelope)
+            self.store.release_many(list(held.items()))
+        except Exception as exc:  # best effort: the claims lapse with their lease
+            log.warning(
+                "could not release %d claim(s); they lapse when their lease runs out: %s",
+                len(held),
+                exc,
+            )
+
+    def _handle(self, claimed: list[EventResult]) -> Iterator[list[EventResult]]:
+        """Run the handler on each claimed event; yield events in groups as they finish.
+
+        An event not yet started when a stop is requested is not run (NOT_STARTED).
+        """
+        if self._pool is None or len(claimed) == 1:
+            for item in claimed:
+                self._call(item)
+                yield [item]
+            return
+        pending = {self._pool.submit(self._call, item): item for item in claimed}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()  # a BaseException (an interrupt) in a handler stops all
+                yield [pending.pop(future) for future in done]
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _call(self, item: EventResult) -> None:
+        """Run the handler on one event and record processed, failed or not started."""
+        assert self.handler is not None and item.event is not None
+        if self._stop.is_set():
+            item.status = Status.NOT_STARTED
+            return
+        try:
+            item.result = self.handler(item.event.envelope)
         except Exception as exc:
             log.warning(
                 "handler failed",
@@ -320,7 +434,19 @@ class Pipeline:
                     "error": type(exc).__name__,
                 },
             )
-            return False, f"{type(exc).__name__}: {exc}"
+            item.status = Status.FAILED
+            item.error = f"{type(exc).__name__}: {exc}"
+        else:
+            item.status = Status.PROCESSED
+
+    def request_stop(self) -> None:
+        """Start no more handlers (thread-safe, e.g. from a signal handler); running
+        ones finish and are completed, unstarted claims are released."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def _seed_round(self, items: list[EventResult]) -> None:
         results = self.store.seed(self._key_items(items), self.settings.ttl_seconds)
@@ -344,8 +470,9 @@ class Pipeline:
         seen.update(keys)
 
     def close(self) -> None:
+        self._claims.close()
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> Pipeline:
         return self
