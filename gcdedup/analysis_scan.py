@@ -51,11 +51,11 @@ from typing import Any
 import orjson
 
 from . import analysis_decode
-from ._scan import json_reason, oversize_reason
 from .analysis_decode import UNSET, Envelope, dict_body_key
 from .errors import GcdedupError, KeyStrategyError
 from .events import MAX_RECORD_BYTES, Event, Location, expand, topic_family
 from .keys import MAX_KEY_BYTES, KeyMaker, canonical_json
+from .sources.framing import json_reason, oversize_reason
 
 #: position (big-endian first, so sorting records sorts them in arrival order),
 #: arrival watermark (epoch s, -1 unknown), byte offset of the line (or record
