@@ -209,7 +209,7 @@ def build_report(
     options: AnalysisOptions,
     tallier: Tallier | None = None,
 ) -> StatsReport:
-    """Turn merged partials into the report (all tables, exact counts).
+    """Turn merged partials into the report (one JSON-ready document, exact counts).
 
     ``tallier`` classifies and counts duplicates (default: in this process, from the
     partial's maps); the input files must still be readable
