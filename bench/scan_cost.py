@@ -33,7 +33,8 @@ HERE = Path(__file__).resolve().parent
 
 def scan_once(path: str) -> int:
     """Scan ``path`` as one JSON Lines byte range with the default key; return its events."""
-    from gcdedup.analysis_scan import Chunk, scan_chunk
+    from gcdedup.analysis.records import Chunk
+    from gcdedup.analysis.scan import scan_chunk
     from gcdedup.keys import KeyMaker
 
     chunk = Chunk(0, 0, path, 0, os.path.getsize(path))

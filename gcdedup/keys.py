@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from .errors import ConfigError, KeyStrategyError
-from .events import Event
+from .events import Event, topic_family
 
 DEFAULT_STRATEGY = "genesys"
 DEFAULT_NAMESPACE = "default"
@@ -66,10 +66,109 @@ def validate_namespace(namespace: str) -> str:
 
 def _part(value: Any) -> str:
     """A key component: short strings as they are, anything else canonical or digested."""
-    text = value if type(value) is str else canonical_json(value).decode()
+    if type(value) is str:
+        text = value
+    elif type(value) is int:
+        text = str(value)  # the canonical JSON of an integer, without serialising
+    else:
+        text = canonical_json(value).decode()
     if len(text) > MAX_PART or "#" in text:
         return "h:" + digest(text.encode())
     return text
+
+
+# -- the genesys strategy ------------------------------------------------------------
+# The rules below are the only copy: the stats scan's typed decoder
+# (gcdedup.analysis.decode) reads the fields and calls these functions.
+
+
+def conversation_key(
+    template: Any, conversation: Any, participant: Any, session: Any, event_time: Any
+) -> str | None:
+    """``template#conversation#participant#session#eventTime`` of a conversation detail
+    event, each part as :func:`_part` renders it; None when an id is missing (null)."""
+    if type(event_time) is int:
+        event_time = str(event_time)  # as _part renders an integer
+    if (
+        type(template) is str
+        and type(conversation) is str
+        and type(participant) is str
+        and type(session) is str
+        and type(event_time) is str
+    ):
+        return text_conversation_key(template, conversation, participant, session, event_time)
+    if conversation is None or participant is None or session is None or event_time is None:
+        return None
+    return (
+        f"{_part(template)}#{_part(conversation)}#{_part(participant)}"
+        f"#{_part(session)}#{_part(event_time)}"
+    )
+
+
+def text_conversation_key(
+    template: str, conversation: str, participant: str, session: str, event_time: str
+) -> str:
+    """:func:`conversation_key` of five strings (the common case, and the stats fast path)."""
+    key = f"{template}#{conversation}#{participant}#{session}#{event_time}"
+    # Every part as it is, without five calls, when no part holds a '#' (five parts,
+    # four separators) and none is over the limit (none can be when the whole is not).
+    if key.count("#") == 4 and (
+        len(key) <= MAX_PART
+        or max(len(template), len(conversation), len(participant), len(session), len(event_time))
+        <= MAX_PART
+    ):
+        return key
+    return (
+        f"{_part(template)}#{_part(conversation)}#{_part(participant)}"
+        f"#{_part(session)}#{_part(event_time)}"
+    )
+
+
+def audit_key(audit_id: Any) -> str | None:
+    """``v2.audits#<id>`` of an audit event; None unless the id is a non-empty string."""
+    if type(audit_id) is str and audit_id:
+        return f"v2.audits#{_part(audit_id)}"
+    return None
+
+
+def topic_content_key(topic: str, content: Any) -> str:
+    """``topic#digest of the canonical content``: topics without a business id."""
+    return f"{_part(topic)}#{digest(canonical_json(content))}"
+
+
+def genesys_envelope_key(envelope: dict[str, Any]) -> str:
+    """:func:`genesys_key` of an envelope (a dict with a ``detail`` dict)."""
+    detail = envelope["detail"]
+    topic = detail.get("topicName")
+    if type(topic) is not str or not topic:
+        topic = envelope.get("detail-type")
+        if type(topic) is not str or not topic:
+            topic = "unknown"
+    body = detail.get("eventBody")
+    if type(body) is not dict:
+        body = None
+    if body is not None:
+        if topic.startswith(CONVERSATION_PREFIX):
+            template = envelope.get("detail-type")
+            if type(template) is not str:
+                template = topic_family(None, detail.get("topicName"))  # Event.family
+            key = conversation_key(
+                template,
+                body.get("conversationId"),
+                body.get("participantId"),
+                body.get("sessionId"),
+                body.get("eventTime"),
+            )
+            if key is not None:
+                return key
+        elif topic.startswith(AUDIT_PREFIX):
+            key = audit_key(body.get("id"))
+            if key is not None:
+                return key
+    event_id = detail.get("eventId")
+    if type(event_id) is str and event_id and "eventBody" not in detail:
+        return f"eventId#{_part(event_id)}#{content_digest(detail)}"
+    return topic_content_key(topic, detail if body is None else body)
 
 
 def genesys_key(event: Event) -> str:
@@ -83,37 +182,7 @@ def genesys_key(event: Event) -> str:
 
     Never ``metadata.CorrelationId`` (a trace id) nor ``detail.timestamp`` (the send time).
     """
-    envelope = event.envelope
-    detail = envelope["detail"]
-    topic = detail.get("topicName")
-    if type(topic) is not str or not topic:
-        topic = envelope.get("detail-type")
-        if type(topic) is not str or not topic:
-            topic = "unknown"
-    body = detail.get("eventBody")
-    if type(body) is not dict:
-        body = None
-    if body is not None and topic.startswith(CONVERSATION_PREFIX):
-        conversation = body.get("conversationId")
-        participant = body.get("participantId")
-        session = body.get("sessionId")
-        event_time = body.get("eventTime")
-        if None not in (conversation, participant, session, event_time):
-            template = envelope.get("detail-type")
-            if type(template) is not str:
-                template = event.family
-            return (
-                f"{_part(template)}#{_part(conversation)}#{_part(participant)}"
-                f"#{_part(session)}#{_part(event_time)}"
-            )
-    if body is not None and topic.startswith(AUDIT_PREFIX):
-        audit_id = body.get("id")
-        if type(audit_id) is str and audit_id:
-            return f"v2.audits#{_part(audit_id)}"
-    event_id = detail.get("eventId")
-    if type(event_id) is str and event_id and "eventBody" not in detail:
-        return f"eventId#{_part(event_id)}#{content_digest(detail)}"
-    return f"{_part(topic)}#{content_digest(detail if body is None else body)}"
+    return genesys_envelope_key(event.envelope)
 
 
 def envelope_key(event: Event) -> str:
@@ -232,8 +301,12 @@ def make_key(strategy: KeyStrategy, namespace: str, event: Event) -> str:
         raise KeyStrategyError(f"{strategy.name}: {type(exc).__name__}: {exc}") from exc
     if type(body) is not str:  # pragma: no cover - strategies return strings
         raise KeyStrategyError(f"{strategy.name}: the key is not a string")
-    key = f"{namespace}#{body}" if strategy.prefixed else body
+    return bounded_key(f"{namespace}#" if strategy.prefixed else "", body)
+
+
+def bounded_key(head: str, body: str) -> str:
+    """``head + body``, or ``head`` + the digest of ``body`` when that is over the limit."""
+    key = head + body
     if len(key) * 4 > MAX_KEY_BYTES and len(key.encode()) > MAX_KEY_BYTES:
-        head = f"{namespace}#" if strategy.prefixed else ""
         key = f"{head}h:{digest(body.encode())}"
     return key

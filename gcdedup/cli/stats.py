@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from ..analysis import DEFAULT_TTLS, AnalysisOptions, CostModel, analyze
-from ..analysis_report import DedupKey, Rate, Table, store_tables
 from ..errors import UsageError
 from ..settings import parse_duration
 from ..sources import EventReader
@@ -26,6 +25,7 @@ from .common import (
     settings_from,
 )
 from .output import Output, percent, short_key
+from .stats_tables import DedupKey, Rate, Table, report_tables, store_tables
 
 
 @handle_errors
@@ -164,7 +164,7 @@ def stats(
                 bar.advance(task, n)
 
         report = analyze(paths or [], options, on_bytes=on_bytes)
-    tables = report.tables()
+    tables = report_tables(report.to_dict())
     if csv_dir is not None:
         _write_csv(csv_dir, tables)
     if json_output:

@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import random
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -18,20 +19,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gcdedup import analysis, analysis_scan
-from gcdedup.analysis import AnalysisOptions, CostModel, analyze, plan_chunks
-from gcdedup.analysis_report import build_report, percentile
-from gcdedup.analysis_scan import (
-    Chunk,
-    empty_partial,
-    fast_genesys,
-    merge,
-    scan_chunk,
-    split_ranges,
-)
-from gcdedup.analysis_tally import Group, Tally, TallyContext, tally
+from gcdedup.analysis import AnalysisOptions, CostModel, Workers, analyze, plan_chunks
+from gcdedup.analysis import decode as typed
+from gcdedup.analysis.jsonl import split_ranges
+from gcdedup.analysis.plan import GZIP_RATIO, input_work
+from gcdedup.analysis.records import Chunk, empty_partial, merge, stable_digest
+from gcdedup.analysis.report import build_report, percentile
+from gcdedup.analysis.scan import ChunkScanner, scan_chunk
+from gcdedup.analysis.tally import Group, Tally, TallyContext, tally
 from gcdedup.events import Event, Location
-from gcdedup.keys import KeyMaker, genesys_key
+from gcdedup.keys import KeyMaker
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((REPO / "tests" / "fixtures" / "genesys").glob("0*.json"))
@@ -373,22 +370,37 @@ def test_parallel_merge_and_classification_equal_single_process(
     assert single["duplicates"] > single["unique"]
 
 
-def test_stable_key_digests_give_the_same_report(
-    stream: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Where workers cannot be forked, keys are digested with blake2b, not hash().
+def test_spawned_workers_give_the_same_report(stream: tuple[Path, Any]) -> None:
+    # Where workers cannot be forked, they are spawned: they do not share the parent's
+    # string hash secret, so keys are digested with blake2b instead of hash().
     path, _ = stream
     options = AnalysisOptions(jobs=2, parallel_threshold=1, compare=("envelope",))
     default = analyze([str(path)], options).to_dict()
-    monkeypatch.setattr(analysis_scan, "key_digest", analysis_scan._stable_digest)
-    assert analyze([str(path)], options).to_dict() == default
-    assert analysis_scan._stable_digest("k") == analysis_scan._stable_digest("k")
-    assert analysis_scan._stable_digest("k") != analysis_scan._stable_digest("l")
+    spawned = Workers(start_method="spawn")
+    assert spawned.key_digest is stable_digest
+    assert analyze([str(path)], options, workers=spawned).to_dict() == default
 
 
-def test_whole_files_are_spread_over_the_workers(
-    stream: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_stable_key_digest_is_the_same_in_every_process() -> None:
+    # Equal for equal keys (built separately, so not the same object), different for
+    # different keys, and the same in a fresh interpreter with another hash secret.
+    key = "default#" + "#".join(["v2.audits", "a1"])
+    assert stable_digest(key) == stable_digest("default#v2.audits#a1")
+    assert stable_digest(key) != stable_digest("default#v2.audits#a2")
+    assert -(2**63) <= stable_digest(key) < 2**63  # fits the packed 64-bit maps
+    code = "from gcdedup.analysis.records import stable_digest; print(stable_digest(input()))"
+    fresh = subprocess.run(
+        [sys.executable, "-c", code],
+        input=key,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    )
+    assert int(fresh.stdout) == stable_digest(key)
+
+
+def test_whole_files_are_spread_over_the_workers(stream: tuple[Path, Any], tmp_path: Path) -> None:
     # A directory of gzip files (a Firehose archive) has no byte ranges to cut: the
     # files themselves are the workers' units, and the report is the single-process one.
     path, _ = stream
@@ -401,14 +413,14 @@ def test_whole_files_are_spread_over_the_workers(
         gz.write_bytes(gzip.compress(b"".join(part)))
         paths.append(str(gz))
     pools: list[int] = []
-    real_pool = analysis._pool
 
-    def counting_pool(processes: int) -> Any:
-        pools.append(processes)
-        return real_pool(processes)
+    class CountingWorkers(Workers):
+        def pool(self, processes: int) -> Any:
+            pools.append(processes)
+            return super().pool(processes)
 
-    monkeypatch.setattr(analysis, "_pool", counting_pool)
-    single = analyze(paths, AnalysisOptions(jobs=1)).to_dict()
+    workers = CountingWorkers()
+    single = analyze(paths, AnalysisOptions(jobs=1), workers=workers).to_dict()
     assert pools == []
     seen: list[int] = []
 
@@ -416,13 +428,13 @@ def test_whole_files_are_spread_over_the_workers(
         seen.append(n)
 
     options = AnalysisOptions(jobs=2, parallel_threshold=1)
-    assert analyze(paths, options, on_bytes=on_bytes).to_dict() == single
+    assert analyze(paths, options, on_bytes=on_bytes, workers=workers).to_dict() == single
     assert pools == [2]
     assert sum(seen) == sum(os.path.getsize(p) for p in paths)
     assert single["events"] == len(lines) and single["duplicates"] > 0
     # One file, or a small input, stays in this process.
-    analyze(paths[:1], options)
-    analyze(paths, AnalysisOptions(jobs=2))
+    analyze(paths[:1], options, workers=workers)
+    analyze(paths, AnalysisOptions(jobs=2), workers=workers)
     assert pools == [2]
 
 
@@ -461,21 +473,24 @@ def test_input_work_counts_gzip_at_its_inflated_size(tmp_path: Path) -> None:
     plain.write_bytes(b"x" * 1000)
     gz = tmp_path / "b.jsonl.gz"
     gz.write_bytes(gzip.compress(b"y" * 100_000))
-    work = analysis.input_work([str(plain), str(gz), "-", str(tmp_path / "missing")])
-    assert work == 1000 + gz.stat().st_size * analysis.GZIP_RATIO
+    work = input_work([str(plain), str(gz), "-", str(tmp_path / "missing")])
+    assert work == 1000 + gz.stat().st_size * GZIP_RATIO
 
 
-def test_fast_genesys_keys_equal_the_key_module(stream: tuple[Path, Any]) -> None:
+def test_scan_keys_equal_the_key_module(stream: tuple[Path, Any]) -> None:
+    # Both fast paths of the scan (the typed decoder for plain JSON Lines, the dict
+    # path for everything else) give every generated and sample event its key.
     path, _ = stream
-    docs = [orjson.loads(line) for line in path.read_bytes().splitlines()]
-    docs += [json.loads(p.read_text()) for p in SAMPLES]
-    answered = 0
-    for doc in docs:
-        key = fast_genesys(doc, doc["detail"])
-        if key is not None:
-            answered += 1
-            assert key == genesys_key(Event(doc, Location("x")))
-    assert answered == len(docs)
+    lines = path.read_bytes().splitlines()
+    lines += [orjson.dumps(json.loads(p.read_text())) for p in SAMPLES]
+    maker = KeyMaker.create("genesys")
+    scanner = ChunkScanner(Chunk(0, 0, "x"), [maker], empty_partial(1))
+    for line in lines:
+        expected = maker(Event(orjson.loads(line), Location("x")))
+        assert scanner.key(0, orjson.loads(line)) == expected
+        env = typed.decode(line)
+        assert env is not None
+        assert "default#" + (typed.genesys_key(env, line) or "") == expected
 
 
 def test_split_ranges_cut_after_newlines(stream: tuple[Path, Any]) -> None:

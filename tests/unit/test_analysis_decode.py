@@ -12,10 +12,14 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from gcdedup import analysis_decode
-from gcdedup.analysis import analyze
-from gcdedup.analysis_decode import UNSET, decode
-from gcdedup.analysis_scan import fast_genesys
+from gcdedup.analysis import AnalysisOptions, analyze, plan_chunks
+from gcdedup.analysis import decode as typed
+from gcdedup.analysis.decode import UNSET, decode
+from gcdedup.analysis.records import empty_partial, merge
+from gcdedup.analysis.report import build_report
+from gcdedup.analysis.scan import scan_chunk
+from gcdedup.events import Event, Location
+from gcdedup.keys import KeyMaker, genesys_key
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = [
@@ -129,16 +133,16 @@ def test_fast_path_answers_only_what_the_general_path_would(line: bytes) -> None
     assert (env.replay_name is not UNSET) == ("replay-name" in doc)
     assert env.detail is not None
     assert _str(env.detail.topicName) == _str(doc["detail"].get("topicName"))
-    key = analysis_decode.genesys_key(env, line)
+    key = typed.genesys_key(env, line)
     event("keyed" if key is not None else "not keyed")
     if key is not None:
-        assert key == fast_genesys(doc, doc["detail"]), line
+        assert key == genesys_key(Event(doc, Location("x"))), line
 
 
 def test_every_generated_and_sample_line_takes_the_fast_path(stream_lines: list[bytes]) -> None:
     for line in stream_lines + [orjson.dumps(doc) for doc in BASES]:
         env = decode(line)
-        assert env is not None and analysis_decode.genesys_key(env, line) is not None, line
+        assert env is not None and typed.genesys_key(env, line) is not None, line
 
 
 def test_invalid_utf8_inside_a_skipped_field_is_a_bad_record(tmp_path: Path) -> None:
@@ -161,8 +165,20 @@ def stream_lines(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     return path.read_bytes().splitlines()
 
 
+def _scanned_report(path: Path, **scan: Any) -> dict[str, Any]:
+    """What ``analyze([path])`` reports, scanned in this process with ``scan`` arguments."""
+    files = [str(path)]
+    options = AnalysisOptions(jobs=1)
+    makers = [KeyMaker.create()]
+    chunks = plan_chunks(files, options.fmt, 1, options.parallel_threshold)
+    partial = empty_partial(1)
+    for chunk in chunks:
+        merge(partial, scan_chunk(chunk, makers, options.fmt, **scan))
+    return build_report(partial, chunks, files, ["genesys"], makers, options).to_dict()
+
+
 def test_stats_are_the_same_with_and_without_the_fast_path(
-    stream_lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stream_lines: list[bytes], tmp_path: Path
 ) -> None:
     rng = random.Random(3)
     mixed = list(stream_lines)
@@ -180,8 +196,8 @@ def test_stats_are_the_same_with_and_without_the_fast_path(
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b"\n".join(mixed) + b"\n")
     fast = analyze([str(path)]).to_dict()
-    monkeypatch.setattr(analysis_decode, "decode", lambda line: None)
-    general = analyze([str(path)]).to_dict()
+    assert _scanned_report(path) == fast
+    general = _scanned_report(path, decode_fast=False)
     assert fast == general
     assert fast["events"] == len(stream_lines) + 3 and fast["bad_records"] == 2
 
@@ -219,8 +235,6 @@ def test_plain_lines_are_read_as_the_general_reader_reads_them(
     import gzip
     import tempfile
 
-    from gcdedup import analysis_scan
-
     lines = _line_kinds()
     data = (b"\xef\xbb\xbf" if bom else b"") + b"\n".join(lines[k] for k in kinds)
     data += b"\n" if final_newline else b""
@@ -228,12 +242,7 @@ def test_plain_lines_are_read_as_the_general_reader_reads_them(
         plain, packed = Path(tmp) / "e.jsonl", Path(tmp) / "e.jsonl.gz"
         plain.write_bytes(data)
         packed.write_bytes(gzip.compress(data))
-        saved = analysis_scan._READ_BLOCK
-        analysis_scan._READ_BLOCK = block
-        try:
-            a = analyze([str(plain)]).to_dict()
-        finally:
-            analysis_scan._READ_BLOCK = saved
+        a = _scanned_report(plain, block=block)
         b = analyze([str(packed)]).to_dict()
     for doc, path in ((a, plain), (b, packed)):
         for bad in doc["bad"]:

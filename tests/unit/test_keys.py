@@ -19,9 +19,13 @@ from gcdedup.events import Event, Location
 from gcdedup.keys import (
     MAX_KEY_BYTES,
     KeyMaker,
+    _part,
     canonical_json,
+    conversation_key,
     digest,
+    genesys_key,
     get_strategy,
+    text_conversation_key,
     validate_namespace,
 )
 
@@ -252,3 +256,32 @@ def test_any_envelope_values_give_a_key_or_a_key_error(envelope: dict[str, Any])
         assert isinstance(result, str)
         assert len(result.encode()) <= MAX_KEY_BYTES
         assert strategy == "tutorial" or result.startswith("default#")
+
+
+_parts = st.one_of(
+    st.text(max_size=8),
+    st.sampled_from(["", "a#b", "#", "x" * 200, "y" * 201, "é" * 150]),
+    st.integers(min_value=-(2**70), max_value=2**70),
+)
+
+
+@settings(max_examples=300)
+@given(st.tuples(_parts, _parts, _parts, _parts, _parts))
+def test_the_conversation_key_shortcut_renders_every_part_as_part_does(
+    parts: tuple[Any, ...],
+) -> None:
+    # The joined string is returned as it is only when that equals the part-by-part
+    # rendering (no '#' inside a part, none over the length limit).
+    expected = "#".join(_part(p) for p in parts)
+    assert conversation_key(*parts) == expected
+    if all(type(p) is str for p in parts):
+        assert text_conversation_key(*parts) == expected
+
+
+def test_a_conversation_event_without_an_id_is_keyed_by_its_body() -> None:
+    assert conversation_key("t", "c", None, "s", 1) is None
+    doc = load(END)
+    del doc["detail"]["eventBody"]["sessionId"]
+    assert genesys_key(event(doc)) == f"{doc['detail']['topicName']}#" + digest(
+        canonical_json(doc["detail"]["eventBody"])
+    )

@@ -425,7 +425,8 @@ def test_cut_off_record_over_the_limit_is_reported_and_reading_resumes(tmp_path:
 
 def test_resuming_after_a_huge_open_record_keeps_memory_bounded() -> None:
     """Points that do not start a record are passed without holding the bytes."""
-    from gcdedup._scan import CHUNK, Scanner
+    from gcdedup.sources.framing import CHUNK
+    from gcdedup.sources.splitter import JsonSplitter
 
     limit = 1000
     cut = b'{"detail": {"list": [\n' + b'{"a": 1},\n' * 150_000  # never closed, 1.5 MB
@@ -437,7 +438,7 @@ def test_resuming_after_a_huge_open_record_keeps_memory_bounded() -> None:
         sizes.append(len(scanner._buf))
         return stream.read(min(n, 64 * 1024))
 
-    scanner = Scanner(read_some, limit)
+    scanner = JsonSplitter(read_some, limit)
     items = list(scanner)
     assert max(sizes) <= limit + CHUNK
     assert items[0] == (

@@ -14,16 +14,8 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .analysis_scan import (
-    KINDS,
-    REC,
-    SEQ_BITS,
-    SEQ_MASK,
-    PackedMap,
-    Slot,
-    group_kinds,
-    merge_partition,
-)
+from .classify import KINDS, group_kinds
+from .records import REC, SEQ_BITS, SEQ_MASK, PackedMap, Slot, merge_partition
 
 #: (copies, first position, key digest, duplicates per kind, first record).
 Candidate = tuple[int, int, int, list[int], bytes]

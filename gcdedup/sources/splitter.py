@@ -41,8 +41,8 @@ from typing import Any
 
 import orjson
 
-#: How many bytes to read at a time.
-CHUNK = 1 << 20
+from .framing import BOM, CHUNK, json_reason, oversize_reason
+
 #: How often a truncated record may restart the scan (bounds pathological input).
 MAX_RESYNCS = 8
 #: Bytes that checks for a record start may scan: this many times ``limit``, plus
@@ -59,31 +59,15 @@ _JUNK_END = re.compile(rb'[{\["]')
 _JUNK_END_ARRAY = re.compile(rb'[{\["\],]')
 _RESYNC = re.compile(rb"(?:^|(?<=\}))\{", re.M)
 _NOT_AFTER_RECORD = frozenset(b',:]}"')
-_BOM = b"\xef\xbb\xbf"
 
 #: (offset, parsed value, None) for a value, (offset, None, reason) for a bad record.
 Item = tuple[int, Any, "str | None"]
 
-#: How a value ended, for ``Scanner.__iter__``.
+#: How a value ended, for ``JsonSplitter.__iter__``.
 _DONE, _TRUNCATED, _RESUMED = 0, 1, 2
 
 
-def json_reason(exc: Exception) -> str:
-    """A short reason for an orjson error; invalid UTF-8 is named as such."""
-    message = str(exc)
-    if "UTF-8" in message and "BOM" not in message:
-        return "invalid UTF-8"
-    if len(message) > 120:
-        message = message[:117] + "..."
-    return f"invalid JSON ({message})"
-
-
-def oversize_reason(size: int, limit: int, *, at_least: bool = False) -> str:
-    qualifier = "at least " if at_least else ""
-    return f"record is {qualifier}{size} bytes, over the limit of {limit} bytes"
-
-
-class Scanner:
+class JsonSplitter:
     """Yield the top-level JSON values of a stream with their byte offsets.
 
     ``read(n)`` returns the next bytes of the (decompressed) stream, ``b""`` at
@@ -126,7 +110,7 @@ class Scanner:
 
     def __iter__(self) -> Iterator[Item]:
         pos = 0
-        if self._buf.startswith(_BOM):
+        if self._buf.startswith(BOM):
             pos = 3
         in_array = False
         resyncs = 0
