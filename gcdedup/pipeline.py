@@ -16,6 +16,7 @@ import enum
 import logging
 import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -34,6 +35,13 @@ log = logging.getLogger(__name__)
 
 #: How many bad records and failures a report keeps verbatim (all are counted).
 REPORT_SAMPLES = 100
+
+#: Waiting for another holder's lease: how long past its stored lapse to try again
+#: (clocks of two machines differ a little).
+LAPSE_MARGIN_SECONDS = 1.0
+
+#: How long closing a pipeline waits for a heartbeat still renewing.
+HEARTBEAT_JOIN_SECONDS = 2.0
 
 
 class Mode(str, enum.Enum):
@@ -125,6 +133,24 @@ class RunReport:
             per_topic = self.by_topic.setdefault(topic or "unknown", Counter())
             per_topic["events"] += n
             per_topic[status.value] += n
+
+    def count_retry(self, results: Sequence[EventResult]) -> None:
+        """Fold in a second pass over events this report counted as IN_FLIGHT: each
+        moves from in_flight to its new outcome; the earliest lapse is re-read."""
+        self.in_flight_lapse_at = None
+        for result in results:
+            per_topic = self.by_topic.setdefault(result.topic or "unknown", Counter())
+            for counter in (self.counts, per_topic):
+                counter["in_flight"] -= 1
+                counter[result.status.value] += 1
+            if result.lease_lost:
+                self.counts["lease_lost"] += 1
+            if result.status is Status.FAILED and len(self.failures) < REPORT_SAMPLES:
+                self.failures.append(result)
+            if result.lease_until is not None and (
+                self.in_flight_lapse_at is None or result.lease_until < self.in_flight_lapse_at
+            ):
+                self.in_flight_lapse_at = result.lease_until
 
     def __getattr__(self, name: str) -> int:
         if name in {s.value for s in Status} | {"events", "lease_lost", "not_started"}:
@@ -231,7 +257,9 @@ class Heartbeat:
             self._closed = True
             self._wake.notify_all()
         if self._thread is not None:
-            self._thread.join()
+            # A renewal blocked on a failing store must not hold up the exit: the
+            # thread is a daemon and its claims lapse with their lease.
+            self._thread.join(timeout=HEARTBEAT_JOIN_SECONDS)
 
 
 class Pipeline:
@@ -438,6 +466,42 @@ class Pipeline:
             item.error = f"{type(exc).__name__}: {exc}"
         else:
             item.status = Status.PROCESSED
+
+    def settle_in_flight(
+        self,
+        report: RunReport,
+        events: list[Event],
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[int, float], None] | None = None,
+    ) -> list[Event]:
+        """Wait for the claims that held ``events`` IN_FLIGHT to lapse, then run them.
+
+        Each pass sleeps until the earliest stored lease lapses and tries the events
+        still in flight again; it stops when none is left, when a stop is requested,
+        or one lease of ours after the last known lapse (a holder that keeps renewing
+        is alive and will finish them itself). ``on_wait(n, seconds)`` announces each
+        wait. Returns the events still in flight.
+        """
+        if self.mode is not Mode.PROCESS:
+            return events
+        give_up = max(report.in_flight_lapse_at or 0.0, clock()) + self.settings.lease_seconds
+        while events and not self._stop.is_set():
+            lapse = report.in_flight_lapse_at
+            now = clock()
+            if lapse is None or lapse > give_up:
+                break
+            delay = max(lapse - now, 0.0) + LAPSE_MARGIN_SECONDS
+            if on_wait is not None:
+                on_wait(len(events), delay)
+            sleep(delay)
+            results: list[EventResult] = []
+            for batch in _batches(iter(events), self.settings.batch_size):
+                results.extend(self.run_batch(list(batch)))
+            report.count_retry(results)
+            events = [r.event for r in results if r.status is Status.IN_FLIGHT and r.event]
+        return events
 
     def request_stop(self) -> None:
         """Start no more handlers (thread-safe, e.g. from a signal handler); running

@@ -19,6 +19,13 @@ EPILOG = (
     "failed, or --strict found bad records); 2 a usage error (bad option, path or URL)."
 )
 
+PROCESS_EPILOG = (
+    "Exit codes: 0 success; 1 a runtime failure (an event's handler failed, a claim was "
+    "taken over while its handler ran, the store failed, or --strict found bad records); "
+    "2 a usage error (bad option, path or URL); 3 with --strict, events were left claimed by "
+    "another worker; 130 / 143 stopped by Ctrl-C / SIGTERM."
+)
+
 app = typer.Typer(
     name="gcdedup",
     help="Deduplicate Genesys Cloud EventBridge events: process files through a dedup "
@@ -54,7 +61,7 @@ def root(
     configure_logging(verbose)
 
 
-app.command("process", epilog=EPILOG)(process_cmd.process)
+app.command("process", epilog=PROCESS_EPILOG)(process_cmd.process)
 app.command("stats", epilog=EPILOG)(stats_cmd.stats)
 app.command("purge", epilog=EPILOG)(purge_cmd.purge)
 app.command("init", epilog=EPILOG)(init_cmd.init)

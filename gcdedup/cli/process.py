@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -13,6 +17,7 @@ import orjson
 import typer
 
 from ..errors import UsageError
+from ..events import Event
 from ..handlers import Handler, load_handler
 from ..pipeline import EventResult, Mode, Pipeline, RunReport, Status
 from ..settings import ENV_VARS, Settings
@@ -35,9 +40,13 @@ from .common import (
     settings_from,
 )
 from .output import Output, percent, rate
+from .stats_tables import duration
 
 #: How many bad records and failures are listed on stderr (all are counted).
 SHOWN = 10
+
+#: --strict and events left claimed by another worker (documented in --help).
+EXIT_IN_FLIGHT = 3
 
 
 @handle_errors
@@ -118,11 +127,23 @@ def process(
             "missing directory is an error, so a mistyped path never starts an empty store).",
         ),
     ] = False,
+    wait_in_flight: Annotated[
+        bool,
+        typer.Option(
+            "--wait-in-flight",
+            help="Events claimed by another worker: wait until its stored lease lapses and "
+            "process what it left (a worker that died), instead of only reporting them.",
+        ),
+    ] = False,
 ) -> None:
     """Run events through the dedup store once each.
 
     Each new event is claimed, handled and completed; duplicates are skipped; a
     failed handler releases its claim so the next run processes that event again.
+
+    Ctrl-C or SIGTERM stops starting events: running handlers finish and are
+    completed, unstarted claims are released, and the exit code is 130 or 143
+    (a second signal stops at once; its claims lapse with their lease).
 
     Example: gcdedup process sample_events/ --store sqlite:///dedup.sqlite3
     """
@@ -159,10 +180,55 @@ def process(
         if json_output or str(out) == "-":
             # stdout carries the results: a handler's print() goes to stderr instead
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
-        report = _run(pipeline, reader, output, sink)
-    _render(output, report, settings)
-    if report.failed or (strict and report.bad_record):
+        in_flight: list[Event] = []
+        with _stop_on_signals(pipeline) as stopped_by:
+            report = _run(pipeline, reader, output, sink, in_flight)
+            if wait_in_flight and in_flight:
+                left = pipeline.settle_in_flight(
+                    report,
+                    in_flight,
+                    on_wait=lambda n, s: output.info(
+                        f"waiting {duration(s)} for the lease on {n:,} in-flight event(s) to lapse"
+                    ),
+                )
+                if left:
+                    output.info(f"{len(left):,} event(s) are still claimed by a live worker")
+    _render(output, report, settings, stopped_by)
+    if stopped_by:
+        raise typer.Exit(128 + stopped_by[0])
+    if report.failed or report.lease_lost or (strict and report.bad_record):
         raise typer.Exit(1)
+    if strict and report.in_flight and mode is Mode.PROCESS:
+        raise typer.Exit(EXIT_IN_FLIGHT)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(pipeline: Pipeline) -> Iterator[list[int]]:
+    """SIGINT and SIGTERM ask the pipeline to stop (the list gets the signal's number);
+    a second one interrupts at once. Only the main thread can install handlers."""
+    stopped: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield stopped
+        return
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stopped:
+            raise KeyboardInterrupt
+        stopped.append(signum)
+        pipeline.request_stop()
+        name = signal.Signals(signum).name
+        Output.error_console().print(
+            f"{name}: finishing running handlers, starting no more (again to stop at once)",
+            highlight=False,
+            markup=False,
+        )
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopped
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _store_options(flag: int | None, settings: Settings) -> dict[str, Any]:
@@ -211,26 +277,68 @@ def _open_out(stack: ExitStack, out: Path | None) -> IO[bytes] | None:
 
 
 def _run(
-    pipeline: Pipeline, reader: EventReader, output: Output, sink: IO[bytes] | None
+    pipeline: Pipeline,
+    reader: EventReader,
+    output: Output,
+    sink: IO[bytes] | None,
+    in_flight: list[Event],
 ) -> RunReport:
-    def write(result: EventResult) -> None:
-        assert sink is not None
-        sink.write(orjson.dumps(result.to_dict(), option=orjson.OPT_NON_STR_KEYS) + b"\n")
+    """Run the reader through the pipeline; ``in_flight`` collects the events found
+    claimed elsewhere (for --wait-in-flight: they are few, so kept in memory)."""
+
+    def on_result(result: EventResult) -> None:
+        if sink is not None:
+            sink.write(orjson.dumps(result.to_dict(), option=orjson.OPT_NON_STR_KEYS) + b"\n")
+        if result.status is Status.IN_FLIGHT and result.event is not None:
+            in_flight.append(result.event)
 
     with output.progress(reader.total_bytes) as progress:
         tick = None
         if progress is not None:
-            task = progress.add_task("events", total=reader.total_bytes)
+            task = progress.add_task("MB read", total=reader.total_bytes)
 
             def tick() -> None:
                 progress.update(task, completed=reader.bytes_read)
 
-        return pipeline.run(reader, on_result=write if sink is not None else None, on_batch=tick)
+        return pipeline.run(reader, on_result=on_result, on_batch=tick)
 
 
-def _render(output: Output, report: RunReport, settings: Settings) -> None:
+def warnings_for(
+    report: RunReport, settings: Settings, stopped_by: list[int], now: float
+) -> list[str]:
+    """What a user must act on, in words: printed on stderr, listed in --json."""
+    found: list[str] = []
+    if stopped_by:
+        name = signal.Signals(stopped_by[0]).name
+        found.append(
+            f"stopped by {name}: {report.not_started:,} claimed event(s) were released "
+            "unstarted and later input was not read; run again to process them"
+        )
+    if report.lease_lost:
+        found.append(
+            f"{report.lease_lost:,} event(s) were handled after their claim was taken over "
+            "(their lease lapsed): another worker may have handled them too; use a longer "
+            "--lease"
+        )
+    if report.in_flight and report.mode is Mode.PROCESS:
+        lapse = report.in_flight_lapse_at
+        when = (
+            f"the earliest of their claims lapses in {duration(max(lapse - now, 0))}"
+            if lapse is not None
+            else "when their claims lapse is not known"
+        )
+        found.append(
+            f"{report.in_flight:,} event(s) are claimed by another worker and were not "
+            f"processed here; {when}: if that worker died, run again then, or use "
+            "--wait-in-flight"
+        )
+    return found
+
+
+def _render(output: Output, report: RunReport, settings: Settings, stopped_by: list[int]) -> None:
     data = report.to_dict()
     data["store"] = settings.store_url
+    data["warnings"] = warnings_for(report, settings, stopped_by, time.time())
     if output.json_mode:
         output.json(data)
         return
@@ -242,15 +350,14 @@ def _render(output: Output, report: RunReport, settings: Settings) -> None:
         output.warn(f"failed at {failure.location}: {failure.error}")
     if report.failed > SHOWN:
         output.warn(f"... and {report.failed - SHOWN} more failures (--out lists all)")
-    if report.in_flight and report.mode is Mode.PROCESS:
-        output.warn(
-            f"{report.in_flight} event(s) are claimed by another worker and were not processed "
-            f"here; if that worker died, run again after its lease ({settings.lease_seconds:g} s)"
-        )
+    for warning in data["warnings"]:
+        output.warn(warning)
     events = report.valid_events
     rows: list[tuple[str, Any]] = [("events", events)]
     if report.mode is Mode.PROCESS:
         rows += [("processed", report.processed), ("failed", report.failed)]
+        if report.not_started:
+            rows.append(("not started (stopped)", report.not_started))
     elif report.mode is Mode.SEED:
         rows += [("seeded", report.seeded)]
     else:

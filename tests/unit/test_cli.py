@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -390,11 +392,24 @@ def test_events_claimed_elsewhere_are_reported_with_a_warning(runner: CliRunner,
 
     key = "default#v2.audits#b8775049-2993-450d-97d7-5d7c784d7cc9"
     with open_store(db) as store:
-        store.claim([KeyItem(key, "default")], 300, 3600)  # another worker's live claim
-    result = run(runner, "process", str(GENESYS / "01_user_presence_audit.json"), "--store", db)
+        # another worker's live claim, with a lease of its own (2 h, not this run's 5 min)
+        store.claim([KeyItem(key, "default")], 7200, 7200)
+    sample = str(GENESYS / "01_user_presence_audit.json")
+    result = run(runner, "process", sample, "--store", db)
     assert result.exit_code == 0
-    assert "1 event(s) are claimed by another worker" in result.stderr
-    assert "after its lease (300 s)" in result.stderr
+    assert re.search(
+        r"Warning: 1 event\(s\) are claimed by another worker and were not processed here; "
+        r"the earliest of their claims lapses in (2h|1h59m): if that worker died, run again "
+        r"then, or use --wait-in-flight",
+        result.stderr,
+    ), result.stderr
+    doc = run_json(runner, "process", sample, "--store", db, "--json")
+    assert doc["in_flight"] == 1
+    assert len(doc["warnings"]) == 1
+    assert doc["warnings"][0].startswith("1 event(s) are claimed by another worker")
+    assert 7100 < doc["in_flight_lapse_at"] - time.time() <= 7200
+    strict = run(runner, "process", sample, "--store", db, "--strict")
+    assert strict.exit_code == 3
 
 
 def test_stats_does_not_count_unkeyable_events_as_unique(runner: CliRunner) -> None:

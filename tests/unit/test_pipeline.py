@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -197,18 +198,35 @@ def test_concurrent_handlers_give_the_same_outcomes(make_store: MakeStore) -> No
     assert (report.processed, report.failed, report.duplicate) == (39, 3, 58)
 
 
-def test_an_interrupt_releases_every_claim_of_the_round(make_store: MakeStore) -> None:
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_an_interrupt_keeps_what_was_completed_and_releases_the_rest(
+    make_store: MakeStore, concurrency: int
+) -> None:
     store = make_store()
+    gate = threading.Barrier(2) if concurrency > 1 else None
 
     def interrupt(envelope: dict[str, Any]) -> None:
-        if envelope["detail"]["eventBody"]["id"] == "audit-2":
+        ident = envelope["detail"]["eventBody"]["id"]
+        if ident == "audit-2":
             raise KeyboardInterrupt
+        if gate is not None and ident in {"audit-3", "audit-4"}:
+            gate.wait(timeout=5)  # both run at once, after audit-2's interrupt
 
+    events = [audit(n) for n in range(5)]
     with pytest.raises(KeyboardInterrupt):
-        process([audit(n) for n in range(5)], store, cfg(), interrupt)
+        process(
+            events,
+            store,
+            cfg(concurrency=concurrency, batch_size=1 if gate is None else 5),
+            interrupt,
+        )
     summary = store.summary()
     assert summary.by_status.get("IN_PROGRESS", 0) == 0
-    assert summary.records == 0  # nothing completed: the round ended before completion
+    done = {key for key in (f"default#v2.audits#audit-{n}" for n in range(5)) if store.get(key)}
+    if concurrency == 1:
+        # one event per batch: the two before the interrupt were completed at once
+        assert done == {"default#v2.audits#audit-0", "default#v2.audits#audit-1"}
+    assert "default#v2.audits#audit-2" not in done
 
 
 def test_a_lost_lease_is_reported(make_store: MakeStore, clock) -> None:
