@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from hashlib import blake2b
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from ..errors import ConfigError, StoreError
 from .base import (
@@ -122,6 +123,9 @@ def key_hash(key: str) -> bytes:
     return blake2b(key.encode(), digest_size=16).digest()
 
 
+#: How long a write waits for another process's lock before the store fails.
+DEFAULT_BUSY_TIMEOUT_MS = 30_000
+
 #: Words in SQLite's messages for a damaged file ("database disk image is malformed",
 #: "file is not a database").
 _DAMAGE_HINTS = ("malformed", "not a database")
@@ -170,7 +174,7 @@ class SQLiteStore(DedupStore):
         *,
         clock: Clock | None = None,
         run_id: str | None = None,
-        busy_timeout_ms: int = 30_000,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         create_parent: bool = False,
     ) -> None:
         super().__init__(clock=clock or time.time, run_id=run_id)
@@ -225,14 +229,32 @@ class SQLiteStore(DedupStore):
         run_id: str | None = None,
         create_parent: bool = False,
     ) -> SQLiteStore:
-        """``sqlite:///relative/file`` or ``sqlite:////absolute/file`` (``~`` expands)."""
+        """``sqlite:///relative/file`` or ``sqlite:////absolute/file`` (``~`` expands);
+        ``?timeout=SECONDS`` sets how long a write waits for another process's lock."""
         prefix = "sqlite:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
             raise ConfigError(f"invalid SQLite URL {url!r}: use sqlite:///path/to/file.sqlite3")
+        path, _, query = url[len(prefix) :].partition("?")
+        options = parse_qs(query, keep_blank_values=True)
+        unknown = sorted(set(options) - {"timeout"})
+        if unknown:
+            raise ConfigError(f"unknown SQLite URL option(s) {', '.join(unknown)}: use timeout")
+        busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS
+        if "timeout" in options:
+            try:
+                busy_timeout_ms = round(float(options["timeout"][-1]) * 1000)
+            except ValueError:
+                busy_timeout_ms = -1
+            if not 0 <= busy_timeout_ms <= 3_600_000:
+                raise ConfigError(
+                    f"invalid SQLite URL option timeout={options['timeout'][-1]!r}: "
+                    "use seconds from 0 to 3600"
+                )
         return cls(
-            url[len(prefix) :].split("?", 1)[0],
+            path,
             clock=clock,
             run_id=run_id,
+            busy_timeout_ms=busy_timeout_ms,
             create_parent=create_parent,
         )
 

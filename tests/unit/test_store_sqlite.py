@@ -159,3 +159,22 @@ def test_release_many_gives_up_after_the_short_timeout_when_the_store_is_locked(
         holder.close()
     assert again[0].outcome is Outcome.CLAIMED
     store.close()
+
+
+def test_the_url_sets_the_lock_timeout_and_refuses_unknown_options(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    store = open_store(f"{url}?timeout=0.2")
+    holder = sqlite3.connect(tmp_path / "a.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    try:
+        with pytest.raises(StoreError, match="is busy or unwritable: database is locked"):
+            store.claim([KeyItem("k", "default", "t")], 60, 60)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert time.monotonic() - started < 5  # not the 30 s default
+    with pytest.raises(ConfigError, match=r"unknown SQLite URL option\(s\) wal: use timeout"):
+        open_store(f"{url}?wal=1")
+    with pytest.raises(ConfigError, match="invalid SQLite URL option timeout='soon'"):
+        open_store(f"{url}?timeout=soon")
