@@ -2,15 +2,22 @@
 
 It returns anything JSON-serialisable (written to ``--out``) or None, and raises
 to fail the event (its claim is released so the next delivery runs it).
+
+:func:`build_handler` is the one place the CLI (``process --handler/--genesys``) and
+the Lambda (``GCDEDUP_HANDLER``/``GCDEDUP_GENESYS``) turn their settings into one.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .errors import HandlerError
+
+if TYPE_CHECKING:  # the Genesys client (requests) is imported only when it is used
+    from .genesys.settings import GenesysSettings
 
 Handler = Callable[[dict[str, Any]], Any]
 
@@ -35,3 +42,52 @@ def load_handler(spec: str) -> Handler:
         raise HandlerError(f"handler {spec!r} is not callable")
     handler: Handler = target
     return handler
+
+
+@dataclass
+class BuiltHandler:
+    """What :func:`build_handler` made: the handler (None: count only), its name for
+    logs, and what to close when done (the Genesys client's connections)."""
+
+    handler: Handler | None
+    name: str
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for closer in reversed(self.closers):
+            closer()
+        self.closers.clear()
+
+    def __enter__(self) -> BuiltHandler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_handler(
+    spec: str | None = None,
+    genesys: GenesysSettings | None = None,
+    *,
+    time_left: Callable[[], float] | None = None,
+) -> BuiltHandler:
+    """The handler a run uses, for the CLI and the Lambda alike.
+
+    ``spec`` (``module:function``) loads the user's handler; ``genesys`` builds the
+    Genesys conversation handler (no network I/O yet), whose waits end within
+    ``time_left()`` seconds when given; neither means count only. Both is a
+    HandlerError: the adapters check it first to name their own flag or variable.
+    """
+    if spec and genesys is not None:
+        raise HandlerError("a handler module:function and the Genesys handler are exclusive")
+    if spec:
+        return BuiltHandler(load_handler(spec), spec)
+    if genesys is not None:
+        from .genesys.handlers import build_genesys_handler
+
+        if time_left is None:
+            conversations = build_genesys_handler(genesys)
+        else:
+            conversations = build_genesys_handler(genesys, time_left=time_left)
+        return BuiltHandler(conversations, "genesys", [conversations.close])
+    return BuiltHandler(None, "count-only")

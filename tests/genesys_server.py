@@ -3,7 +3,8 @@
 It speaks ``POST /oauth/token`` (HTTP Basic, client credentials grant) and
 ``GET /api/v2/conversations/{id}`` (bearer token), injects faults on demand
 (429 with Retry-After, 5xx, revoked tokens, slow responses, a conversation that
-always fails) and counts calls thread-safely.
+always fails, the login server's 400 "rate limit exceeded") and counts calls
+thread-safely.
 
 Shared fixtures: ``genesys_server`` (a started server) and ``genesys_settings``
 (GenesysSettings pointing at it). A test module gets them with
@@ -116,6 +117,16 @@ class GenesysTestServer:
             "status": 429,
         }
         self._add_fault(target, Fault(429, times, headers, body))
+
+    def token_rate_limit(self, times: int) -> None:
+        """The next ``times`` token requests get what Genesys' login server sends when a
+        client asks for tokens too fast: HTTP 400 ``invalid_request``, not a 429."""
+        body = {
+            "error": "invalid_request",
+            "description": "rate limit exceeded",
+            "error_description": "rate limit exceeded",
+        }
+        self._add_fault("token", Fault(400, times, {}, body))
 
     def server_error(self, times: int, status: int = 503, target: str = "api") -> None:
         """The next ``times`` calls to ``target`` get a 5xx with a Genesys error body."""

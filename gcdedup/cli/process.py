@@ -18,7 +18,7 @@ import typer
 
 from ..errors import UsageError
 from ..events import Event
-from ..handlers import Handler, load_handler
+from ..handlers import Handler, build_handler
 from ..pipeline import EventResult, Mode, Pipeline, RunReport, Status
 from ..settings import ENV_VARS, Settings
 from ..sources import EventReader
@@ -250,19 +250,14 @@ def _build_handler(
 ) -> Handler | None:
     if mode is not Mode.PROCESS:
         return None
-    if spec:
-        return load_handler(spec)
+    genesys_settings = None
     if genesys:
-        from ..genesys.handlers import build_genesys_handler
         from ..genesys.settings import GenesysSettings
 
         genesys_settings = GenesysSettings.from_env(
             region=region, client_id=client_id, pool_size=settings.concurrency
         )
-        conversation_handler = build_genesys_handler(genesys_settings)
-        stack.callback(conversation_handler.close)
-        return conversation_handler
-    return None
+    return stack.enter_context(build_handler(spec, genesys_settings)).handler
 
 
 def _open_out(stack: ExitStack, out: Path | None) -> IO[bytes] | None:

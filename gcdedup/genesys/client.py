@@ -17,7 +17,7 @@ import orjson
 
 from gcdedup.genesys.auth import BearerAuth, ClientCredentialsAuth
 from gcdedup.genesys.settings import GenesysSettings
-from gcdedup.genesys.transport import GenesysAPIError, Sleep, Transport
+from gcdedup.genesys.transport import GenesysAPIError, Sleep, TimeLeft, Transport, no_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,9 @@ class GenesysClient:
         *,
         sleep: Sleep = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        time_left: TimeLeft = no_deadline,
     ) -> None:
+        """``time_left`` bounds every wait and timeout (seconds to the caller's deadline)."""
         self.settings = settings
         self.transport = Transport(
             connect_timeout=settings.connect_timeout,
@@ -40,6 +42,7 @@ class GenesysClient:
             max_rate_limit_wait=settings.max_rate_limit_wait,
             pool_size=settings.pool_size,
             sleep=sleep,
+            time_left=time_left,
         )
         self.auth = ClientCredentialsAuth(
             self.transport,

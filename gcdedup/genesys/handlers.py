@@ -14,7 +14,7 @@ from gcdedup.errors import GenesysError
 from gcdedup.events import Event, Location
 from gcdedup.genesys.client import GenesysClient
 from gcdedup.genesys.settings import GenesysSettings
-from gcdedup.genesys.transport import Sleep
+from gcdedup.genesys.transport import Sleep, TimeLeft, no_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +65,15 @@ class ConversationHandler:
 
 
 def build_genesys_handler(
-    settings: GenesysSettings, *, sleep: Sleep = time.sleep
+    settings: GenesysSettings, *, sleep: Sleep = time.sleep, time_left: TimeLeft = no_deadline
 ) -> ConversationHandler:
     """The handler ``process --genesys`` and the Lambda use; call ``close()`` when done.
 
-    No network I/O happens here: the token is fetched by the first conversation event.
+    No network I/O happens here: the token is fetched by the first conversation event
+    and shared by every later one. ``time_left`` bounds every wait (the Lambda passes
+    what is left of the current invocation).
     """
-    return ConversationHandler(GenesysClient(settings, sleep=sleep))
+    return ConversationHandler(GenesysClient(settings, sleep=sleep, time_left=time_left))
 
 
 def _as_event(envelope: Any) -> Event | None:

@@ -9,18 +9,25 @@ Two retry mechanisms, each where it fits:
   when it gives up, so the error still carries Genesys' ``code`` and ``message``.
   A small subclass replaces its sleep with full-jitter exponential backoff through
   an injectable ``sleep`` (urllib3 calls ``time.sleep`` directly).
-* An explicit loop in :meth:`Transport.request` handles 429. urllib3 cannot: it
-  does not know Genesys' ``inin-ratelimit-reset`` header, cannot cap the *total*
-  time one call spends waiting, and would sleep without logging why. A 429 means
-  the request was not processed, so the loop retries POSTs (the token) as well.
+* An explicit loop in :meth:`Transport.request` handles 429 (``Retry-After``, else a
+  doubling wait). urllib3 cannot cap the *total* time one call spends waiting, nor
+  keep it within a deadline, and would sleep without logging why. A 429 means the
+  request was not processed, so the loop retries POSTs (the token) as well.
 
-The 401 "refresh the token once" step lives a layer up, in the client, because it
-needs the token cache.
+Every wait is also bounded by ``time_left`` (a callable: seconds until the caller's
+deadline, e.g. what is left of a Lambda invocation): per-attempt timeouts shrink to
+fit, and a retry or a 429 wait that cannot end before the deadline is not started;
+the call fails with a :class:`GenesysAPIError` saying so.
+
+The 401 "refresh the token once" step and the token endpoint's own rate limit
+(HTTP 400 ``rate limit exceeded``) live a layer up, in the client and the auth,
+because they need the token cache.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import time
@@ -45,10 +52,17 @@ from gcdedup.errors import GenesysError
 logger = logging.getLogger(__name__)
 
 Sleep = Callable[[float], None]
+#: Seconds left before the caller's deadline (``math.inf`` when there is none).
+TimeLeft = Callable[[], float]
+
+
+def no_deadline() -> float:
+    return math.inf
+
 
 #: Statuses a GET is retried on; 501 and other 5xx say "this will not work" and are not.
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
-#: A 429 wait when neither Retry-After nor inin-ratelimit-reset says how long (doubles).
+#: A 429 wait when Retry-After does not say how long (doubles).
 RATE_LIMIT_FALLBACK_DELAY = 1.0
 #: A floor for a 429 wait, so ``Retry-After: 0`` cannot spin through the budget.
 MIN_RATE_LIMIT_DELAY = 0.5
@@ -140,6 +154,7 @@ class BackoffRetry(Retry):
     """urllib3's Retry, sleeping full-jitter exponential backoff through an injected sleep."""
 
     _sleep: Sleep
+    _time_left: TimeLeft
     _backoff_base: float
     _backoff_cap: float
 
@@ -149,6 +164,7 @@ class BackoffRetry(Retry):
         retries: int,
         sleep: Sleep,
         *,
+        time_left: TimeLeft = no_deadline,
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,
     ) -> BackoffRetry:
@@ -165,6 +181,7 @@ class BackoffRetry(Retry):
             respect_retry_after_header=False,
         )
         retry._sleep = sleep
+        retry._time_left = time_left
         retry._backoff_base = backoff_base
         retry._backoff_cap = backoff_cap
         return retry
@@ -172,6 +189,7 @@ class BackoffRetry(Retry):
     def new(self: _R, **kw: Any) -> _R:
         retry = super().new(**kw)
         retry._sleep = self._sleep
+        retry._time_left = self._time_left
         retry._backoff_base = self._backoff_base
         retry._backoff_cap = self._backoff_cap
         return retry
@@ -181,6 +199,11 @@ class BackoffRetry(Retry):
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** max(attempt - 1, 0))
         delay = random.uniform(0, ceiling)
         last = self.history[-1] if self.history else None
+        left = self._time_left()
+        if delay >= left:
+            # Waiting would leave no time for the retry: stop here (Transport.request
+            # turns this into a GenesysAPIError).
+            raise _NoTimeToRetry(attempt, delay, left, last.status if last else None)
         logger.warning(
             "retrying Genesys request",
             extra={
@@ -192,6 +215,20 @@ class BackoffRetry(Retry):
             },
         )
         self._sleep(delay)
+
+
+class _NoTimeToRetry(Exception):
+    """Raised out of urllib3's retry loop when the deadline leaves no time for a retry.
+
+    Not a urllib3 or requests exception, so it passes through both unchanged.
+    """
+
+    def __init__(self, attempt: int, delay: float, left: float, status: int | None) -> None:
+        super().__init__(attempt, delay, left, status)
+        self.attempt = attempt
+        self.delay = delay
+        self.left = left
+        self.status = status
 
 
 class Transport:
@@ -206,15 +243,17 @@ class Transport:
         max_rate_limit_wait: float,
         pool_size: int,
         sleep: Sleep = time.sleep,
+        time_left: TimeLeft = no_deadline,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.max_rate_limit_wait = max_rate_limit_wait
-        self._sleep = sleep
+        self.sleep = sleep
+        self.time_left = time_left
         self.session = requests.Session()
         # Proxies and CA bundles still come from the environment; every call passes
         # ``auth=`` explicitly, so requests never substitutes ~/.netrc credentials.
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        self.retry = BackoffRetry.build(max_retries, sleep)
+        self.retry = BackoffRetry.build(max_retries, sleep, time_left=time_left)
         self.adapter = HTTPAdapter(
             pool_connections=2, pool_maxsize=pool_size, max_retries=self.retry
         )
@@ -231,45 +270,73 @@ class Transport:
     ) -> requests.Response:
         """Send one call; return its response (any status but 429) or raise GenesysAPIError.
 
-        429s are retried while the total wait stays within ``max_rate_limit_wait``.
+        429s are retried while the total wait stays within ``max_rate_limit_wait`` and
+        ends before the deadline; each attempt's timeouts are cut to the time left.
         """
         path = urlsplit(url).path
         waited = 0.0
         rate_limited = 0
         while True:
+            left = self.time_left()
+            if left <= 0:
+                raise GenesysAPIError(
+                    f"Genesys {method} {path} not sent: no time left before the deadline",
+                    method=method,
+                    path=path,
+                )
+            connect, read = self.timeout
             try:
                 response = self.session.request(
                     method,
                     url,
                     auth=auth,
                     data=data,
-                    timeout=self.timeout,
+                    timeout=(min(connect, left), min(read, left)),
                     allow_redirects=False,
                 )
+            except _NoTimeToRetry as stop:
+                what = f"HTTP {stop.status}" if stop.status else "no response"
+                raise GenesysAPIError(
+                    f"Genesys {method} {path} failed: {what} after {stop.attempt} attempt(s); "
+                    f"a retry after {stop.delay:.2g} s would not end before the deadline "
+                    f"({max(stop.left, 0):.2g} s left)",
+                    method=method,
+                    path=path,
+                    status=stop.status,
+                ) from None
             except requests.RequestException as exc:
                 raise GenesysAPIError.from_exception(exc, method, url) from exc
             if response.status_code != 429:
                 return response
             rate_limited += 1
             delay = self._rate_limit_delay(response, rate_limited)
-            if waited + delay > self.max_rate_limit_wait:
+            left = self.time_left()
+            if waited + delay > self.max_rate_limit_wait or delay >= left:
+                limit = (
+                    f"exceed the {self.max_rate_limit_wait:g} s limit"
+                    if waited + delay > self.max_rate_limit_wait
+                    else f"not end before the deadline ({max(left, 0):.2g} s left)"
+                )
                 raise GenesysAPIError.from_response(
                     response,
                     method,
                     path,
                     hint=f"rate limited {rate_limited} time(s); waiting {delay:g} s more would "
-                    f"exceed the {self.max_rate_limit_wait:g} s limit",
+                    + limit,
                 )
             logger.warning(
                 "Genesys rate limit; waiting",
                 extra={"method": method, "path": path, "delay_s": delay, "waited_s": waited},
             )
             response.close()
-            self._sleep(delay)
+            self.sleep(delay)
             waited += delay
 
     def _rate_limit_delay(self, response: requests.Response, count: int) -> float:
-        """Seconds to wait: Retry-After, else inin-ratelimit-reset, else doubling fallback."""
+        """Seconds to wait: Retry-After, else a doubling fallback.
+
+        (Genesys' ``inin-ratelimit-reset`` header is not read: it was withdrawn in 2021.)
+        """
         delay: float | None = None
         retry_after = response.headers.get("Retry-After")
         if retry_after:
@@ -278,23 +345,11 @@ class Transport:
             except (InvalidHeader, ValueError, OverflowError):
                 delay = None  # an unparseable header is the server's bug: fall back
         if delay is None:
-            delay = _seconds(response.headers.get("inin-ratelimit-reset"))
-        if delay is None:
             delay = RATE_LIMIT_FALLBACK_DELAY * 2 ** (count - 1)
         return max(delay, MIN_RATE_LIMIT_DELAY)
 
     def close(self) -> None:
         self.session.close()
-
-
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
 
 
 def _error_fields(body: bytes) -> tuple[str | None, str | None]:

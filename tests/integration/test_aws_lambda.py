@@ -22,6 +22,8 @@ from genesys_server import *  # noqa: F403 - the genesys_server fixture
 from genesys_server import CLIENT_ID, CLIENT_SECRET, GenesysTestServer
 
 from gcdedup import aws_lambda
+from gcdedup.aws_lambda import container as lambda_container
+from gcdedup.aws_lambda import secrets as lambda_secrets
 from gcdedup.errors import ConfigError
 from gcdedup.events import BadRecord, Event, Location, expand
 from gcdedup.keys import KeyMaker
@@ -370,7 +372,7 @@ def test_direct_invocation_without_records_raises(
     summaries = [
         line for line in log_lines(capsys.readouterr().out) if line["message"] == "invocation"
     ]
-    assert [(s["level"], s["records"]) for s in summaries] == [("WARNING", 0)] * 2
+    assert [(s["level"], s["records"]) for s in summaries] == [("ERROR", 0)] * 2
 
 
 def test_genesys_payloads_in_both_delivery_shapes(lambda_env: pytest.MonkeyPatch) -> None:
@@ -405,7 +407,7 @@ def test_lease_comes_from_the_remaining_time(
 
     [record] = seen
     assert record.status is RecordStatus.IN_PROGRESS
-    expected = clock.now + 12.5 + aws_lambda.LEASE_MARGIN_SECONDS
+    expected = clock.now + 12.5 + lambda_container.LEASE_MARGIN_SECONDS
     assert record.lease_until == pytest.approx(expected, abs=0.01)
 
 
@@ -430,20 +432,20 @@ def test_store_and_handler_are_built_once_per_container(
     lambda_env: pytest.MonkeyPatch, namespace: str
 ) -> None:
     opened: list[str] = []
-    real_open = aws_lambda.open_store
+    real_open = lambda_container.open_store
 
     def counting_open(url: str, **kwargs: Any) -> Any:
         opened.append(url)
         return real_open(url, **kwargs)
 
-    lambda_env.setattr(aws_lambda, "open_store", counting_open)
+    lambda_env.setattr(lambda_container, "open_store", counting_open)
     for number in (1, 2, 3, 1):
         aws_lambda.handler(sqs_batch(sqs_record(genesys(number))), FakeContext())
     aws_lambda.handler(genesys(4), FakeContext())
     assert len(opened) == 1
     container = aws_lambda.get_container()
     assert container.settings.namespace == namespace
-    assert container.handler is RECORDER
+    assert container.handler.handler is RECORDER
     aws_lambda.reset()  # a new container starts from scratch
     aws_lambda.handler(genesys(5), FakeContext())
     assert len(opened) == 2
@@ -509,13 +511,13 @@ def test_a_failed_start_closes_the_genesys_handler(
     lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The Genesys handler is built before the store: a bad store must not leak it."""
-    from gcdedup import genesys as genesys_package
+    from gcdedup.genesys import handlers as genesys_handlers
 
     closed: list[str] = []
-    real_build = genesys_package.build_genesys_handler
+    real_build = genesys_handlers.build_genesys_handler
 
-    def build(settings: Any) -> Any:
-        built = real_build(settings)
+    def build(settings: Any, **options: Any) -> Any:
+        built = real_build(settings, **options)
         real_close = built.close
 
         def close() -> None:
@@ -525,7 +527,7 @@ def test_a_failed_start_closes_the_genesys_handler(
         built.close = close
         return built
 
-    lambda_env.setattr(genesys_package, "build_genesys_handler", build)
+    lambda_env.setattr(genesys_handlers, "build_genesys_handler", build)
     lambda_env.delenv("GCDEDUP_HANDLER")
     lambda_env.setenv("GCDEDUP_GENESYS", "true")
     lambda_env.setenv("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
@@ -558,7 +560,7 @@ def test_package_warnings_are_json_lines_too(
 def test_json_lines_write_only_whitelisted_extras(capsys: pytest.CaptureFixture[str]) -> None:
     import logging
 
-    handler = aws_lambda._JsonLines()
+    handler = aws_lambda.JsonLines()
     record = logging.LogRecord(
         "gcdedup.genesys.transport", logging.WARNING, "", 0, "retrying", (), None
     )
@@ -578,12 +580,15 @@ def test_json_lines_write_only_whitelisted_extras(capsys: pytest.CaptureFixture[
 
 
 @sqlite_only
-def test_a_store_error_mid_invocation_logs_what_was_done(
+def test_a_store_error_mid_batch_returns_what_is_left_as_failures(
     lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Events are started in chunks of GCDEDUP_CONCURRENCY; a store error in the second
+    chunk fails that chunk and leaves the rest unstarted, and the first chunk's messages
+    are done (not redelivered), whatever the error."""
     from gcdedup.errors import StoreError
 
-    lambda_env.setenv("GCDEDUP_BATCH_SIZE", "2")
+    lambda_env.setenv("GCDEDUP_CONCURRENCY", "2")
     container = aws_lambda.get_container()
     real_run_batch = container.pipeline.run_batch
     calls: list[int] = []
@@ -595,21 +600,45 @@ def test_a_store_error_mid_invocation_logs_what_was_done(
         return real_run_batch(records, **kwargs)
 
     lambda_env.setattr(container.pipeline, "run_batch", run_batch)
-    batch = sqs_batch(*(sqs_record(genesys(number), f"m-{number}") for number in (1, 2, 3, 4)))
-    with pytest.raises(StoreError):
-        aws_lambda.handler(batch, FakeContext())
+    batch = sqs_batch(*(sqs_record(genesys(n), f"m-{n}") for n in (1, 2, 3, 4, 5)))
+    response = aws_lambda.handler(batch, FakeContext())
+    assert failures(response) == {"m-3", "m-4", "m-5"}
+    assert calls == [2, 2]
     lines = log_lines(capsys.readouterr().out)
-    assert [line["message"] for line in lines] == [
-        "container ready",
-        "event",
-        "event",
-        "invocation",
+    assert [(line["message"], line.get("outcome")) for line in lines] == [
+        ("container ready", None),
+        ("event", "processed"),
+        ("event", "processed"),
+        ("event", "failed"),
+        ("event", "failed"),
+        ("event", "not_started"),
+        ("invocation", None),
     ]
+    assert lines[3]["error"] == "StoreError: throttled beyond retries"
     summary = lines[-1]
     assert summary["level"] == "WARNING"
-    assert (summary["records"], summary["processed"], summary["total_records"]) == (2, 2, 4)
-    assert summary["not_finished"] == 2
+    assert (summary["records"], summary["processed"], summary["total_records"]) == (2, 2, 5)
+    assert (summary["failed"], summary["not_started"], summary["not_finished"]) == (2, 1, 3)
+    assert summary["failures"] == 3
     assert summary["error"] == "StoreError: throttled beyond retries"
+
+
+@sqlite_only
+def test_a_store_error_fails_a_direct_invocation(
+    lambda_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gcdedup.errors import StoreError
+
+    container = aws_lambda.get_container()
+
+    def run_batch(records: Any, **kwargs: Any) -> Any:
+        raise StoreError("table gone")
+
+    lambda_env.setattr(container.pipeline, "run_batch", run_batch)
+    with pytest.raises(StoreError, match="table gone"):
+        aws_lambda.handler(genesys(1), FakeContext())
+    summary = log_lines(capsys.readouterr().out)[-1]
+    assert (summary["message"], summary["level"], summary["failed"]) == ("invocation", "ERROR", 1)
 
 
 @sqlite_only
@@ -658,13 +687,13 @@ def test_genesys_handler_with_credentials_from_secrets_manager(
     lambda_env.setenv("GENESYSCLOUD_API_URL", genesys_server.url)
     lambda_env.setenv("GENESYSCLOUD_LOGIN_URL", genesys_server.url)
     fetched: list[str] = []
-    real_fetch = aws_lambda.fetch_genesys_secret
+    real_fetch = lambda_secrets.fetch_genesys_secret
 
-    def counting_fetch(secret_id: str) -> dict[str, Any]:
+    def counting_fetch(secret_id: str, client: Any = None) -> dict[str, Any]:
         fetched.append(secret_id)
-        return real_fetch(secret_id)
+        return real_fetch(secret_id, client)
 
-    lambda_env.setattr(aws_lambda, "fetch_genesys_secret", counting_fetch)
+    lambda_env.setattr(lambda_secrets, "fetch_genesys_secret", counting_fetch)
 
     batch = sqs_batch(*(sqs_record(load(path)) for path in GENESYS))
     assert failures(aws_lambda.handler(batch, FakeContext())) == set()

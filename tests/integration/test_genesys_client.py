@@ -191,12 +191,13 @@ def test_429_waits_as_retry_after_says(
     assert genesys_server.calls(CONVERSATION) == 3
 
 
-def test_429_falls_back_to_inin_ratelimit_reset(
+def test_429_ignores_the_withdrawn_inin_ratelimit_reset_header(
     client: GenesysClient, genesys_server: GenesysTestServer, sleeps: Sleeps
 ) -> None:
+    """Genesys removed ``inin-ratelimit-reset`` in 2021: a stale proxy's value is not used."""
     genesys_server.rate_limit(1, retry_after=None, reset="7")
     client.get_conversation(CONVERSATION)
-    assert sleeps == [7.0]
+    assert sleeps == [1.0]  # the doubling fallback's first wait
     assert genesys_server.calls(CONVERSATION) == 2
 
 

@@ -96,3 +96,99 @@ def test_events_the_rule_cannot_deliver_go_to_the_dead_letter_queue(
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {
         "Fn::GetAtt": ["GenesysEventsRule", "Arn"]
     }
+
+
+def test_what_holds_state_is_kept_when_the_stack_goes(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for name in ("DedupTable", "EventQueue", "DeadLetterQueue", "DedupFunctionLogs"):
+        assert resources[name]["DeletionPolicy"] == "Retain", name
+        assert resources[name]["UpdateReplacePolicy"] == "Retain", name
+    table = resources["DedupTable"]["Properties"]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_the_role_allows_only_what_the_function_calls(template: dict[str, Any]) -> None:
+    """The Lambda path claims (PutItem, GetItem as a fallback), counts duplicates and
+    completes (UpdateItem) and releases (DeleteItem); check mode's BatchGetItem is the CLI's."""
+    policies = template["Resources"]["DedupFunction"]["Properties"]["Policies"]
+    [table] = [
+        statement
+        for policy in policies
+        if "Statement" in policy
+        for statement in policy["Statement"]
+        if statement["Sid"] == "DedupTable"
+    ]
+    assert sorted(table["Action"]) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
+
+
+def test_a_customer_managed_key_can_decrypt_the_secret_through_secrets_manager_only(
+    template: dict[str, Any],
+) -> None:
+    policies = template["Resources"]["DedupFunction"]["Properties"]["Policies"]
+    [conditional] = [
+        p
+        for p in policies
+        if isinstance(p, dict) and p.get("Fn::If", [None])[0] == "HasSecretKmsKey"
+    ]
+    [statement] = conditional["Fn::If"][1]["Statement"]
+    assert statement["Action"] == "kms:Decrypt"
+    assert statement["Resource"] == {"Ref": "GenesysSecretKmsKeyArn"}
+    assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {
+        "Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "good", "bad"),
+    [
+        (
+            "GenesysSecretArn",
+            ["", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gcdedup/genesys-AbCdEf"],
+            [
+                "gcdedup/genesys",
+                "arn:aws:s3:::bucket",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:x",
+            ],
+        ),
+        (
+            "GenesysSecretKmsKeyArn",
+            ["", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+            ["alias/aws/secretsmanager", "arn:aws:kms:eu-west-1:123456789012:alias/mine"],
+        ),
+    ],
+)
+def test_arn_parameters_take_an_arn_or_nothing(
+    template: dict[str, Any], name: str, good: list[str], bad: list[str]
+) -> None:
+    parameter = template["Parameters"][name]
+    assert parameter["Default"] == ""
+    assert all(accepted_by_template(parameter, value) for value in good)
+    assert not any(accepted_by_template(parameter, value) for value in bad)
+
+
+def test_architecture_is_a_parameter_defaulting_to_arm64(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["Architecture"]
+    assert (parameter["Default"], sorted(parameter["AllowedValues"])) == (
+        "arm64",
+        ["arm64", "x86_64"],
+    )
+    function = template["Resources"]["DedupFunction"]
+    assert function["Properties"]["Architectures"] == [{"Ref": "Architecture"}]
+    assert function["Metadata"]["BuildMethod"] == "makefile"
+
+
+def test_deadline_margin_pattern_agrees_with_the_code(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["DeadlineMargin"]
+    for value in ["5s", "2", "1.5s", "500ms"]:
+        assert accepted_by_code(lambda v: parse_duration(v, "margin"), value)
+        assert accepted_by_template(parameter, value), value
+    for value in ["0", "", "soon", "-1s"]:
+        assert not accepted_by_code(lambda v: parse_duration(v, "margin"), value)
+        assert not accepted_by_template(parameter, value), value
+    env = template["Resources"]["DedupFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["GCDEDUP_DEADLINE_MARGIN"] == {"Ref": "DeadlineMargin"}
