@@ -42,7 +42,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-
 class FakeClock:
     """Epoch seconds that only move when a test says so."""
 
