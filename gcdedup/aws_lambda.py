@@ -45,7 +45,7 @@ import orjson
 from .errors import ConfigError, GcdedupError, HandlerError
 from .events import BadRecord, Event, Location, expand
 from .handlers import Handler, load_handler
-from .pipeline import EventResult, Pipeline, Status
+from .pipeline import EventOutcome, EventResult, Pipeline
 from .settings import ENV_VARS, Settings, new_run_id
 from .store import Clock, DedupStore, open_store
 
@@ -65,7 +65,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
 #: Results that make a record (or a direct invocation) fail and be delivered again.
-RETRY_STATUSES = frozenset({Status.FAILED, Status.IN_FLIGHT, Status.BAD_RECORD})
+RETRY_STATUSES = frozenset({EventOutcome.FAILED, EventOutcome.IN_FLIGHT, EventOutcome.BAD_RECORD})
 
 
 class LambdaContext(Protocol):
@@ -483,7 +483,7 @@ def _summary(
     summary: dict[str, Any] = {
         "delivery": delivery,
         "records": len(results),
-        **{status.value: counts[status.value] for status in Status},
+        **{status.value: counts[status.value] for status in EventOutcome},
         "failures": sum(counts[s.value] for s in RETRY_STATUSES),
         "namespace": container.settings.namespace,
         "key_strategy": container.settings.key_strategy,

@@ -41,8 +41,9 @@ class Mode(str, enum.Enum):
     SEED = "seed"  # mark as seen without running the handler
 
 
-class Status(str, enum.Enum):
-    """The outcome of one event in a run (the ``outcome`` field of ``--out``)."""
+class EventOutcome(str, enum.Enum):
+    """The outcome of one event in a run (the ``outcome`` field of ``--out``); a stored
+    record's state is store.RecordStatus."""
 
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
@@ -58,7 +59,7 @@ class EventResult:
     """What happened to one input record."""
 
     location: Location
-    status: Status
+    status: EventOutcome
     key: str | None = None
     topic: str | None = None
     error: str | None = None
@@ -99,27 +100,64 @@ class RunReport:
 
     def count_all(self, results: Sequence[EventResult]) -> None:
         """Fold a batch of results in (one Counter update per batch, not per event)."""
-        tally: Counter[tuple[str | None, Status]] = Counter((r.topic, r.status) for r in results)
+        tally: Counter[tuple[str | None, EventOutcome]] = Counter(
+            (r.topic, r.status) for r in results
+        )
         for result in results:
             if result.lease_lost:
                 self.counts["lease_lost"] += 1
-            if result.status is Status.BAD_RECORD and len(self.bad_records) < REPORT_SAMPLES:
+            if result.status is EventOutcome.BAD_RECORD and len(self.bad_records) < REPORT_SAMPLES:
                 self.bad_records.append(BadRecord(result.location, result.error or ""))
-            elif result.status is Status.FAILED and len(self.failures) < REPORT_SAMPLES:
+            elif result.status is EventOutcome.FAILED and len(self.failures) < REPORT_SAMPLES:
                 self.failures.append(result)
         for (topic, status), n in tally.items():
             self.counts["events"] += n
             self.counts[status.value] += n
-            if status is Status.BAD_RECORD:
+            if status is EventOutcome.BAD_RECORD:
                 continue
             per_topic = self.by_topic.setdefault(topic or "unknown", Counter())
             per_topic["events"] += n
             per_topic[status.value] += n
 
-    def __getattr__(self, name: str) -> int:
-        if name in {s.value for s in Status} | {"events", "lease_lost"}:
-            return self.counts[name]
-        raise AttributeError(name)
+    # One property per count, so a misspelt name is a type error, not a silent 0.
+
+    @property
+    def events(self) -> int:
+        """Input records of the run, bad records included (``records`` in to_dict)."""
+        return self.counts["events"]
+
+    @property
+    def processed(self) -> int:
+        return self.counts[EventOutcome.PROCESSED.value]
+
+    @property
+    def duplicate(self) -> int:
+        return self.counts[EventOutcome.DUPLICATE.value]
+
+    @property
+    def in_flight(self) -> int:
+        return self.counts[EventOutcome.IN_FLIGHT.value]
+
+    @property
+    def failed(self) -> int:
+        return self.counts[EventOutcome.FAILED.value]
+
+    @property
+    def new(self) -> int:
+        return self.counts[EventOutcome.NEW.value]
+
+    @property
+    def seeded(self) -> int:
+        return self.counts[EventOutcome.SEEDED.value]
+
+    @property
+    def bad_record(self) -> int:
+        return self.counts[EventOutcome.BAD_RECORD.value]
+
+    @property
+    def lease_lost(self) -> int:
+        """Events processed whose claim was taken over before completion."""
+        return self.counts["lease_lost"]
 
     @property
     def valid_events(self) -> int:
@@ -216,16 +254,20 @@ class Pipeline:
         make_key = self.keys
         for record in batch:
             if type(record) is not Event and isinstance(record, BadRecord):
-                results.append(EventResult(record.location, Status.BAD_RECORD, error=record.reason))
+                results.append(
+                    EventResult(record.location, EventOutcome.BAD_RECORD, error=record.reason)
+                )
                 continue
             try:
                 key = make_key(record)
             except KeyStrategyError as exc:
                 results.append(
-                    EventResult(record.location, Status.BAD_RECORD, error=f"no key: {exc}")
+                    EventResult(record.location, EventOutcome.BAD_RECORD, error=f"no key: {exc}")
                 )
                 continue
-            result = EventResult(record.location, Status.NEW, key, record.family, event=record)
+            result = EventResult(
+                record.location, EventOutcome.NEW, key, record.family, event=record
+            )
             results.append(result)
             nth = occurrences.get(key, 0)
             occurrences[key] = nth + 1
@@ -263,16 +305,16 @@ class Pipeline:
                 claimed.append(item)
                 tokens.append(claim.token or "")
             elif outcome is Outcome.DUPLICATE:
-                item.status = Status.DUPLICATE
+                item.status = EventOutcome.DUPLICATE
             else:
-                item.status = Status.IN_FLIGHT
+                item.status = EventOutcome.IN_FLIGHT
         outstanding = {item.key or "": token for item, token in zip(claimed, tokens, strict=True)}
         try:
             self._handle(claimed)
             done = [
                 (item, token)
                 for item, token in zip(claimed, tokens, strict=True)
-                if item.status is Status.PROCESSED
+                if item.status is EventOutcome.PROCESSED
             ]
             kept = self.store.complete_many([(item.key or "", token) for item, token in done], ttl)
             for (item, _token), still_ours in zip(done, kept, strict=True):
@@ -293,7 +335,7 @@ class Pipeline:
         """Run the handler on each claimed event and record processed or failed."""
         if self.handler is None:  # count only: nothing can fail
             for item in claimed:
-                item.status = Status.PROCESSED
+                item.status = EventOutcome.PROCESSED
             return
         if self._pool is None or len(claimed) == 1:
             outcomes: Iterable[tuple[bool, Any]] = (self._call(item) for item in claimed)
@@ -301,10 +343,10 @@ class Pipeline:
             outcomes = self._pool.map(self._call, claimed)
         for item, (ok, value) in zip(claimed, outcomes, strict=True):
             if ok:
-                item.status = Status.PROCESSED
+                item.status = EventOutcome.PROCESSED
                 item.result = value
             else:
-                item.status = Status.FAILED
+                item.status = EventOutcome.FAILED
                 item.error = value
 
     def _call(self, item: EventResult) -> tuple[bool, Any]:
@@ -324,23 +366,23 @@ class Pipeline:
 
     def _seed_round(self, items: list[EventResult]) -> None:
         results = self.store.seed(self._key_items(items), self.settings.ttl_seconds)
-        status = {Outcome.SEEDED: Status.SEEDED, Outcome.DUPLICATE: Status.DUPLICATE}
+        status = {Outcome.SEEDED: EventOutcome.SEEDED, Outcome.DUPLICATE: EventOutcome.DUPLICATE}
         for item, seeded in zip(items, results, strict=True):
-            item.status = status.get(seeded.outcome, Status.IN_FLIGHT)
+            item.status = status.get(seeded.outcome, EventOutcome.IN_FLIGHT)
 
     def _check_round(self, items: list[EventResult]) -> None:
         seen = self._seen
         fresh: list[EventResult] = []
         for item in items:
             if item.key in seen:
-                item.status = Status.DUPLICATE
+                item.status = EventOutcome.DUPLICATE
             else:
                 fresh.append(item)
         keys = [item.key or "" for item in fresh]
         checked = self.store.check(keys) if fresh else []
-        status = {Outcome.NEW: Status.NEW, Outcome.DUPLICATE: Status.DUPLICATE}
+        status = {Outcome.NEW: EventOutcome.NEW, Outcome.DUPLICATE: EventOutcome.DUPLICATE}
         for item, found in zip(fresh, checked, strict=True):
-            item.status = status.get(found.outcome, Status.IN_FLIGHT)
+            item.status = status.get(found.outcome, EventOutcome.IN_FLIGHT)
         seen.update(keys)
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ import typer
 
 from ..errors import UsageError
 from ..handlers import Handler, load_handler
-from ..pipeline import EventResult, Mode, Pipeline, RunReport, Status
+from ..pipeline import EventOutcome, EventResult, Mode, Pipeline, RunReport
 from ..settings import ENV_VARS, Settings
 from ..sources import EventReader
 from ..store import open_store
@@ -261,8 +261,8 @@ def _render(output: Output, report: RunReport, settings: Settings) -> None:
     )
     shown_statuses = [
         s
-        for s in Status
-        if s is not Status.BAD_RECORD and any(s.value in c for c in report.by_topic.values())
+        for s in EventOutcome
+        if s is not EventOutcome.BAD_RECORD and any(s.value in c for c in report.by_topic.values())
     ]
     if report.by_topic:
         output.table(

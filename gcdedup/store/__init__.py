@@ -18,8 +18,8 @@ from .base import (
     Outcome,
     PurgeFilter,
     Record,
+    RecordStatus,
     Result,
-    Status,
     StoreSummary,
 )
 
@@ -30,8 +30,8 @@ __all__ = [
     "Outcome",
     "PurgeFilter",
     "Record",
+    "RecordStatus",
     "Result",
-    "Status",
     "StoreSummary",
     "default_store_url",
     "open_store",

@@ -36,8 +36,8 @@ from .base import (
     Outcome,
     PurgeFilter,
     Record,
+    RecordStatus,
     Result,
-    Status,
     StoreSummary,
     classify,
     new_token,
@@ -390,7 +390,7 @@ class DynamoDBStore(DedupStore):
     def _new_item(
         self,
         item: KeyItem,
-        status: Status,
+        status: RecordStatus,
         now: float,
         ttl_seconds: int,
         token: str | None = None,
@@ -426,7 +426,7 @@ class DynamoDBStore(DedupStore):
                 ),
                 ExpressionAttributeValues={
                     ":now": _num(now),
-                    ":in_progress": _str(Status.IN_PROGRESS.value),
+                    ":in_progress": _str(RecordStatus.IN_PROGRESS.value),
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -546,7 +546,9 @@ class DynamoDBStore(DedupStore):
         def one(index: int) -> Result:
             item = items[index]
             token = new_token()
-            attrs = self._new_item(item, Status.IN_PROGRESS, now, ttl_seconds, token, lease_seconds)
+            attrs = self._new_item(
+                item, RecordStatus.IN_PROGRESS, now, ttl_seconds, token, lease_seconds
+            )
             old = self._conditional_put("claim", attrs, now)
             if old is None:
                 with lock:
@@ -640,10 +642,10 @@ class DynamoDBStore(DedupStore):
                         "status", "expires_at", "lease_until", "claim_token"
                     ),
                     ExpressionAttributeValues={
-                        ":completed": _str(Status.COMPLETED.value),
+                        ":completed": _str(RecordStatus.COMPLETED.value),
                         ":expires_at": _num(expires_at),
                         ":token": _str(token),
-                        ":in_progress": _str(Status.IN_PROGRESS.value),
+                        ":in_progress": _str(RecordStatus.IN_PROGRESS.value),
                     },
                 )
             except _ConditionFailed:
@@ -663,7 +665,7 @@ class DynamoDBStore(DedupStore):
                 ExpressionAttributeNames=_names("claim_token", "status"),
                 ExpressionAttributeValues={
                     ":token": _str(token),
-                    ":in_progress": _str(Status.IN_PROGRESS.value),
+                    ":in_progress": _str(RecordStatus.IN_PROGRESS.value),
                 },
             )
         except _ConditionFailed:
@@ -685,7 +687,7 @@ class DynamoDBStore(DedupStore):
 
         def one(index: int) -> Result:
             item = items[index]
-            attrs = self._new_item(item, Status.COMPLETED, now, ttl_seconds)
+            attrs = self._new_item(item, RecordStatus.COMPLETED, now, ttl_seconds)
             old = self._conditional_put("seed", attrs, now)
             if old is None:
                 return Result(item.key, Outcome.SEEDED)
@@ -944,7 +946,7 @@ def _to_record(item: Item) -> Record:
     namespace = FOREIGN_NAMESPACE if foreign else ""
     return Record(
         key=item[KEY_ATTRIBUTE]["S"],
-        status=Status.COMPLETED if foreign else Status(item["status"]["S"]),
+        status=RecordStatus.COMPLETED if foreign else RecordStatus(item["status"]["S"]),
         expires_at=int(expires_at),
         lease_until=float(lease_until) if lease_until is not None else None,
         claim_token=item["claim_token"]["S"] if "claim_token" in item else None,

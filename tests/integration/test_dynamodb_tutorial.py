@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gcdedup.store import KeyItem, Outcome, PurgeFilter, Status, open_store
+from gcdedup.store import KeyItem, Outcome, PurgeFilter, RecordStatus, open_store
 
 pytest.importorskip("moto")
 pytest.importorskip("boto3")
@@ -61,7 +61,7 @@ def test_a_claim_on_a_tutorial_item_is_a_counted_duplicate(store: DynamoDBStore)
     assert first.outcome is Outcome.DUPLICATE
     assert first.token is None
     assert first.record is not None
-    assert first.record.status is Status.COMPLETED
+    assert first.record.status is RecordStatus.COMPLETED
     assert first.record.namespace == FOREIGN_NAMESPACE
     assert first.record.first_seen_at == PROCESSED_TS
     assert first.record.dup_count == 1
@@ -82,7 +82,7 @@ def test_check_get_and_seed_read_a_tutorial_item(store: DynamoDBStore) -> None:
     record = store.get("evt-2#0123456789abcdef")
     assert record is not None
     assert (record.status, record.dup_count, record.topic, record.run_id) == (
-        Status.COMPLETED,
+        RecordStatus.COMPLETED,
         0,
         "",
         None,
