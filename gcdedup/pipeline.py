@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from .concurrency import map_in_order, waves
 from .errors import KeyStrategyError
 from .events import BadRecord, Event, Location
 from .handlers import Handler
@@ -247,10 +248,8 @@ class Pipeline:
     ) -> list[EventResult]:
         """One batch -> one result per record, in order."""
         results: list[EventResult] = []
-        # rounds[n] holds the (n+1)-th occurrence of each key in this batch; each
-        # result carries its event and key, so it is the round's work item too.
-        rounds: list[list[EventResult]] = [[]]
-        occurrences: dict[str, int] = {}
+        # Each keyed result carries its event and key, so it is a round's work item too.
+        keyed: list[EventResult] = []
         make_key = self.keys
         for record in batch:
             if type(record) is not Event and isinstance(record, BadRecord):
@@ -269,15 +268,11 @@ class Pipeline:
                 record.location, EventOutcome.NEW, key, record.family, event=record
             )
             results.append(result)
-            nth = occurrences.get(key, 0)
-            occurrences[key] = nth + 1
-            if nth == len(rounds):
-                rounds.append([])
-            rounds[nth].append(result)
+            keyed.append(result)
         lease = self.settings.lease_seconds if lease_seconds is None else lease_seconds
-        for items in rounds:
-            if not items:
-                continue
+        # Wave n holds the (n+1)-th occurrence of each key in this batch.
+        for wave in waves([result.key for result in keyed]):
+            items = [keyed[index] for index in wave]
             if self.mode is Mode.PROCESS:
                 self._process_round(items, lease)
             elif self.mode is Mode.SEED:
@@ -337,10 +332,7 @@ class Pipeline:
             for item in claimed:
                 item.status = EventOutcome.PROCESSED
             return
-        if self._pool is None or len(claimed) == 1:
-            outcomes: Iterable[tuple[bool, Any]] = (self._call(item) for item in claimed)
-        else:
-            outcomes = self._pool.map(self._call, claimed)
+        outcomes = map_in_order(self._call, claimed, self._pool)
         for item, (ok, value) in zip(claimed, outcomes, strict=True):
             if ok:
                 item.status = EventOutcome.PROCESSED

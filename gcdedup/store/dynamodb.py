@@ -22,12 +22,13 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from ..concurrency import map_in_order, waves
 from ..errors import ConfigError, MissingDependencyError, StoreError
 from .base import (
     Clock,
@@ -114,20 +115,6 @@ def _backoff(attempt: int) -> float:
 
 def _chunks(seq: Sequence[T], size: int) -> list[Sequence[T]]:
     return [seq[i : i + size] for i in range(0, len(seq), size)]
-
-
-def _waves(keys: Sequence[str]) -> list[list[int]]:
-    """Split positions into rounds with no key twice, so a repeated key in one call
-    is answered after its first occurrence (as SQLite's ordered statements do)."""
-    seen: dict[str, int] = {}
-    waves: list[list[int]] = []
-    for index, key in enumerate(keys):
-        n = seen.get(key, 0)
-        seen[key] = n + 1
-        if n == len(waves):
-            waves.append([])
-        waves[n].append(index)
-    return waves
 
 
 class _Refused(Exception):
@@ -359,23 +346,12 @@ class DynamoDBStore(DedupStore):
         """
         if len(args) <= 1 or self.concurrency == 1:
             return [fn(a) for a in args]
-        pool = self._executor()
-        futures = [pool.submit(fn, a) for a in args]
-        pending = wait(futures, return_when=FIRST_EXCEPTION).not_done
-        if pending:  # a task failed
-            for future in pending:
-                future.cancel()
-            wait(pending)
-        for future in futures:
-            error = None if future.cancelled() else future.exception()
-            if error is not None:
-                raise error
-        return [future.result() for future in futures]
+        return map_in_order(fn, args, self._executor())
 
     def _map_waves(self, keys: Sequence[str], fn: Callable[[int], R]) -> list[R]:
         """fn(index) for every position, in parallel, repeated keys in later rounds."""
         out: dict[int, R] = {}
-        for wave in _waves(keys):
+        for wave in waves(keys):
             for index, result in zip(wave, self._map(fn, wave), strict=True):
                 out[index] = result
         return [out[i] for i in range(len(keys))]
