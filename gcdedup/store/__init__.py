@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
@@ -57,9 +58,13 @@ def default_store_url() -> str:
 
 
 def open_store(
-    url: str, *, clock: Clock | None = None, run_id: str | None = None, **options: object
+    url: str, *, clock: Clock | None = None, run_id: str | None = None, **options: Any
 ) -> DedupStore:
-    """Open the store a URL names; an unknown scheme is a ConfigError listing the valid ones."""
+    """Open the store a URL names; an unknown scheme is a ConfigError listing the valid ones.
+
+    ``options`` go to the DynamoDB store (its URL options, and ``client`` and ``sleep``
+    to inject); the other backends take none.
+    """
     scheme = urlsplit(url).scheme if "://" in url else ""
     if scheme == "memory":
         from .memory import MemoryStore

@@ -48,7 +48,7 @@ def store(dynamodb_table_url: str) -> Iterator[DynamoDBStore]:
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Our own UnprocessedKeys/Items backoff in milliseconds, so tests stay quick."""
-    monkeypatch.setattr(ddb, "BACKOFF_BASE", 0.001)
+    monkeypatch.setattr(ddb.store, "BACKOFF_BASE", 0.001)
 
 
 def kitems(keys: list[str], namespace: str = "ns") -> list[KeyItem]:
@@ -362,8 +362,8 @@ def test_batches_and_pages_respect_dynamodb_limits(store: DynamoDBStore) -> None
     assert store.get("other#1") is not None
 
 
-def test_scans_follow_pages(store: DynamoDBStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ddb, "SCAN_PAGE_ITEMS", 7)
+def test_scans_follow_pages(store: DynamoDBStore) -> None:
+    store.scan_page_items = 7
     store.seed(kitems([f"pg{i:02d}" for i in range(40)]), TTL)
     log = CallLog(store, "Scan")
     assert store.summary().records == 40
