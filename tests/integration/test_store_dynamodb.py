@@ -222,8 +222,10 @@ def test_throttling_beyond_the_retries_is_a_clear_error(dynamodb_table_url: str)
         store.claim(kitems(["x"]), LEASE, TTL)
     assert str(info.value) == (
         f"DynamoDB throttled claim on table {table} after all retries (ThrottlingException): "
-        "lower --concurrency or raise the table's capacity"
+        "lower the store's concurrency (concurrency=N in the store URL) "
+        "or raise the table's capacity"
     )
+    assert info.value.setting == "concurrency"  # the CLI adds its --concurrency
     store.close()
 
 

@@ -11,6 +11,9 @@ from typing import Any
 from ...errors import StoreError
 from .codec import DynamoDBItem
 
+#: The fix for throttling, named by the store URL's option (the CLI adds its flag).
+LOWER_CONCURRENCY = "lower the store's concurrency (concurrency=N in the store URL)"
+
 THROTTLING_CODES = frozenset(
     {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 )
@@ -74,7 +77,8 @@ def client_error(table: str, operation: str, exc: Any) -> StoreError:
     if code in THROTTLING_CODES:
         return StoreError(
             f"DynamoDB throttled {operation} on table {table} after all retries "
-            f"({code}): lower --concurrency or raise the table's capacity"
+            f"({code}): {LOWER_CONCURRENCY} or raise the table's capacity",
+            setting="concurrency",
         )
     return StoreError(f"DynamoDB {operation} on table {table} failed ({code}): {detail}")
 

@@ -60,7 +60,7 @@ from .codec import (
     read_record,
     string,
 )
-from .errors import ConditionFailed
+from .errors import LOWER_CONCURRENCY, ConditionFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -261,6 +261,7 @@ class DynamoDBStore(DedupStore):
         left: Callable[[Mapping[str, Any]], int],
         what: str,
         advice: str,
+        setting: str | None = None,
     ) -> None:
         """``send(request)``, then what it hands back unprocessed (throttling, response
         caps) again after a jittered backoff, a bounded number of rounds."""
@@ -271,7 +272,8 @@ class DynamoDBStore(DedupStore):
             self._sleep(backoff(attempt))
         raise StoreError(
             f"DynamoDB {operation} on table {self.table}: {left(request)} {what} still "
-            f"unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds (throttled): {advice}"
+            f"unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds (throttled): {advice}",
+            setting=setting,
         )
 
     # -- the contract ---------------------------------------------------------------------
@@ -486,7 +488,8 @@ class DynamoDBStore(DedupStore):
             {self.table: {"Keys": [key_of(k) for k in keys], "ConsistentRead": True}},
             lambda unprocessed: len(unprocessed.get(self.table, {}).get("Keys", [])),
             "keys",
-            "retry later or lower --concurrency",
+            f"retry later or {LOWER_CONCURRENCY}",
+            setting="concurrency",
         )
         return items
 
