@@ -7,13 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from gcdedup.store import KeyItem, Outcome, PurgeFilter, RecordStatus, open_store
+from gcdedup.store import KeyItem, Outcome, PurgeFilter, RecordStatus
 
 pytest.importorskip("moto")
 pytest.importorskip("boto3")
@@ -30,12 +29,8 @@ PROCESSED_TS = datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()
 
 
 @pytest.fixture
-def store(dynamodb_table_url: str) -> Iterator[DynamoDBStore]:
-    s = open_store(dynamodb_table_url)
-    assert isinstance(s, DynamoDBStore)
-    s.init()
-    yield s
-    s.close()
+def store(dynamodb_store: DynamoDBStore) -> DynamoDBStore:
+    return dynamodb_store
 
 
 def put_tutorial_item(
@@ -140,11 +135,8 @@ def tutorial_event_key(detail: dict[str, object]) -> str:
 
 
 def test_process_with_the_tutorial_key_finds_what_the_tutorial_processed(
-    dynamodb_table_url: str, tmp_path: Path
+    store: DynamoDBStore, dynamodb_table_url: str, tmp_path: Path
 ) -> None:
-    store = open_store(dynamodb_table_url)
-    assert isinstance(store, DynamoDBStore)
-    store.init()
     seen = {"eventId": "evt-6", "eventType": "conversation.update", "data": {"id": "c1"}}
     fresh = {"eventId": "evt-7", "eventType": "conversation.update", "data": {"id": "c2"}}
     put_tutorial_item(store, tutorial_event_key(seen))
@@ -171,4 +163,3 @@ def test_process_with_the_tutorial_key_finds_what_the_tutorial_processed(
     assert (report["duplicates"], report["processed"], report["in_flight"]) == (1, 1, 0)
     record = store.get(tutorial_event_key(seen))
     assert record is not None and record.dup_count == 1
-    store.close()

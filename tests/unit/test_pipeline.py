@@ -216,15 +216,7 @@ def test_a_lost_lease_is_reported(make_store: MakeStore, clock) -> None:
 
     def slow(envelope: dict[str, Any]) -> None:
         clock.advance(120)  # longer than the 60 s lease
-        other.claim(
-            [
-                __import__("gcdedup.store", fromlist=["KeyItem"]).KeyItem(
-                    "default#v2.audits#audit-1", "default"
-                )
-            ],
-            60,
-            3600,
-        )
+        other.claim([KeyItem("default#v2.audits#audit-1", "default")], 60, 3600)
 
     report = process([audit(1)], store, cfg(lease_seconds="60"), slow)
     assert (report.processed, report.lease_lost) == (1, 1)
