@@ -557,6 +557,22 @@ def test_url_options_and_client_configuration(dynamodb_server: DynamoDBServer) -
     store.close()
 
 
+@pytest.mark.parametrize("mode", ["standard", "adaptive", "legacy"])
+def test_botocores_retry_waits_go_through_the_injected_sleep_in_every_mode(
+    open_dynamodb_store: OpenStore, fake_sleep: FakeSleep, mode: str
+) -> None:
+    store = open_dynamodb_store(retry_mode=mode, max_attempts=3)
+    other = FakeSleep()
+    again = open_dynamodb_store(store.url, client=store.client, sleep=other)  # shared client
+    throttle = FailFirst("ThrottlingException", times=2)
+    store.client.meta.events.register("before-send.dynamodb.PutItem", throttle)
+    assert [r.outcome for r in again.claim(kitems(["a"]), LEASE, TTL)] == [Outcome.CLAIMED]
+    assert throttle.fired == 2
+    assert fake_sleep.waits == []  # routed once, to the newest store's sleep
+    assert len(other.waits) == 2
+    assert all(0 <= wait <= BOTOCORE_MAX_BACKOFF for wait in other.waits)
+
+
 def test_a_bare_url_uses_boto3s_own_endpoint_variable(open_dynamodb_store: OpenStore) -> None:
     # AWS_ENDPOINT_URL_DYNAMODB and AWS_DEFAULT_REGION are set by the server fixture
     store = open_dynamodb_store(f"dynamodb://bare-{random.randrange(10**9)}", concurrency=2)

@@ -149,7 +149,11 @@ def route_retry_sleeps(client: Any, sleep: Sleep) -> bool:
     entry = getattr(emitter, "_unique_id_handlers", {}).get(unique_id)
     if not entry or not callable(entry.get("handler")):
         return False
-    decide: Callable[..., float | None] = entry["handler"]
+    # A client routed before (shared by two stores) is routed again from botocore's own
+    # handler, so only the newest sleep waits.
+    decide: Callable[..., float | None] = getattr(
+        entry["handler"], "botocore_handler", entry["handler"]
+    )
 
     def needs_retry(**kwargs: Any) -> float | None:
         delay = decide(**kwargs)
@@ -157,6 +161,8 @@ def route_retry_sleeps(client: Any, sleep: Sleep) -> bool:
             return None
         sleep(delay)
         return 0
+
+    needs_retry.botocore_handler = decide  # type: ignore[attr-defined]
 
     client.meta.events.unregister(event, unique_id=unique_id)
     client.meta.events.register(event, needs_retry, unique_id=unique_id)
