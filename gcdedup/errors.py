@@ -12,9 +12,12 @@ class GcdedupError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        #: The setting the message asks to change (e.g. ``concurrency``), named as the
+        #: library knows it; an adapter (the CLI) may add how to set it there.
+        self.setting = setting
 
     def __str__(self) -> str:
         return self.message

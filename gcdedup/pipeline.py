@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from .concurrency import waves
 from .errors import KeyStrategyError
 from .events import BadRecord, Event, Location
 from .handlers import Handler
+from .heartbeat import Heartbeat
 from .keys import KeyMaker
 from .settings import Settings
 from .store import DedupStore, KeyItem, Outcome
@@ -40,9 +42,6 @@ REPORT_SAMPLES = 100
 #: (clocks of two machines differ a little).
 LAPSE_MARGIN_SECONDS = 1.0
 
-#: How long closing a pipeline waits for a heartbeat still renewing.
-HEARTBEAT_JOIN_SECONDS = 2.0
-
 
 class Mode(str, enum.Enum):
     PROCESS = "process"  # claim, run the handler, complete
@@ -50,8 +49,9 @@ class Mode(str, enum.Enum):
     SEED = "seed"  # mark as seen without running the handler
 
 
-class Status(str, enum.Enum):
-    """The outcome of one event in a run (the ``outcome`` field of ``--out``)."""
+class EventOutcome(str, enum.Enum):
+    """The outcome of one event in a run (the ``outcome`` field of ``--out``); a stored
+    record's state is store.RecordStatus."""
 
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
@@ -68,7 +68,7 @@ class EventResult:
     """What happened to one input record."""
 
     location: Location
-    status: Status
+    status: EventOutcome
     key: str | None = None
     topic: str | None = None
     error: str | None = None
@@ -113,7 +113,9 @@ class RunReport:
 
     def count_all(self, results: Sequence[EventResult]) -> None:
         """Fold a batch of results in (one Counter update per batch, not per event)."""
-        tally: Counter[tuple[str | None, Status]] = Counter((r.topic, r.status) for r in results)
+        tally: Counter[tuple[str | None, EventOutcome]] = Counter(
+            (r.topic, r.status) for r in results
+        )
         for result in results:
             if result.lease_lost:
                 self.counts["lease_lost"] += 1
@@ -121,14 +123,14 @@ class RunReport:
                 self.in_flight_lapse_at is None or result.lease_until < self.in_flight_lapse_at
             ):
                 self.in_flight_lapse_at = result.lease_until
-            if result.status is Status.BAD_RECORD and len(self.bad_records) < REPORT_SAMPLES:
+            if result.status is EventOutcome.BAD_RECORD and len(self.bad_records) < REPORT_SAMPLES:
                 self.bad_records.append(BadRecord(result.location, result.error or ""))
-            elif result.status is Status.FAILED and len(self.failures) < REPORT_SAMPLES:
+            elif result.status is EventOutcome.FAILED and len(self.failures) < REPORT_SAMPLES:
                 self.failures.append(result)
         for (topic, status), n in tally.items():
             self.counts["events"] += n
             self.counts[status.value] += n
-            if status is Status.BAD_RECORD:
+            if status is EventOutcome.BAD_RECORD:
                 continue
             per_topic = self.by_topic.setdefault(topic or "unknown", Counter())
             per_topic["events"] += n
@@ -145,17 +147,57 @@ class RunReport:
                 counter[result.status.value] += 1
             if result.lease_lost:
                 self.counts["lease_lost"] += 1
-            if result.status is Status.FAILED and len(self.failures) < REPORT_SAMPLES:
+            if result.status is EventOutcome.FAILED and len(self.failures) < REPORT_SAMPLES:
                 self.failures.append(result)
             if result.lease_until is not None and (
                 self.in_flight_lapse_at is None or result.lease_until < self.in_flight_lapse_at
             ):
                 self.in_flight_lapse_at = result.lease_until
 
-    def __getattr__(self, name: str) -> int:
-        if name in {s.value for s in Status} | {"events", "lease_lost", "not_started"}:
-            return self.counts[name]
-        raise AttributeError(name)
+    # One property per count, so a misspelt name is a type error, not a silent 0.
+
+    @property
+    def events(self) -> int:
+        """Input records of the run, bad records included (``records`` in to_dict)."""
+        return self.counts["events"]
+
+    @property
+    def processed(self) -> int:
+        return self.counts[EventOutcome.PROCESSED.value]
+
+    @property
+    def duplicate(self) -> int:
+        return self.counts[EventOutcome.DUPLICATE.value]
+
+    @property
+    def in_flight(self) -> int:
+        return self.counts[EventOutcome.IN_FLIGHT.value]
+
+    @property
+    def failed(self) -> int:
+        return self.counts[EventOutcome.FAILED.value]
+
+    @property
+    def new(self) -> int:
+        return self.counts[EventOutcome.NEW.value]
+
+    @property
+    def seeded(self) -> int:
+        return self.counts[EventOutcome.SEEDED.value]
+
+    @property
+    def bad_record(self) -> int:
+        return self.counts[EventOutcome.BAD_RECORD.value]
+
+    @property
+    def lease_lost(self) -> int:
+        """Events processed whose claim was taken over before completion."""
+        return self.counts["lease_lost"]
+
+    @property
+    def not_started(self) -> int:
+        """Events claimed, then released unrun because the run was stopped."""
+        return self.counts[EventOutcome.NOT_STARTED.value]
 
     @property
     def valid_events(self) -> int:
@@ -193,73 +235,6 @@ class RunReport:
 
 
 ResultSink = Callable[[EventResult], None]
-
-
-class Heartbeat:
-    """The claims a pipeline holds while their handlers run, renewed in the background.
-
-    Every third of the lease, each held claim's lease is extended, so a handler (or
-    a queue of handlers) that runs longer than the lease never lets a second worker
-    take a key that is still being processed. A claim the store no longer grants is
-    simply not renewed; completing it then reports the lost lease.
-    """
-
-    def __init__(self, store: DedupStore) -> None:
-        self._store = store
-        self._held: dict[str, str] = {}
-        self._lease = 0.0
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._closed = False
-        self._thread: threading.Thread | None = None
-
-    def hold(self, tokens: dict[str, str], lease: float) -> None:
-        with self._lock:
-            self._held.update(tokens)
-            self._lease = lease
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._beat, name="gcdedup-heartbeat", daemon=True
-                )
-                self._thread.start()
-
-    def drop(self, keys: Iterable[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._held.pop(key, None)
-
-    def drop_all(self) -> dict[str, str]:
-        with self._lock:
-            held, self._held = self._held, {}
-        return held
-
-    def _beat(self) -> None:
-        while True:
-            with self._lock:
-                if not self._closed:  # closed while renewing: no wait, no missed wake-up
-                    self._wake.wait(max(self._lease / 3, 0.01))
-                if self._closed:
-                    return
-                pairs, lease = list(self._held.items()), self._lease
-            if not pairs:
-                continue
-            try:
-                held = self._store.renew(pairs, lease)
-            except Exception as exc:  # the store is failing: the claims may lapse
-                log.warning("could not renew %d claim(s): %s", len(pairs), exc)
-                continue
-            lost = [key for (key, _), ok in zip(pairs, held, strict=True) if not ok]
-            if lost:
-                log.warning("%d claim(s) were taken over while their handlers ran", len(lost))
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._wake.notify_all()
-        if self._thread is not None:
-            # A renewal blocked on a failing store must not hold up the exit: the
-            # thread is a daemon and its claims lapse with their lease.
-            self._thread.join(timeout=HEARTBEAT_JOIN_SECONDS)
 
 
 class Pipeline:
@@ -318,33 +293,31 @@ class Pipeline:
     ) -> list[EventResult]:
         """One batch -> one result per record, in order."""
         results: list[EventResult] = []
-        # rounds[n] holds the (n+1)-th occurrence of each key in this batch; each
-        # result carries its event and key, so it is the round's work item too.
-        rounds: list[list[EventResult]] = [[]]
-        occurrences: dict[str, int] = {}
+        # Each keyed result carries its event and key, so it is a round's work item too.
+        keyed: list[EventResult] = []
         make_key = self.keys
         for record in batch:
             if type(record) is not Event and isinstance(record, BadRecord):
-                results.append(EventResult(record.location, Status.BAD_RECORD, error=record.reason))
+                results.append(
+                    EventResult(record.location, EventOutcome.BAD_RECORD, error=record.reason)
+                )
                 continue
             try:
                 key = make_key(record)
             except KeyStrategyError as exc:
                 results.append(
-                    EventResult(record.location, Status.BAD_RECORD, error=f"no key: {exc}")
+                    EventResult(record.location, EventOutcome.BAD_RECORD, error=f"no key: {exc}")
                 )
                 continue
-            result = EventResult(record.location, Status.NEW, key, record.family, event=record)
+            result = EventResult(
+                record.location, EventOutcome.NEW, key, record.family, event=record
+            )
             results.append(result)
-            nth = occurrences.get(key, 0)
-            occurrences[key] = nth + 1
-            if nth == len(rounds):
-                rounds.append([])
-            rounds[nth].append(result)
+            keyed.append(result)
         lease = self.settings.lease_seconds if lease_seconds is None else lease_seconds
-        for items in rounds:
-            if not items:
-                continue
+        # Wave n holds the (n+1)-th occurrence of each key in this batch.
+        for wave in waves([result.key for result in keyed]):
+            items = [keyed[index] for index in wave]
             if self.mode is Mode.PROCESS:
                 self._process_round(items, lease)
             elif self.mode is Mode.SEED:
@@ -372,9 +345,9 @@ class Pipeline:
                 claimed.append(item)
                 tokens[item.key or ""] = claim.token or ""
             elif outcome is Outcome.DUPLICATE:
-                item.status = Status.DUPLICATE
+                item.status = EventOutcome.DUPLICATE
             else:
-                item.status = Status.IN_FLIGHT
+                item.status = EventOutcome.IN_FLIGHT
                 if claim.record is not None:
                     item.lease_until = claim.record.lease_until
         if not claimed:
@@ -382,7 +355,7 @@ class Pipeline:
         if self.handler is None:
             # Count only: nothing runs, so nothing can fail or be cut short in between.
             for item in claimed:
-                item.status = Status.PROCESSED
+                item.status = EventOutcome.PROCESSED
             self._finish(claimed, tokens, ttl)
             return
         self._claims.hold(tokens, lease)
@@ -400,8 +373,8 @@ class Pipeline:
 
     def _finish(self, items: list[EventResult], tokens: dict[str, str], ttl: int) -> None:
         """Complete the processed events and release the rest (failed, not started)."""
-        done = [item for item in items if item.status is Status.PROCESSED]
-        undone = [item for item in items if item.status is not Status.PROCESSED]
+        done = [item for item in items if item.status is EventOutcome.PROCESSED]
+        undone = [item for item in items if item.status is not EventOutcome.PROCESSED]
         self._claims.drop([item.key or "" for item in items])
         if done:
             kept = self.store.complete_many(
@@ -442,14 +415,17 @@ class Pipeline:
                     future.result()  # a BaseException (an interrupt) in a handler stops all
                 yield [pending.pop(future) for future in done]
         finally:
+            # Interrupted: start nothing more, and let the running handlers end before
+            # their claims are released (a claim must not be freed under a live handler).
             for future in pending:
                 future.cancel()
+            wait(pending)
 
     def _call(self, item: EventResult) -> None:
         """Run the handler on one event and record processed, failed or not started."""
         assert self.handler is not None and item.event is not None
         if self._stop.is_set():
-            item.status = Status.NOT_STARTED
+            item.status = EventOutcome.NOT_STARTED
             return
         try:
             item.result = self.handler(item.event.envelope)
@@ -462,10 +438,10 @@ class Pipeline:
                     "error": type(exc).__name__,
                 },
             )
-            item.status = Status.FAILED
+            item.status = EventOutcome.FAILED
             item.error = f"{type(exc).__name__}: {exc}"
         else:
-            item.status = Status.PROCESSED
+            item.status = EventOutcome.PROCESSED
 
     def settle_in_flight(
         self,
@@ -500,7 +476,7 @@ class Pipeline:
             for batch in _batches(iter(events), self.settings.batch_size):
                 results.extend(self.run_batch(list(batch)))
             report.count_retry(results)
-            events = [r.event for r in results if r.status is Status.IN_FLIGHT and r.event]
+            events = [r.event for r in results if r.status is EventOutcome.IN_FLIGHT and r.event]
         return events
 
     def request_stop(self) -> None:
@@ -514,23 +490,23 @@ class Pipeline:
 
     def _seed_round(self, items: list[EventResult]) -> None:
         results = self.store.seed(self._key_items(items), self.settings.ttl_seconds)
-        status = {Outcome.SEEDED: Status.SEEDED, Outcome.DUPLICATE: Status.DUPLICATE}
+        status = {Outcome.SEEDED: EventOutcome.SEEDED, Outcome.DUPLICATE: EventOutcome.DUPLICATE}
         for item, seeded in zip(items, results, strict=True):
-            item.status = status.get(seeded.outcome, Status.IN_FLIGHT)
+            item.status = status.get(seeded.outcome, EventOutcome.IN_FLIGHT)
 
     def _check_round(self, items: list[EventResult]) -> None:
         seen = self._seen
         fresh: list[EventResult] = []
         for item in items:
             if item.key in seen:
-                item.status = Status.DUPLICATE
+                item.status = EventOutcome.DUPLICATE
             else:
                 fresh.append(item)
         keys = [item.key or "" for item in fresh]
         checked = self.store.check(keys) if fresh else []
-        status = {Outcome.NEW: Status.NEW, Outcome.DUPLICATE: Status.DUPLICATE}
+        status = {Outcome.NEW: EventOutcome.NEW, Outcome.DUPLICATE: EventOutcome.DUPLICATE}
         for item, found in zip(fresh, checked, strict=True):
-            item.status = status.get(found.outcome, Status.IN_FLIGHT)
+            item.status = status.get(found.outcome, EventOutcome.IN_FLIGHT)
         seen.update(keys)
 
     def close(self) -> None:

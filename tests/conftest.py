@@ -1,4 +1,4 @@
-"""Shared fixtures: a controllable clock and one store factory per backend.
+"""Shared fixtures: a controllable clock and sleep, and one store factory per backend.
 
 The store behaviour suite takes ``make_store`` and so runs against every
 backend: memory, SQLite and DynamoDB (a real local server over HTTP, see
@@ -7,6 +7,7 @@ backend: memory, SQLite and DynamoDB (a real local server over HTTP, see
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,6 +59,23 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+class FakeSleep:
+    """A sleep that returns at once and records each wait it was asked for (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, seconds: float) -> None:
+        with self._lock:
+            self.waits.append(seconds)
+
+
+@pytest.fixture
+def fake_sleep() -> FakeSleep:
+    return FakeSleep()
 
 
 @pytest.fixture(params=BACKENDS)

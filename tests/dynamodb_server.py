@@ -30,7 +30,15 @@ import pytest
 if importlib.util.find_spec("moto") is None or importlib.util.find_spec("boto3") is None:
     raise ImportError("moto[server] and boto3 are needed for the DynamoDB tests")
 
-__all__ = ["DynamoDBServer", "dynamodb_server", "dynamodb_table_url"]
+from gcdedup.store.dynamodb import DynamoDBStore
+
+__all__ = [
+    "DynamoDBServer",
+    "dynamodb_server",
+    "dynamodb_store",
+    "dynamodb_table_url",
+    "open_dynamodb_store",
+]
 
 REGION = "us-east-1"
 
@@ -149,6 +157,33 @@ def dynamodb_server() -> Iterator[DynamoDBServer]:
 def dynamodb_table_url(dynamodb_server: DynamoDBServer) -> str:
     """``dynamodb://<fresh table>?endpoint_url=...&region=...`` (not created: call init())."""
     return dynamodb_server.table_url()
+
+
+@pytest.fixture
+def open_dynamodb_store(
+    dynamodb_table_url: str, fake_sleep: Callable[[float], None]
+) -> Iterator[Callable[..., DynamoDBStore]]:
+    """Open a DynamoDBStore (on a fresh table unless given a URL) with the test's fake
+    sleep, ``init`` it unless ``init=False``; every store opened is closed after."""
+    opened: list[DynamoDBStore] = []
+
+    def factory(url: str | None = None, *, init: bool = True, **options: Any) -> DynamoDBStore:
+        options.setdefault("sleep", fake_sleep)
+        store = DynamoDBStore.from_url(url or dynamodb_table_url, **options)
+        opened.append(store)
+        if init:
+            store.init()
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def dynamodb_store(open_dynamodb_store: Callable[..., DynamoDBStore]) -> DynamoDBStore:
+    """An initialised store on a fresh table (closed after the test)."""
+    return open_dynamodb_store()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import ConfigError, HandlerError, StoreError
+from ..errors import ConfigError, HandlerError
 from ..handlers import BuiltHandler, build_handler
 from ..pipeline import Pipeline
 from ..settings import ENV_VARS, Settings, new_run_id, parse_duration
@@ -304,51 +304,17 @@ def _open_store(settings: Settings, clock: Clock | None, deadline: Deadline) -> 
     if urlsplit(url).scheme != "dynamodb":
         return open_store(url, clock=clock, run_id=settings.run_id)
     from ..store.dynamodb import DynamoDBStore
+    from ..store.dynamodb.client import ClientOptions, parse_url
 
-    class LambdaDynamoDBStore(DynamoDBStore):
-        """The DynamoDB store with the container's client (see :func:`dynamodb_client`)."""
-
-        def _make_client(
-            self,
-            endpoint_url: str | None,
-            region: str | None,
-            profile: str | None,
-            concurrency: int,
-            retry_mode: str,
-            max_attempts: int,
-        ) -> Any:
-            return dynamodb_client(
-                self.table,
-                deadline,
-                endpoint_url,
-                region,
-                profile,
-                concurrency,
-                retry_mode,
-                max_attempts,
-            )
-
-    options: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
     if "max_attempts" not in parse_qs(urlsplit(url).query):
-        options["max_attempts"] = DYNAMODB_MAX_ATTEMPTS
-    store = LambdaDynamoDBStore.from_url(url, clock=clock, run_id=settings.run_id, **options)
-    config: Any = store.client.meta.config
-    if config.read_timeout != DYNAMODB_READ_TIMEOUT:  # pragma: no cover - a refactor's guard
-        store.close()
-        raise RuntimeError("DynamoDBStore no longer builds its client with _make_client")
-    return store
+        overrides["max_attempts"] = DYNAMODB_MAX_ATTEMPTS
+    table, options = parse_url(url, **overrides)
+    client = dynamodb_client(table, deadline, ClientOptions(**options))
+    return DynamoDBStore(table, clock=clock, run_id=settings.run_id, client=client, **options)
 
 
-def dynamodb_client(
-    table: str,
-    deadline: Deadline,
-    endpoint_url: str | None,
-    region: str | None,
-    profile: str | None,
-    concurrency: int,
-    retry_mode: str,
-    max_attempts: int,
-) -> Any:
+def dynamodb_client(table: str, deadline: Deadline, options: Any) -> Any:
     """A DynamoDB client whose every attempt fits in the invocation.
 
     Timeouts of :data:`DYNAMODB_CONNECT_TIMEOUT` + :data:`DYNAMODB_READ_TIMEOUT` per
@@ -356,28 +322,16 @@ def dynamodb_client(
     hooks, no attempt is started past the deadline, nor a retry that could not end
     before it (the store reports that as a StoreError: the event is retried later).
     """
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError
 
-    retries: Any = {"mode": retry_mode, "total_max_attempts": max_attempts}
-    config = Config(
-        retries=retries,
-        max_pool_connections=concurrency + 4,
+    from ..store.dynamodb.client import make_client
+
+    client = make_client(
+        table,
+        options,
         connect_timeout=DYNAMODB_CONNECT_TIMEOUT,
         read_timeout=DYNAMODB_READ_TIMEOUT,
-        tcp_keepalive=True,
     )
-    try:
-        session = boto3.session.Session(profile_name=profile, region_name=region)
-        client = session.client("dynamodb", endpoint_url=endpoint_url, config=config)
-    except BotoCoreError as exc:
-        if type(exc).__name__ == "NoRegionError":
-            raise StoreError(
-                f"no AWS region for DynamoDB table {table}: set AWS_DEFAULT_REGION (boto3 reads "
-                "AWS_REGION only inside Lambda) or use dynamodb://{table}?region=..."
-            ) from exc
-        raise StoreError(f"cannot open DynamoDB table {table}: {exc}") from exc
 
     class OutOfTime(BotoCoreError):
         fmt = "not sent: {left:.2f} s left before the invocation's deadline, {why}"

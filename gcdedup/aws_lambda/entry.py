@@ -31,13 +31,13 @@ from typing import Any
 
 from ..errors import GcdedupError
 from ..events import BadRecord, Event, Location, expand
-from ..pipeline import EventResult, Status
+from ..pipeline import EventOutcome, EventResult
 from .container import Container, LambdaContext, get_container, lease_seconds
 from .logs import emit, set_request_id
 from .metrics import emf
 
 #: Results that make a record (or a direct invocation) fail and be delivered again.
-RETRY_STATUSES = frozenset({Status.FAILED, Status.IN_FLIGHT, Status.BAD_RECORD})
+RETRY_STATUSES = frozenset({EventOutcome.FAILED, EventOutcome.IN_FLIGHT, EventOutcome.BAD_RECORD})
 
 
 class InvocationError(GcdedupError):
@@ -192,7 +192,7 @@ def _summary(container: Container, run: _Run, *, level: int = logging.INFO) -> d
     summary: dict[str, Any] = {
         "delivery": run.delivery,
         "records": len(run.results),
-        **{status.value: counts[status.value] for status in Status},
+        **{status.value: counts[status.value] for status in EventOutcome},
         "not_started": counts["not_started"],
         "failures": sum(counts[s.value] for s in RETRY_STATUSES) + counts["not_started"],
         "namespace": container.settings.namespace,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
+from typer.models import OptionInfo
 
 from ..errors import GcdedupError, UsageError
 from ..settings import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, Settings
@@ -128,7 +130,7 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except GcdedupError as exc:
             Output.error_console().print(
-                f"[bold red]Error:[/] {escape(exc.message)}", highlight=False
+                f"[bold red]Error:[/] {escape(cli_message(exc, func))}", highlight=False
             )
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
@@ -136,6 +138,30 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def cli_message(exc: GcdedupError, command: Callable[..., Any] | None = None) -> str:
+    """The library's message, plus the command's flag for the setting it names (a
+    library message names the setting as the store URL or the environment knows it)."""
+    flag = _flag_for(command, exc.setting) if command is not None else None
+    return f"{exc.message}; {flag} sets {exc.setting} for this command" if flag else exc.message
+
+
+def _flag_for(command: Callable[..., Any], setting: str | None) -> str | None:
+    """The command's long option for a parameter named ``setting``, if it has one."""
+    if setting is None:
+        return None
+    try:
+        hint = typing.get_type_hints(command, include_extras=True).get(setting)
+    except Exception:  # pragma: no cover - an annotation that cannot be resolved
+        return None
+    for meta in getattr(hint, "__metadata__", ()):
+        if isinstance(meta, OptionInfo):
+            # Under Annotated, typer takes the first name given to Option as ``default``.
+            names = (meta.default, *(meta.param_decls or ()))
+            flags = [d for d in names if isinstance(d, str) and d.startswith("--")]
+            return max(flags, key=len) if flags else None
+    return None
 
 
 def require_existing_store(url: str) -> None:

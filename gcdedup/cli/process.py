@@ -19,7 +19,7 @@ import typer
 from ..errors import UsageError
 from ..events import Event
 from ..handlers import Handler, build_handler
-from ..pipeline import EventResult, Mode, Pipeline, RunReport, Status
+from ..pipeline import EventOutcome, EventResult, Mode, Pipeline, RunReport
 from ..settings import ENV_VARS, Settings
 from ..sources import EventReader
 from ..store import open_store
@@ -218,7 +218,8 @@ def _stop_on_signals(pipeline: Pipeline) -> Iterator[list[int]]:
         pipeline.request_stop()
         name = signal.Signals(signum).name
         Output.error_console().print(
-            f"{name}: finishing running handlers, starting no more (again to stop at once)",
+            f"{name}: finishing running handlers, starting no more (again: stop without "
+            "completing them)",
             highlight=False,
             markup=False,
         )
@@ -284,7 +285,7 @@ def _run(
     def on_result(result: EventResult) -> None:
         if sink is not None:
             sink.write(orjson.dumps(result.to_dict(), option=orjson.OPT_NON_STR_KEYS) + b"\n")
-        if result.status is Status.IN_FLIGHT and result.event is not None:
+        if result.status is EventOutcome.IN_FLIGHT and result.event is not None:
             in_flight.append(result.event)
 
     with output.progress(reader.total_bytes) as progress:
@@ -374,8 +375,8 @@ def _render(output: Output, report: RunReport, settings: Settings, stopped_by: l
     )
     shown_statuses = [
         s
-        for s in Status
-        if s is not Status.BAD_RECORD and any(s.value in c for c in report.by_topic.values())
+        for s in EventOutcome
+        if s is not EventOutcome.BAD_RECORD and any(s.value in c for c in report.by_topic.values())
     ]
     if report.by_topic:
         output.table(

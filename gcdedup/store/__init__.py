@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
@@ -18,8 +19,8 @@ from .base import (
     Outcome,
     PurgeFilter,
     Record,
+    RecordStatus,
     Result,
-    Status,
     StoreSummary,
 )
 
@@ -30,8 +31,8 @@ __all__ = [
     "Outcome",
     "PurgeFilter",
     "Record",
+    "RecordStatus",
     "Result",
-    "Status",
     "StoreSummary",
     "default_store_url",
     "open_store",
@@ -62,13 +63,14 @@ def open_store(
     clock: Clock | None = None,
     run_id: str | None = None,
     create: bool = False,
-    **options: object,
+    **options: Any,
 ) -> DedupStore:
     """Open the store a URL names; an unknown scheme is a ConfigError listing the valid ones.
 
-    A SQLite file's directory is created only for the default store (in the state
-    directory) or with ``create``: otherwise a mistyped path would silently become
-    a new, empty store.
+    ``options`` go to the DynamoDB store (its URL options, and ``client`` and ``sleep``
+    to inject); the other backends take none. A SQLite file's directory is created
+    only for the default store (in the state directory) or with ``create``: otherwise
+    a mistyped path would silently become a new, empty store.
     """
     scheme = urlsplit(url).scheme if "://" in url else ""
     if scheme == "memory":

@@ -20,7 +20,9 @@ from typing import Any, NamedTuple
 Clock = Callable[[], float]
 
 
-class Status(str, enum.Enum):
+class RecordStatus(str, enum.Enum):
+    """A stored record's state (not an event's outcome in a run: see pipeline.EventOutcome)."""
+
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETED = "COMPLETED"
 
@@ -48,7 +50,7 @@ class Record:
     """One stored record, as every backend returns it."""
 
     key: str
-    status: Status
+    status: RecordStatus
     expires_at: int
     lease_until: float | None
     claim_token: str | None
@@ -315,7 +317,7 @@ def classify(record: Record | None, now: float) -> Outcome:
     """What a claim would find for this record at ``now`` (NEW if claimable)."""
     if record is None or record.expires_at < now:
         return Outcome.NEW
-    if record.status is Status.COMPLETED:
+    if record.status is RecordStatus.COMPLETED:
         return Outcome.DUPLICATE
     if record.lease_until is not None and record.lease_until < now:
         return Outcome.NEW

@@ -14,8 +14,8 @@ from .base import (
     Outcome,
     PurgeFilter,
     Record,
+    RecordStatus,
     Result,
-    Status,
     StoreSummary,
     classify,
     new_token,
@@ -60,7 +60,7 @@ class MemoryStore(DedupStore):
                 if outcome is Outcome.NEW:
                     token = new_token()
                     self._records[item.key] = self._fresh(
-                        item, now, ttl_seconds, Status.IN_PROGRESS, now + lease_seconds, token
+                        item, now, ttl_seconds, RecordStatus.IN_PROGRESS, now + lease_seconds, token
                     )
                     results.append(Result(item.key, Outcome.CLAIMED, token=token))
                 else:
@@ -75,7 +75,7 @@ class MemoryStore(DedupStore):
         item: KeyItem,
         now: float,
         ttl_seconds: int,
-        status: Status,
+        status: RecordStatus,
         lease_until: float | None = None,
         token: str | None = None,
     ) -> Record:
@@ -99,7 +99,7 @@ class MemoryStore(DedupStore):
         current = self._records.get(key)
         if current is None or current.claim_token != token:
             return None
-        return current if current.status is Status.IN_PROGRESS else None
+        return current if current.status is RecordStatus.IN_PROGRESS else None
 
     def complete(self, key: str, token: str, ttl_seconds: int) -> bool:
         now = self.clock()
@@ -109,7 +109,7 @@ class MemoryStore(DedupStore):
                 return False
             self._records[key] = replace(
                 current,
-                status=Status.COMPLETED,
+                status=RecordStatus.COMPLETED,
                 expires_at=int(now) + ttl_seconds,
                 lease_until=None,
                 claim_token=None,
@@ -147,7 +147,9 @@ class MemoryStore(DedupStore):
                 current = self._records.get(item.key)
                 outcome = classify(current, now)
                 if outcome is Outcome.NEW:
-                    self._records[item.key] = self._fresh(item, now, ttl_seconds, Status.COMPLETED)
+                    self._records[item.key] = self._fresh(
+                        item, now, ttl_seconds, RecordStatus.COMPLETED
+                    )
                     results.append(Result(item.key, Outcome.SEEDED))
                 else:
                     results.append(Result(item.key, outcome, record=current))

@@ -47,8 +47,8 @@ from .base import (
     Outcome,
     PurgeFilter,
     Record,
+    RecordStatus,
     Result,
-    Status,
     StoreSummary,
     classify,
     new_token,
@@ -152,7 +152,7 @@ def _row_to_record(row: Sequence[Any], bumped_at: float | None = None) -> Record
         dup_count, last_dup_at = dup_count + 1, bumped_at
     return Record(
         key=row[0],
-        status=Status(row[1]),
+        status=RecordStatus(row[1]),
         expires_at=int(row[2]),
         lease_until=row[3],
         claim_token=row[4],
@@ -385,7 +385,7 @@ class SQLiteStore(DedupStore):
                     record = _row_to_record(row, bumped_at=now)
                     outcome = (
                         Outcome.DUPLICATE
-                        if record.status is Status.COMPLETED
+                        if record.status is RecordStatus.COMPLETED
                         else Outcome.IN_FLIGHT
                     )
                     results.append(Result(key, outcome, record=record))

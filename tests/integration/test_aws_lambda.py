@@ -27,10 +27,9 @@ from gcdedup.aws_lambda import secrets as lambda_secrets
 from gcdedup.errors import ConfigError
 from gcdedup.events import BadRecord, Event, Location, expand
 from gcdedup.keys import KeyMaker
-from gcdedup.pipeline import Mode, Pipeline, Status
+from gcdedup.pipeline import EventOutcome, Mode, Pipeline
 from gcdedup.settings import Settings
-from gcdedup.store import KeyItem, open_store
-from gcdedup.store import Status as RecordStatus
+from gcdedup.store import KeyItem, RecordStatus, open_store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LAMBDA_FIXTURES = FIXTURES / "lambda"
@@ -775,7 +774,7 @@ def test_check_mode_and_the_lambda_report_the_same_duplicates(
     ):
         check_store.init()
         checked = pipeline.run_batch(records)
-    check_duplicates = {r.location.record for r in checked if r.status is Status.DUPLICATE}
+    check_duplicates = {r.location.record for r in checked if r.status is EventOutcome.DUPLICATE}
 
     batch = sqs_batch(*(sqs_record(doc, mid) for mid, doc in zip(ids, stream, strict=True)))
     capsys.readouterr()
@@ -785,7 +784,7 @@ def test_check_mode_and_the_lambda_report_the_same_duplicates(
 
     assert check_duplicates == lambda_duplicates == {"m-4", "m-5", "m-6", "m-8"}
     assert failures(response) == {"m-7"}
-    assert {r.location.record for r in checked if r.status is Status.NEW} == {
+    assert {r.location.record for r in checked if r.status is EventOutcome.NEW} == {
         mid for mid, outcome in seen.items() if outcome == "processed"
     }
 

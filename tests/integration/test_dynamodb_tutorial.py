@@ -7,13 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from gcdedup.store import KeyItem, Outcome, PurgeFilter, Status, open_store
+from gcdedup.store import KeyItem, Outcome, PurgeFilter, RecordStatus
 
 pytest.importorskip("moto")
 pytest.importorskip("boto3")
@@ -30,12 +29,8 @@ PROCESSED_TS = datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()
 
 
 @pytest.fixture
-def store(dynamodb_table_url: str) -> Iterator[DynamoDBStore]:
-    s = open_store(dynamodb_table_url)
-    assert isinstance(s, DynamoDBStore)
-    s.init()
-    yield s
-    s.close()
+def store(dynamodb_store: DynamoDBStore) -> DynamoDBStore:
+    return dynamodb_store
 
 
 def put_tutorial_item(
@@ -61,7 +56,7 @@ def test_a_claim_on_a_tutorial_item_is_a_counted_duplicate(store: DynamoDBStore)
     assert first.outcome is Outcome.DUPLICATE
     assert first.token is None
     assert first.record is not None
-    assert first.record.status is Status.COMPLETED
+    assert first.record.status is RecordStatus.COMPLETED
     assert first.record.namespace == FOREIGN_NAMESPACE
     assert first.record.first_seen_at == PROCESSED_TS
     assert first.record.dup_count == 1
@@ -82,7 +77,7 @@ def test_check_get_and_seed_read_a_tutorial_item(store: DynamoDBStore) -> None:
     record = store.get("evt-2#0123456789abcdef")
     assert record is not None
     assert (record.status, record.dup_count, record.topic, record.run_id) == (
-        Status.COMPLETED,
+        RecordStatus.COMPLETED,
         0,
         "",
         None,
@@ -140,11 +135,8 @@ def tutorial_event_key(detail: dict[str, object]) -> str:
 
 
 def test_process_with_the_tutorial_key_finds_what_the_tutorial_processed(
-    dynamodb_table_url: str, tmp_path: Path
+    store: DynamoDBStore, dynamodb_table_url: str, tmp_path: Path
 ) -> None:
-    store = open_store(dynamodb_table_url)
-    assert isinstance(store, DynamoDBStore)
-    store.init()
     seen = {"eventId": "evt-6", "eventType": "conversation.update", "data": {"id": "c1"}}
     fresh = {"eventId": "evt-7", "eventType": "conversation.update", "data": {"id": "c2"}}
     put_tutorial_item(store, tutorial_event_key(seen))
@@ -171,4 +163,3 @@ def test_process_with_the_tutorial_key_finds_what_the_tutorial_processed(
     assert (report["duplicates"], report["processed"], report["in_flight"]) == (1, 1, 0)
     record = store.get(tutorial_event_key(seen))
     assert record is not None and record.dup_count == 1
-    store.close()

@@ -2,7 +2,8 @@
 
 Everything runs against moto's server over HTTP (see dynamodb_server.py) with the
 store's real boto3 client; faults are injected with botocore event hooks on that
-client, so the retry code under test is the production code.
+client, so the retry code under test is the production code. Stores get a fake
+sleep (``open_dynamodb_store``): retry waits are recorded and asserted, not slept.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import random
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,28 +27,24 @@ pytest.importorskip("moto")
 boto3 = pytest.importorskip("boto3")
 
 from botocore.awsrequest import AWSResponse  # noqa: E402
+from conftest import FakeSleep  # noqa: E402
 from dynamodb_server import DynamoDBServer  # noqa: E402
 
 from gcdedup.store import dynamodb as ddb  # noqa: E402
 from gcdedup.store.dynamodb import DynamoDBStore  # noqa: E402
+from gcdedup.store.dynamodb.store import MAX_UNPROCESSED_ROUNDS, backoff_bound  # noqa: E402
 
 TTL = 3600
 LEASE = 60.0
+#: botocore's longest wait between two retries (standard and adaptive modes).
+BOTOCORE_MAX_BACKOFF = 20.0
+
+OpenStore = Callable[..., DynamoDBStore]
 
 
 @pytest.fixture
-def store(dynamodb_table_url: str) -> Iterator[DynamoDBStore]:
-    s = open_store(dynamodb_table_url)
-    assert isinstance(s, DynamoDBStore)
-    s.init()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Our own UnprocessedKeys/Items backoff in milliseconds, so tests stay quick."""
-    monkeypatch.setattr(ddb, "BACKOFF_BASE", 0.001)
+def store(dynamodb_store: DynamoDBStore) -> DynamoDBStore:
+    return dynamodb_store
 
 
 def kitems(keys: list[str], namespace: str = "ns") -> list[KeyItem]:
@@ -118,13 +114,13 @@ RACE_KEYS = int(os.environ.get("GCDEDUP_RACE_KEYS", "30"))
 RACE_ROUNDS = int(os.environ.get("GCDEDUP_RACE_ROUNDS", "2"))
 
 
-def _race_worker(url: str, inbox: Any, outbox: Any) -> None:
-    """A racer in its own process (spawned): its own store, its own client."""
+def _race_worker(url: str, start: Any, inbox: Any, outbox: Any) -> None:
+    """A racer in its own process (spawned): its own store, its own client. Each round
+    it claims once every racer (threads and processes) is at the ``start`` barrier."""
     store = open_store(url, concurrency=4)
     outbox.put("ready")
-    while (job := inbox.get()) is not None:
-        keys, start_at = job
-        time.sleep(max(0.0, start_at - time.time()))
+    while (keys := inbox.get()) is not None:
+        start.wait(timeout=60)
         results = store.claim(kitems(keys), LEASE, TTL)
         outbox.put([r.key for r in results if r.outcome is Outcome.CLAIMED])
     store.close()
@@ -137,9 +133,12 @@ def test_threads_and_processes_racing_claim_each_key_exactly_once(
     main = open_store(url)
     main.init()
     ctx = multiprocessing.get_context("spawn")
+    # One barrier for all racers, threads and processes alike (it works for both and
+    # is reused round after round): every claim of a round starts together.
+    start = ctx.Barrier(RACE_THREADS + RACE_PROCESSES)
     pipes = [(ctx.Queue(), ctx.Queue()) for _ in range(RACE_PROCESSES)]
     procs = [
-        ctx.Process(target=_race_worker, args=(url, inbox, outbox), daemon=True)
+        ctx.Process(target=_race_worker, args=(url, start, inbox, outbox), daemon=True)
         for inbox, outbox in pipes
     ]
     for proc in procs:
@@ -150,19 +149,14 @@ def test_threads_and_processes_racing_claim_each_key_exactly_once(
             assert outbox.get(timeout=60) == "ready"
         for round_no in range(RACE_ROUNDS):
             keys = [f"race{round_no}#{i:03d}" for i in range(RACE_KEYS)]
-            start_at = time.time() + 0.3
             for inbox, _ in pipes:
-                inbox.put((random.sample(keys, len(keys)), start_at))
+                inbox.put(random.sample(keys, len(keys)))
             winners: list[list[str]] = [[] for _ in stores]
 
-            def race(
-                n: int,
-                keys: list[str] = keys,
-                start_at: float = start_at,
-                winners: list[list[str]] = winners,
-            ) -> None:
-                time.sleep(max(0.0, start_at - time.time()))
-                results = stores[n].claim(kitems(random.sample(keys, len(keys))), LEASE, TTL)
+            def race(n: int, keys: list[str] = keys, winners: list[list[str]] = winners) -> None:
+                shuffled = kitems(random.sample(keys, len(keys)))
+                start.wait(timeout=60)
+                results = stores[n].claim(shuffled, LEASE, TTL)
                 winners[n] = [r.key for r in results if r.outcome is Outcome.CLAIMED]
 
             threads = [threading.Thread(target=race, args=(n,)) for n in range(len(stores))]
@@ -199,21 +193,26 @@ def test_a_repeated_key_in_one_call_is_answered_in_order(store: DynamoDBStore) -
 
 
 @pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException"])
-def test_throttled_writes_are_retried_and_nothing_is_lost(store: DynamoDBStore, code: str) -> None:
+def test_throttled_writes_are_retried_and_nothing_is_lost(
+    store: DynamoDBStore, fake_sleep: FakeSleep, code: str
+) -> None:
     throttle = FailFirst(code, times=3)
     store.client.meta.events.register("before-send.dynamodb.PutItem", throttle)
     keys = [f"t{i}" for i in range(20)]
     results = store.claim(kitems(keys), LEASE, TTL)
     assert throttle.fired == 3
+    # botocore chose a backoff before each of the 3 retries; the store's sleep waited it
+    assert len(fake_sleep.waits) == 3
+    assert all(0 <= wait <= BOTOCORE_MAX_BACKOFF for wait in fake_sleep.waits)
     assert [r.outcome for r in results] == [Outcome.CLAIMED] * 20
     assert store.complete_many([(r.key, r.token or "") for r in results], TTL) == [True] * 20
     assert [r.outcome for r in store.check(keys)] == [Outcome.DUPLICATE] * 20
 
 
-def test_throttling_beyond_the_retries_is_a_clear_error(dynamodb_table_url: str) -> None:
-    store = open_store(dynamodb_table_url, max_attempts=2)
-    store.init()
-    assert isinstance(store, DynamoDBStore)
+def test_throttling_beyond_the_retries_is_a_clear_error(
+    open_dynamodb_store: OpenStore, fake_sleep: FakeSleep
+) -> None:
+    store = open_dynamodb_store(max_attempts=2)
     store.client.meta.events.register(
         "before-send.dynamodb.PutItem", FailFirst("ThrottlingException", times=10)
     )
@@ -222,9 +221,11 @@ def test_throttling_beyond_the_retries_is_a_clear_error(dynamodb_table_url: str)
         store.claim(kitems(["x"]), LEASE, TTL)
     assert str(info.value) == (
         f"DynamoDB throttled claim on table {table} after all retries (ThrottlingException): "
-        "lower --concurrency or raise the table's capacity"
+        "lower the store's concurrency (concurrency=N in the store URL) "
+        "or raise the table's capacity"
     )
-    store.close()
+    assert info.value.setting == "concurrency"  # the CLI adds its --concurrency
+    assert len(fake_sleep.waits) == 1  # two attempts: one wait between them
 
 
 class FailNth:
@@ -247,10 +248,10 @@ def all_items(store: DynamoDBStore) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
-def test_a_failed_claim_leaves_no_claim_behind(dynamodb_table_url: str, concurrency: int) -> None:
-    store = open_store(dynamodb_table_url, max_attempts=1, concurrency=concurrency)
-    assert isinstance(store, DynamoDBStore)
-    store.init()
+def test_a_failed_claim_leaves_no_claim_behind(
+    open_dynamodb_store: OpenStore, concurrency: int
+) -> None:
+    store = open_dynamodb_store(max_attempts=1, concurrency=concurrency)
     keys = [f"leak{i}" for i in range(40)]
     failing = FailNth("ProvisionedThroughputExceededException", nth=5)
     store.client.meta.events.register("before-send.dynamodb.PutItem", failing)
@@ -261,13 +262,12 @@ def test_a_failed_claim_leaves_no_claim_behind(dynamodb_table_url: str, concurre
     assert [i["status"]["S"] for i in all_items(store) if "status" in i] == []
     store.client.meta.events.unregister("before-send.dynamodb.PutItem", failing)
     assert [r.outcome for r in store.claim(kitems(keys), LEASE, TTL)] == [Outcome.CLAIMED] * 40
-    store.close()
 
 
-def test_a_failed_claim_says_which_claims_it_could_not_release(dynamodb_table_url: str) -> None:
-    store = open_store(dynamodb_table_url, max_attempts=1, concurrency=1)
-    assert isinstance(store, DynamoDBStore)
-    store.init()
+def test_a_failed_claim_says_which_claims_it_could_not_release(
+    open_dynamodb_store: OpenStore,
+) -> None:
+    store = open_dynamodb_store(max_attempts=1, concurrency=1)
     store.client.meta.events.register(
         "before-send.dynamodb.PutItem", FailNth("ThrottlingException", nth=4)
     )
@@ -282,19 +282,22 @@ def test_a_failed_claim_says_which_claims_it_could_not_release(dynamodb_table_ur
         "they stay in flight until their lease runs out)"
     )
     assert [i["dedup_key"]["S"] for i in all_items(store)] == ["b"]
-    store.close()
 
 
-def test_unprocessed_keys_are_retried_until_done(store: DynamoDBStore, fast_backoff: None) -> None:
+def test_unprocessed_keys_are_retried_until_done(
+    store: DynamoDBStore, fake_sleep: FakeSleep
+) -> None:
     keys = [f"u{i:03d}" for i in range(120)]
     store.seed(kitems(keys), TTL)
     trimmed = {"calls": 0}
+    lock = threading.Lock()  # the two chunks are read in parallel
 
     def trim(parsed: dict[str, Any], **_: Any) -> None:
         """Hand back half of what was read as unprocessed, for the first three calls."""
-        trimmed["calls"] += 1
-        if trimmed["calls"] > 3:
-            return
+        with lock:
+            trimmed["calls"] += 1
+            if trimmed["calls"] > 3:
+                return
         got = parsed["Responses"][store.table]
         keep, back = got[: len(got) // 2], got[len(got) // 2 :]
         parsed["Responses"][store.table] = keep
@@ -307,9 +310,41 @@ def test_unprocessed_keys_are_retried_until_done(store: DynamoDBStore, fast_back
     assert [r.outcome for r in results] == [Outcome.DUPLICATE] * 120
     assert [r.key for r in results] == keys
     assert trimmed["calls"] > 2  # two chunks, plus the retries of what came back
+    # one jittered wait per round handed back; the chunks run in parallel, so the three
+    # rounds are of attempts 0, 0, 1 or (one chunk first) 0, 1, 2
+    assert len(fake_sleep.waits) == 3
+    assert all(0 <= wait <= backoff_bound(2) for wait in fake_sleep.waits)
 
 
-def test_unprocessed_items_are_retried_until_done(store: DynamoDBStore, fast_backoff: None) -> None:
+def test_keys_unprocessed_after_every_round_are_a_clear_error(
+    store: DynamoDBStore, fake_sleep: FakeSleep
+) -> None:
+    store.seed(kitems(["k1", "k2"]), TTL)
+
+    def hand_back_all(parsed: dict[str, Any], **_: Any) -> None:
+        got = parsed["Responses"][store.table]
+        parsed["Responses"][store.table] = []
+        parsed["UnprocessedKeys"] = {
+            store.table: {"Keys": [{"dedup_key": i["dedup_key"]} for i in got]}
+        }
+
+    store.client.meta.events.register("after-call.dynamodb.BatchGetItem", hand_back_all)
+    with pytest.raises(StoreError) as info:
+        store.check(["k1", "k2"])
+    assert str(info.value) == (
+        f"DynamoDB check on table {store.table}: 2 keys still unprocessed after "
+        f"{MAX_UNPROCESSED_ROUNDS} rounds (throttled): retry later or lower the store's "
+        "concurrency (concurrency=N in the store URL)"
+    )
+    assert info.value.setting == "concurrency"
+    waits = fake_sleep.waits
+    assert len(waits) == MAX_UNPROCESSED_ROUNDS
+    assert all(0 <= w <= backoff_bound(n) for n, w in enumerate(waits))
+
+
+def test_unprocessed_items_are_retried_until_done(
+    store: DynamoDBStore, fake_sleep: FakeSleep
+) -> None:
     store.seed(kitems([f"p{i:03d}" for i in range(60)], namespace="gone"), TTL)
     store.seed(kitems(["keep1", "keep2"], namespace="kept"), TTL)
     log = CallLog(store, "BatchWriteItem")
@@ -331,6 +366,10 @@ def test_unprocessed_items_are_retried_until_done(store: DynamoDBStore, fast_bac
     store.client.meta.events.register("after-call.dynamodb.BatchWriteItem", trim)
     assert store.purge(PurgeFilter(namespace="gone")) == 60
     assert len(log.calls["BatchWriteItem"]) >= 3 + 2  # 60 deletes in >=3 calls, 2 retries
+    # one request handed back twice in a row: waits of its rounds 0 and 1
+    assert len(fake_sleep.waits) == 2
+    assert 0 <= fake_sleep.waits[0] <= backoff_bound(0)
+    assert 0 <= fake_sleep.waits[1] <= backoff_bound(1)
     assert store.summary().by_namespace == {"kept": {"records": 2, "duplicates": 0}}
 
 
@@ -362,12 +401,17 @@ def test_batches_and_pages_respect_dynamodb_limits(store: DynamoDBStore) -> None
     assert store.get("other#1") is not None
 
 
-def test_scans_follow_pages(store: DynamoDBStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ddb, "SCAN_PAGE_ITEMS", 7)
+def test_scans_follow_pages(store: DynamoDBStore) -> None:
+    store.scan_page_items = 7
     store.seed(kitems([f"pg{i:02d}" for i in range(40)]), TTL)
     log = CallLog(store, "Scan")
     assert store.summary().records == 40
-    assert len(log.calls["Scan"]) >= 40 // 7
+    scans = log.calls["Scan"]
+    assert {c["Limit"] for c in scans} == {7}
+    # pages were followed: 40 items at 7 a page are at least 6 pages, however the
+    # segments split them (one page per segment would be 4)
+    assert len(scans) >= -(-40 // 7)
+    assert any("ExclusiveStartKey" in c for c in scans)
     assert store.purge(PurgeFilter(prefix="pg1")) == 10
     assert store.summary().records == 30
 
@@ -419,21 +463,21 @@ def _create(server: DynamoDBServer, table: str, keys: list[tuple[str, str, str]]
     ],
 )
 def test_init_on_a_table_with_the_wrong_key_schema(
-    dynamodb_server: DynamoDBServer, keys: list[tuple[str, str, str]], problem: str
+    dynamodb_server: DynamoDBServer,
+    open_dynamodb_store: OpenStore,
+    keys: list[tuple[str, str, str]],
+    problem: str,
 ) -> None:
-    url = dynamodb_server.table_url()
-    store = open_store(url)
-    assert isinstance(store, DynamoDBStore)
+    store = open_dynamodb_store(init=False)
     _create(dynamodb_server, store.table, keys)
     with pytest.raises(StoreError) as info:
         store.init()
     assert str(info.value) == f"table {store.table} cannot hold gcdedup records: {problem}"
 
 
-def test_init_creates_then_verifies_and_checks_ttl(dynamodb_server: DynamoDBServer) -> None:
-    url = dynamodb_server.table_url()
-    store = open_store(url)
-    assert isinstance(store, DynamoDBStore)
+def test_init_creates_then_verifies_and_checks_ttl(open_dynamodb_store: OpenStore) -> None:
+    store = open_dynamodb_store(init=False)
+    log = CallLog(store, "CreateTable")
     table = store.table
     assert store.init() == (
         f"created DynamoDB table {table} (on-demand, key dedup_key, TTL on expires_at)"
@@ -442,11 +486,9 @@ def test_init_creates_then_verifies_and_checks_ttl(dynamodb_server: DynamoDBServ
     client = store.client
     description = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
     assert description == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
-    assert (
-        client.describe_table(TableName=table)["Table"]["BillingModeSummary"]
-        == {"BillingMode": "PAY_PER_REQUEST"}
-        or True
-    )  # moto may omit the summary; the request asked for PAY_PER_REQUEST
+    assert [call["BillingMode"] for call in log.calls["CreateTable"]] == ["PAY_PER_REQUEST"]
+    billing = client.describe_table(TableName=table)["Table"].get("BillingModeSummary")
+    assert billing == {"BillingMode": "PAY_PER_REQUEST"}
 
     # an interrupted init (table, no TTL) is finished by the next init
     client.update_time_to_live(
@@ -464,12 +506,10 @@ def test_init_creates_then_verifies_and_checks_ttl(dynamodb_server: DynamoDBServ
         f"table {table} has TTL on 'ttl', but gcdedup records expire by 'expires_at': "
         "disable that TTL (and wait an hour) or use another table"
     )
-    store.close()
 
 
-def test_a_missing_table_names_the_fix(dynamodb_table_url: str) -> None:
-    store = open_store(dynamodb_table_url)
-    assert isinstance(store, DynamoDBStore)
+def test_a_missing_table_names_the_fix(open_dynamodb_store: OpenStore) -> None:
+    store = open_dynamodb_store(init=False)
     expected = (
         f"table {store.table} does not exist: run gcdedup init --store dynamodb://{store.table}"
     )
@@ -483,7 +523,6 @@ def test_a_missing_table_names_the_fix(dynamodb_table_url: str) -> None:
         with pytest.raises(StoreError) as info:
             call()
         assert str(info.value) == expected
-    store.close()
 
 
 def test_access_denied_names_the_missing_action(store: DynamoDBStore) -> None:
@@ -509,7 +548,7 @@ def test_an_item_gcdedup_did_not_write_is_a_clear_error(store: DynamoDBStore) ->
 
 def test_url_options_and_client_configuration(dynamodb_server: DynamoDBServer) -> None:
     store = open_store(dynamodb_server.table_url() + "&concurrency=24&retry_mode=adaptive")
-    assert isinstance(store, DynamoDBStore)
+    assert isinstance(store, DynamoDBStore)  # open_store's lazy import picked the backend
     config = store.client.meta.config
     assert store.concurrency == 24
     assert config.max_pool_connections >= 24
@@ -520,12 +559,28 @@ def test_url_options_and_client_configuration(dynamodb_server: DynamoDBServer) -
     store.close()
 
 
-def test_a_bare_url_uses_boto3s_own_endpoint_variable(dynamodb_server: DynamoDBServer) -> None:
+# Not "adaptive": it is "standard" plus client-side rate limiting, whose token bucket
+# really waits after a throttle (a rate limit, not a retry backoff).
+@pytest.mark.parametrize("mode", ["standard", "legacy"])
+def test_botocores_retry_waits_go_through_the_injected_sleep(
+    open_dynamodb_store: OpenStore, fake_sleep: FakeSleep, mode: str
+) -> None:
+    store = open_dynamodb_store(retry_mode=mode, max_attempts=3)
+    other = FakeSleep()
+    again = open_dynamodb_store(store.url, client=store.client, sleep=other)  # shared client
+    throttle = FailFirst("ThrottlingException", times=2)
+    store.client.meta.events.register("before-send.dynamodb.PutItem", throttle)
+    assert [r.outcome for r in again.claim(kitems(["a"]), LEASE, TTL)] == [Outcome.CLAIMED]
+    assert throttle.fired == 2
+    assert fake_sleep.waits == []  # routed once, to the newest store's sleep
+    assert len(other.waits) == 2
+    assert all(0 <= wait <= BOTOCORE_MAX_BACKOFF for wait in other.waits)
+
+
+def test_a_bare_url_uses_boto3s_own_endpoint_variable(open_dynamodb_store: OpenStore) -> None:
     # AWS_ENDPOINT_URL_DYNAMODB and AWS_DEFAULT_REGION are set by the server fixture
-    store = open_store(f"dynamodb://bare-{random.randrange(10**9)}", concurrency=2)
-    store.init()
+    store = open_dynamodb_store(f"dynamodb://bare-{random.randrange(10**9)}", concurrency=2)
     assert [r.outcome for r in store.claim(kitems(["a", "b"]), LEASE, TTL)] == [Outcome.CLAIMED] * 2
-    store.close()
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import gcdedup
 PACKAGE = Path(gcdedup.__file__).resolve().parent
 MAX_LINES = 600
 #: Modules still over the limit, owned by other work (each to be split, then removed here).
-OVERSIZE_ALLOWED = {"gcdedup.store.dynamodb"}
+#: Modules allowed past 600 lines, each for the reason given in its docstring.
+OVERSIZE_ALLOWED = {"gcdedup.store.dynamodb.store"}
 
 
 def _modules() -> dict[str, Path]:

@@ -19,10 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gcdedup.events import BadRecord, Event, Location
-from gcdedup.pipeline import Mode, Pipeline, Status, process
+from gcdedup.pipeline import EventOutcome, Mode, Pipeline, process
 from gcdedup.settings import Settings
-from gcdedup.store import DedupStore, KeyItem, Outcome, open_store
-from gcdedup.store import Status as StoreStatus
+from gcdedup.store import DedupStore, KeyItem, Outcome, RecordStatus, open_store
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "genesys"
 MakeStore = Callable[..., DedupStore]
@@ -79,7 +78,7 @@ def test_second_run_of_the_same_events_is_all_duplicates(make_store: MakeStore) 
         "b97a71322785#1649237504949"
     )
     assert record is not None
-    assert record.status is StoreStatus.COMPLETED
+    assert record.status is RecordStatus.COMPLETED
     assert record.dup_count == 3  # 05 in the first run, then 03 and 05 in the second
     assert record.run_id == "run-1"
 
@@ -130,10 +129,10 @@ def test_results_come_in_input_order_with_their_outcomes(make_store: MakeStore) 
     with Pipeline(store, cfg(batch_size=10), Recorder(fail={"audit-2"})) as pipeline:
         report = pipeline.run(records, seen.append)
     assert [r.status for r in seen] == [
-        Status.PROCESSED,
-        Status.BAD_RECORD,
-        Status.DUPLICATE,
-        Status.FAILED,
+        EventOutcome.PROCESSED,
+        EventOutcome.BAD_RECORD,
+        EventOutcome.DUPLICATE,
+        EventOutcome.FAILED,
     ]
     assert seen[0].result == {"seen": "audit-1"}
     assert seen[1].to_dict() == {
@@ -235,15 +234,7 @@ def test_a_lost_lease_is_reported(make_store: MakeStore, clock) -> None:
 
     def slow(envelope: dict[str, Any]) -> None:
         clock.advance(120)  # longer than the 60 s lease
-        other.claim(
-            [
-                __import__("gcdedup.store", fromlist=["KeyItem"]).KeyItem(
-                    "default#v2.audits#audit-1", "default"
-                )
-            ],
-            60,
-            3600,
-        )
+        other.claim([KeyItem("default#v2.audits#audit-1", "default")], 60, 3600)
 
     report = process([audit(1)], store, cfg(lease_seconds="60"), slow)
     assert (report.processed, report.lease_lost) == (1, 1)
@@ -261,11 +252,11 @@ def test_batched_outcomes_equal_one_at_a_time_processing(
     expected, done = [], set()
     for ident, fail in stream:
         if ident in done:
-            expected.append(Status.DUPLICATE)
+            expected.append(EventOutcome.DUPLICATE)
         elif fail:
-            expected.append(Status.FAILED)
+            expected.append(EventOutcome.FAILED)
         else:
-            expected.append(Status.PROCESSED)
+            expected.append(EventOutcome.PROCESSED)
             done.add(ident)
 
     def handler(envelope: dict[str, Any]) -> None:
@@ -278,7 +269,7 @@ def test_batched_outcomes_equal_one_at_a_time_processing(
         event.envelope["x-fail"] = fail
         events.append(event)
     store = open_store("memory://")
-    seen: list[Status] = []
+    seen: list[EventOutcome] = []
     with Pipeline(store, cfg(batch_size=batch_size), handler) as pipeline:
         pipeline.run(events, lambda r: seen.append(r.status))
     assert seen == expected

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gcdedup.events import Event, Location
-from gcdedup.pipeline import Pipeline, Status, process
+from gcdedup.pipeline import EventOutcome, Pipeline, process
 from gcdedup.settings import Settings
 from gcdedup.store import KeyItem, Outcome, open_store
 
@@ -109,7 +109,9 @@ def test_a_stop_request_runs_no_more_handlers_and_releases_their_claims() -> Non
         holder.append(pipeline)
         report = pipeline.run([audit(n) for n in range(10)], on_result=results.append)
     assert calls == ["audit-0", "audit-1"]
-    assert [r.status for r in results] == [Status.PROCESSED] * 2 + [Status.NOT_STARTED] * 2
+    assert [r.status for r in results] == [EventOutcome.PROCESSED] * 2 + [
+        EventOutcome.NOT_STARTED
+    ] * 2
     assert (report.processed, report.not_started, report.valid_events) == (2, 2, 4)
     assert store.get(key(2)) is None and store.get(key(3)) is None  # released
     assert store.get(key(4)) is None  # the next batch was never read
@@ -128,7 +130,7 @@ def test_settle_in_flight_waits_for_the_stored_lease_then_processes() -> None:
     in_flight: list[Event] = []
 
     def collect(result: Any) -> None:
-        if result.status is Status.IN_FLIGHT:
+        if result.status is EventOutcome.IN_FLIGHT:
             in_flight.append(result.event)
 
     announced: list[tuple[int, float]] = []
@@ -171,7 +173,9 @@ def test_settle_in_flight_gives_up_on_a_holder_that_keeps_renewing() -> None:
     with Pipeline(store, cfg(lease_seconds="60s"), lambda e: None) as pipeline:
         report = pipeline.run(
             [audit(1)],
-            on_result=lambda r: in_flight.append(r.event) if r.status is Status.IN_FLIGHT else None,
+            on_result=lambda r: (
+                in_flight.append(r.event) if r.status is EventOutcome.IN_FLIGHT else None
+            ),
         )
         left = pipeline.settle_in_flight(report, in_flight, clock=fake.clock, sleep=renewing_sleep)
     assert [e.envelope["detail"]["eventBody"]["id"] for e in left] == ["audit-1"]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gcdedup.store import DedupStore, KeyItem, Outcome, PurgeFilter, Status
+from gcdedup.store import DedupStore, KeyItem, Outcome, PurgeFilter, RecordStatus
 
 TTL = 3600
 DAY = 86400
@@ -33,7 +33,7 @@ def test_first_claim_wins_then_in_flight_then_duplicate(make_store: MakeStore) -
     assert outcomes(store.claim(items("a"), LEASE, TTL)) == [Outcome.DUPLICATE]
     record = store.get("a")
     assert record is not None
-    assert record.status is Status.COMPLETED
+    assert record.status is RecordStatus.COMPLETED
     assert record.dup_count == 2
     assert record.claim_token is None
 
@@ -60,7 +60,7 @@ def test_record_fields_after_claim_and_complete(make_store: MakeStore, clock) ->
     token = store.claim([KeyItem("k", "ns1", "v2.audits")], LEASE, TTL)[0].token
     record = store.get("k")
     assert record is not None
-    assert record.status is Status.IN_PROGRESS
+    assert record.status is RecordStatus.IN_PROGRESS
     assert record.claim_token == token
     assert record.namespace == "ns1"
     assert record.topic == "v2.audits"
@@ -139,7 +139,7 @@ def test_seed_takes_over_an_abandoned_claim(make_store: MakeStore, clock) -> Non
     assert outcomes(store.seed(items("a"), TTL)) == [Outcome.SEEDED]
     record = store.get("a")
     assert record is not None
-    assert record.status is Status.COMPLETED
+    assert record.status is RecordStatus.COMPLETED
 
 
 def test_check_is_read_only(make_store: MakeStore) -> None:
@@ -150,7 +150,7 @@ def test_check_is_read_only(make_store: MakeStore) -> None:
     results = store.check(["absent", "done", "held"])
     assert outcomes(results) == [Outcome.NEW, Outcome.DUPLICATE, Outcome.IN_FLIGHT]
     assert results[0].record is None
-    assert results[1].record is not None and results[1].record.status is Status.COMPLETED
+    assert results[1].record is not None and results[1].record.status is RecordStatus.COMPLETED
     assert store.get("absent") is None
     record = store.get("done")
     assert record is not None and record.dup_count == 0
@@ -285,7 +285,7 @@ def test_renew_answers_false_for_claims_no_longer_held(make_store: MakeStore, cl
     assert store.renew([("never-claimed", "t")], LEASE) == [False]
     assert store.renew([], LEASE) == []
     record = store.get("b")
-    assert record is not None and record.status is Status.COMPLETED
+    assert record is not None and record.status is RecordStatus.COMPLETED
 
 
 def test_release_many_releases_only_what_each_token_holds(make_store: MakeStore) -> None:

@@ -1,0 +1,209 @@
+"""The boto3 client a DynamoDB store talks through: URL options, retry configuration,
+and one ``call`` that turns botocore's exceptions into gcdedup's.
+
+boto3 is imported only when a client is made, so the CLI starts fast and boto3
+stays an optional extra (``gcdedup[dynamodb]``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from ...errors import ConfigError, MissingDependencyError, StoreError
+from .errors import (
+    ConditionFailed,
+    Refused,
+    botocore_error,
+    client_error,
+    error_code,
+    old_item,
+    one_line,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+T = TypeVar("T")
+Sleep = Callable[[float], None]
+
+DEFAULT_CONCURRENCY = 16
+DEFAULT_MAX_ATTEMPTS = 10
+DEFAULT_RETRY_MODE = "standard"
+RETRY_MODES = ("standard", "adaptive", "legacy")
+
+#: The options a ``dynamodb://`` URL takes (``?name=value``).
+URL_OPTIONS = ("endpoint_url", "region", "profile", "concurrency", "retry_mode", "max_attempts")
+_INTEGER_OPTIONS = ("concurrency", "max_attempts")
+
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How to reach the table: the ``dynamodb://`` URL's options, checked."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    retry_mode: str = DEFAULT_RETRY_MODE
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigError(f"DynamoDB concurrency must be at least 1, not {self.concurrency}")
+        if self.max_attempts < 1:
+            raise ConfigError(f"DynamoDB max_attempts must be at least 1, not {self.max_attempts}")
+        if self.retry_mode not in RETRY_MODES:
+            raise ConfigError(
+                f"invalid retry_mode {self.retry_mode!r}: use standard, adaptive or legacy"
+            )
+
+
+#: Per-attempt timeouts of the client, in seconds (a CLI run has no deadline).
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 20.0
+
+
+def check_table_name(table: str) -> str:
+    if not _TABLE_NAME.match(table):
+        raise ConfigError(
+            f"invalid DynamoDB table name {table!r}: 3-255 characters of A-Z a-z 0-9 _ . -"
+        )
+    return table
+
+
+def parse_url(url: str, **overrides: object) -> tuple[str, dict[str, Any]]:
+    """``dynamodb://Table[?endpoint_url=...&region=...&concurrency=16&profile=...]`` ->
+    the table name and its options as keyword arguments.
+
+    ``overrides`` win over the query string; ``None`` values are ignored so a CLI can
+    pass its unset flags through.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "dynamodb" or not parts.netloc or parts.path not in ("", "/"):
+        raise ConfigError(f"invalid DynamoDB URL {url!r}: use dynamodb://TableName")
+    merged: dict[str, object] = {
+        k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=False).items()
+    }
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(merged) - set(URL_OPTIONS))
+    if unknown:
+        raise ConfigError(
+            f"unknown DynamoDB store option(s) {', '.join(unknown)}: "
+            f"valid are {', '.join(URL_OPTIONS)}"
+        )
+    options: dict[str, Any] = {}
+    for name, value in merged.items():
+        if name in _INTEGER_OPTIONS:
+            try:
+                options[name] = int(str(value))
+            except ValueError:
+                raise ConfigError(f"DynamoDB option {name} must be an integer") from None
+        else:
+            options[name] = str(value)
+    return parts.netloc, options
+
+
+def make_client(
+    table: str,
+    options: ClientOptions,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+) -> DynamoDBClient:
+    """The low-level client: botocore's retries for throttling, one pooled connection
+    per worker, timeouts on every call (shorter ones where a deadline rules, as in
+    Lambda)."""
+    try:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+    except ImportError as exc:
+        raise MissingDependencyError("boto3", "dynamodb") from exc
+    # total_max_attempts counts the first try too (as AWS_MAX_ATTEMPTS does).
+    retries: Any = {"mode": options.retry_mode, "total_max_attempts": options.max_attempts}
+    config = Config(
+        retries=retries,
+        max_pool_connections=options.concurrency + 4,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        tcp_keepalive=True,
+    )
+    try:
+        session = boto3.session.Session(profile_name=options.profile, region_name=options.region)
+        # endpoint_url=None lets boto3 honour AWS_ENDPOINT_URL_DYNAMODB itself.
+        return session.client("dynamodb", endpoint_url=options.endpoint_url, config=config)
+    except BotoCoreError as exc:
+        if type(exc).__name__ == "NoRegionError":
+            raise StoreError(
+                f"no AWS region for DynamoDB table {table}: set AWS_DEFAULT_REGION (boto3 "
+                f"reads AWS_REGION only inside Lambda) or use dynamodb://{table}?region=..."
+            ) from exc
+        raise StoreError(f"cannot open DynamoDB table {table}: {one_line(exc)}") from exc
+
+
+def route_retry_sleeps(client: Any, sleep: Sleep) -> bool:
+    """Let botocore's retry handler decide whether and how long to wait before a retry,
+    and ``sleep`` do the waiting (botocore then sleeps 0).
+
+    Every retry mode registers its handler on ``needs-retry.<service>`` under the
+    unique id ``retry-config-<service>``; it is wrapped in place. False (and botocore
+    keeps sleeping itself) if no such handler is found.
+    """
+    service = client.meta.service_model.service_id.hyphenize()
+    event, unique_id = f"needs-retry.{service}", f"retry-config-{service}"
+    emitter = getattr(client.meta.events, "_emitter", client.meta.events)
+    entry = getattr(emitter, "_unique_id_handlers", {}).get(unique_id)
+    if not entry or not callable(entry.get("handler")):
+        return False
+    # A client routed before (shared by two stores) is routed again from botocore's own
+    # handler, so only the newest sleep waits.
+    decide: Callable[..., float | None] = getattr(
+        entry["handler"], "botocore_handler", entry["handler"]
+    )
+
+    def needs_retry(**kwargs: Any) -> float | None:
+        delay = decide(**kwargs)
+        if delay is None:
+            return None
+        sleep(delay)
+        return 0
+
+    needs_retry.botocore_handler = decide  # type: ignore[attr-defined]
+
+    client.meta.events.unregister(event, unique_id=unique_id)
+    client.meta.events.register(event, needs_retry, unique_id=unique_id)
+    return True
+
+
+class TableClient:
+    """The client and the table it serves; ``call`` maps every error to gcdedup's."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def call(
+        self, operation: str, fn: Callable[..., T], allow: tuple[str, ...] = (), **kwargs: Any
+    ) -> T:
+        """``fn(**kwargs)``; a refused condition becomes ConditionFailed, a code in
+        ``allow`` Refused, anything else a one-line StoreError naming the table and
+        ``operation`` (what we were doing: claim, check, init, ...)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(**kwargs)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "ConditionalCheckFailedException":
+                raise ConditionFailed(old_item(exc)) from None
+            if code in allow:
+                raise Refused(code) from None
+            raise client_error(self.table, operation, exc) from exc
+        except BotoCoreError as exc:
+            raise botocore_error(self.table, operation, exc) from exc

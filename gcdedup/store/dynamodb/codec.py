@@ -1,0 +1,195 @@
+"""Records as DynamoDB items and back, and PurgeFilter as a Scan filter.
+
+Items are in DynamoDB's typed JSON (``{"S": ...}``, ``{"N": ...}``), as the
+low-level client speaks it. Items the tutorial's Lambda wrote (``dedup_key``,
+``processed_at`` as an ISO-8601 string, ``expires_at``) have no ``status``: they
+read as COMPLETED records of the ``tutorial`` namespace, first seen at
+``processed_at`` (0 when it is missing or unreadable), and the purge filters
+select and age them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from ...errors import StoreError
+from ..base import KeyItem, PurgeFilter, Record, RecordStatus
+
+#: One item in DynamoDB's typed JSON ({"S": ...}, {"N": ...}), as the client returns it.
+DynamoDBItem = Mapping[str, Any]
+
+KEY_ATTRIBUTE = "dedup_key"
+TTL_ATTRIBUTE = "expires_at"
+
+_NUMBER_FIELDS = ("expires_at", "lease_until", "first_seen_at", "dup_count", "last_dup_at")
+
+#: The namespace items written by the tutorial's Lambda read as (``purge --namespace
+#: tutorial`` selects them too), and the attribute that says when it saw them.
+FOREIGN_NAMESPACE = "tutorial"
+FOREIGN_SEEN_ATTRIBUTE = "processed_at"
+
+#: What a summary reads of each item (a Scan projection).
+SUMMARY_ATTRIBUTES = (
+    "namespace",
+    "status",
+    "topic",
+    "first_seen_at",
+    "dup_count",
+    "expires_at",
+    FOREIGN_SEEN_ATTRIBUTE,
+)
+
+
+def names(*attributes: str) -> dict[str, str]:
+    """ExpressionAttributeNames for exactly these attributes (DynamoDB rejects unused ones)."""
+    return {f"#{a}": a for a in attributes}
+
+
+def num(value: float | int) -> dict[str, str]:
+    return {"N": str(value) if isinstance(value, int) else repr(float(value))}
+
+
+def string(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def key_of(key: str) -> dict[str, dict[str, str]]:
+    """The ``Key`` argument for one record."""
+    return {KEY_ATTRIBUTE: string(key)}
+
+
+def new_item(
+    item: KeyItem,
+    status: RecordStatus,
+    now: float,
+    ttl_seconds: int,
+    run_id: str | None,
+    token: str | None = None,
+    lease_seconds: float | None = None,
+) -> dict[str, Any]:
+    """A fresh record's item: first seen now, no duplicates yet, a lease when claimed."""
+    attrs: dict[str, Any] = {
+        KEY_ATTRIBUTE: string(item.key),
+        "status": string(status.value),
+        "expires_at": num(int(now) + ttl_seconds),
+        "namespace": string(item.namespace),
+        "topic": string(item.topic),
+        "first_seen_at": num(now),
+        "dup_count": num(0),
+    }
+    if token is not None and lease_seconds is not None:
+        attrs["claim_token"] = string(token)
+        attrs["lease_until"] = num(now + lease_seconds)
+    if run_id is not None:
+        attrs["run_id"] = string(run_id)
+    return attrs
+
+
+def _number(item: DynamoDBItem, name: str) -> Decimal | None:
+    value = item.get(name)
+    return None if value is None else Decimal(value["N"])
+
+
+def iso(timestamp: float) -> str:
+    """A Unix time as the tutorial writes processed_at (UTC, ISO-8601, no offset)."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).replace(tzinfo=None).isoformat()
+
+
+def from_iso(item: DynamoDBItem, name: str) -> float:
+    """An ISO-8601 string attribute as a Unix time (UTC when it has no offset); 0 if
+    it is missing or unreadable."""
+    try:
+        moment = datetime.fromisoformat(item[name]["S"])
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def to_record(item: DynamoDBItem) -> Record:
+    """A record from an item; an item with no ``status`` is one the tutorial wrote
+    (see FOREIGN_NAMESPACE): it was processed, so it reads as COMPLETED.
+
+    Raises KeyError, ValueError or ArithmeticError for an item gcdedup cannot read.
+    """
+    numbers = {name: _number(item, name) for name in _NUMBER_FIELDS}
+    expires_at, first_seen_at = numbers["expires_at"], numbers["first_seen_at"]
+    foreign = "status" not in item
+    if expires_at is None:
+        raise KeyError("expires_at")
+    if first_seen_at is None:
+        if not foreign:
+            raise KeyError("first_seen_at")
+        first_seen_at = Decimal(repr(from_iso(item, FOREIGN_SEEN_ATTRIBUTE)))
+    lease_until, last_dup_at = numbers["lease_until"], numbers["last_dup_at"]
+    namespace = FOREIGN_NAMESPACE if foreign else ""
+    return Record(
+        key=item[KEY_ATTRIBUTE]["S"],
+        status=RecordStatus.COMPLETED if foreign else RecordStatus(item["status"]["S"]),
+        expires_at=int(expires_at),
+        lease_until=float(lease_until) if lease_until is not None else None,
+        claim_token=item["claim_token"]["S"] if "claim_token" in item else None,
+        namespace=item["namespace"]["S"] if "namespace" in item else namespace,
+        topic=item["topic"]["S"] if "topic" in item else "",
+        first_seen_at=float(first_seen_at),
+        dup_count=int(numbers["dup_count"] or 0),
+        last_dup_at=float(last_dup_at) if last_dup_at is not None else None,
+        run_id=item["run_id"]["S"] if "run_id" in item else None,
+    )
+
+
+def read_record(table: str, item: DynamoDBItem) -> Record:
+    """``to_record``, with an unreadable item as a StoreError naming the table and key."""
+    try:
+        return to_record(item)
+    except (KeyError, ValueError, ArithmeticError) as exc:
+        key = item.get(KEY_ATTRIBUTE, {}).get("S", "?")
+        raise StoreError(
+            f"table {table} holds an item gcdedup cannot read "
+            f"(key {key!r}, bad or missing {exc}): is it a gcdedup table?"
+        ) from None
+
+
+def purge_filter(where: PurgeFilter, now: float) -> dict[str, Any]:
+    """Scan arguments pushing PurgeFilter into a FilterExpression (none for all)."""
+    clauses: list[str] = []
+    attribute_names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    if where.namespace is not None:
+        if where.namespace == FOREIGN_NAMESPACE:  # the tutorial's items read as this one
+            clauses.append("(#namespace = :namespace OR attribute_not_exists(#status))")
+            attribute_names.update(names("namespace", "status"))
+        else:
+            clauses.append("#namespace = :namespace")
+            attribute_names.update(names("namespace"))
+        values[":namespace"] = string(where.namespace)
+    if where.run_id is not None:
+        clauses.append("#run_id = :run_id")
+        attribute_names.update(names("run_id"))
+        values[":run_id"] = string(where.run_id)
+    if where.older_than is not None:
+        # The tutorial's items are aged by processed_at (ISO-8601 strings compare in
+        # time order when written in UTC, as its Lambda does); without it, by 0.
+        cutoff = now - where.older_than
+        clauses.append(
+            "(#first_seen_at < :cutoff OR (attribute_not_exists(#first_seen_at) AND "
+            "(#processed_at < :cutoff_iso OR attribute_not_exists(#processed_at))))"
+        )
+        attribute_names.update(names("first_seen_at", FOREIGN_SEEN_ATTRIBUTE))
+        values[":cutoff"] = num(cutoff)
+        values[":cutoff_iso"] = string(iso(cutoff))
+    if where.prefix is not None:
+        clauses.append(f"begins_with(#{KEY_ATTRIBUTE}, :prefix)")
+        attribute_names.update(names(KEY_ATTRIBUTE))
+        values[":prefix"] = string(where.prefix)
+    if not clauses:
+        return {}
+    return {
+        "FilterExpression": " AND ".join(clauses),
+        "ExpressionAttributeNames": attribute_names,
+        "ExpressionAttributeValues": values,
+    }
