@@ -382,78 +382,73 @@ class DynamoDBStore(DedupStore):
 
     def complete_many(self, pairs: Sequence[tuple[str, str]], ttl_seconds: int) -> list[bool]:
         expires_at = int(self.clock()) + ttl_seconds
-        return self._update_held(
+        return self._if_held(
             "complete",
             pairs,
-            "SET #status = :completed, #expires_at = :expires_at REMOVE #lease_until, #claim_token",
-            ("status", "expires_at", "lease_until", "claim_token"),
+            self._client.update_item,
+            ("status", "expires_at", "lease_until"),
             {":completed": string(RecordStatus.COMPLETED.value), ":expires_at": num(expires_at)},
+            UpdateExpression=(
+                "SET #status = :completed, #expires_at = :expires_at "
+                "REMOVE #lease_until, #claim_token"
+            ),
         )
 
     def renew(self, pairs: Sequence[tuple[str, str]], lease_seconds: float) -> list[bool]:
         """``expires_at`` is set just past the new lease: DynamoDB has no ``max`` in an
         update, and while a claim is IN_PROGRESS only its lease decides who may take it."""
         lease_until = self.clock() + lease_seconds
-        return self._update_held(
+        return self._if_held(
             "renew",
             pairs,
-            "SET #lease_until = :lease_until, #expires_at = :expires_at",
-            ("lease_until", "expires_at", "claim_token", "status"),
+            self._client.update_item,
+            ("lease_until", "expires_at"),
             {":lease_until": num(lease_until), ":expires_at": num(int(lease_until) + 1)},
+            UpdateExpression="SET #lease_until = :lease_until, #expires_at = :expires_at",
         )
 
-    def _update_held(
+    def release(self, key: str, token: str) -> bool:
+        return self.release_many([(key, token)])[0]
+
+    def release_many(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        """Conditional deletes in parallel (one round of the pool, not one per claim)."""
+        return self._if_held("release", pairs, self._client.delete_item, (), {})
+
+    def _if_held(
         self,
         operation: str,
         pairs: Sequence[tuple[str, str]],
-        update: str,
+        method: Callable[..., Any],
         attributes: tuple[str, ...],
         values: dict[str, Any],
+        **request: Any,
     ) -> list[bool]:
-        """One conditional UpdateItem per claim, the token check inside the condition
-        (``attributes``: every #name the update and that condition use); False for a
-        claim the token no longer holds."""
+        """One conditional write per claim, the token check inside its condition
+        (``attributes``: the #names the request uses besides the condition's); False
+        for a claim the token no longer holds."""
 
         def one(index: int) -> bool:
             key, token = pairs[index]
             try:
                 self._call(
                     operation,
-                    self._client.update_item,
+                    method,
                     TableName=self.table,
                     Key=key_of(key),
-                    UpdateExpression=update,
                     ConditionExpression=_HELD_BY_TOKEN,
-                    ExpressionAttributeNames=names(*attributes),
+                    ExpressionAttributeNames=names(*attributes, "claim_token", "status"),
                     ExpressionAttributeValues={
                         **values,
                         ":token": string(token),
                         ":in_progress": string(RecordStatus.IN_PROGRESS.value),
                     },
+                    **request,
                 )
             except ConditionFailed:
                 return False
             return True
 
         return self._map_waves([key for key, _ in pairs], one)
-
-    def release(self, key: str, token: str) -> bool:
-        try:
-            self._call(
-                "release",
-                self._client.delete_item,
-                TableName=self.table,
-                Key=key_of(key),
-                ConditionExpression=_HELD_BY_TOKEN,
-                ExpressionAttributeNames=names("claim_token", "status"),
-                ExpressionAttributeValues={
-                    ":token": string(token),
-                    ":in_progress": string(RecordStatus.IN_PROGRESS.value),
-                },
-            )
-        except ConditionFailed:
-            return False
-        return True
 
     def seed(self, items: Sequence[KeyItem], ttl_seconds: int) -> list[Result]:
         """Conditional PutItems in parallel, not BatchWriteItem.
