@@ -12,7 +12,7 @@ from . import keys as keys_cmd
 from . import process as process_cmd
 from . import purge as purge_cmd
 from . import stats as stats_cmd
-from .common import configure_logging
+from .common import Command, Group, configure_logging
 
 EPILOG = (
     "Exit codes: 0 success; 1 a runtime failure (an event's handler failed, the store "
@@ -35,6 +35,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=Group,
 )
 
 
@@ -61,11 +62,11 @@ def root(
     configure_logging(verbose)
 
 
-app.command("process", epilog=PROCESS_EPILOG)(process_cmd.process)
-app.command("stats", epilog=EPILOG)(stats_cmd.stats)
-app.command("purge", epilog=EPILOG)(purge_cmd.purge)
-app.command("init", epilog=EPILOG)(init_cmd.init)
-app.command("keys", epilog=EPILOG)(keys_cmd.keys)
+app.command("process", cls=Command, epilog=PROCESS_EPILOG)(process_cmd.process)
+app.command("stats", cls=Command, epilog=EPILOG)(stats_cmd.stats)
+app.command("purge", cls=Command, epilog=EPILOG)(purge_cmd.purge)
+app.command("init", cls=Command, epilog=EPILOG)(init_cmd.init)
+app.command("keys", cls=Command, epilog=EPILOG)(keys_cmd.keys)
 
 
 def main() -> None:

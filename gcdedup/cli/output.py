@@ -13,8 +13,9 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import orjson
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -27,6 +28,47 @@ from rich.table import Table
 from rich.text import Text
 
 
+class View:
+    """Another layout of a table's data (e.g. transposed, for a narrow terminal)."""
+
+    def __init__(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[str] = ()
+    ) -> None:
+        self.columns = list(columns)
+        self.rows = [list(r) for r in rows]
+        self.numeric = list(numeric)
+
+
+class Middle:
+    """A one-line cell that, when its column is narrower than the text, is cut in the
+    middle (``default#v2.detail…#1764201600000``): both ends of a key, path or topic
+    tell values apart better than a wrapped or end-cut one. --json and --csv keep it whole.
+    """
+
+    MIN_WIDTH = 16
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(min(len(self.text), self.MIN_WIDTH), len(self.text))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text(middle(self.text, options.max_width), no_wrap=True, overflow="crop")
+
+
+def middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters by an ellipsis in its middle (the end kept a
+    little longer: it tells keys and file names apart)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    keep = width - 1
+    head = keep // 2
+    return text[:head] + "…" + text[len(text) - (keep - head) :]
+
+
 class Output:
     """Chosen once per command from ``--json``."""
 
@@ -34,6 +76,8 @@ class Output:
         self.json_mode = json_mode
         self.console = Console()
         self.err = self.error_console()
+        #: Lines printed through :meth:`print` and :meth:`table` so far.
+        self.lines = 0
 
     @staticmethod
     def error_console() -> Console:
@@ -53,18 +97,57 @@ class Output:
         rows: Iterable[Sequence[Any]],
         *,
         numeric: Sequence[str] = (),
+        shorten: Sequence[str] = (),
+        narrow: Sequence[View] = (),
     ) -> None:
+        """Print a titled table; ``shorten`` columns (keys, paths, topics) are cut in the
+        middle to fit. When the table cannot fit the console without breaking a word or a
+        number, the first of the ``narrow`` views that fits is printed instead."""
+        table = self.rich_table(columns, rows, numeric=numeric, shorten=shorten)
+        for view in narrow:
+            if self.fits(table):
+                break
+            table = self.rich_table(view.columns, view.rows, numeric=view.numeric)
         if title:
-            self.console.print(Text(title, style="bold"))
+            self.print(Text(title, style="bold"))
+        self.print(table)
+
+    def rich_table(
+        self,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        numeric: Sequence[str] = (),
+        shorten: Sequence[str] = (),
+    ) -> Table:
         table = Table(header_style="bold")
         for name in columns:
-            table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
+            table.add_column(
+                # Text: Rich wraps a header between words, never inside one
+                Text(name),
+                justify="right" if name in numeric else "left",
+            )
+        cut = [name in shorten for name in columns]
         for row in rows:
             # Text, not str: a key or file name with [brackets] is data, not markup
-            table.add_row(*(Text(fmt(cell)) for cell in row))
-        self.console.print(table)
+            cells = zip(row, cut, strict=True)
+            table.add_row(*(Middle(fmt(cell)) if c else Text(fmt(cell)) for cell, c in cells))
+        return table
+
+    def fits(self, table: Table) -> bool:
+        """Whether ``table`` fits the console with no word or number broken across lines."""
+        options = self.console.options
+        # Measured without a limit: Measurement.get clamps a minimum to the width given.
+        unlimited = options.update_width(1 << 16)
+        return Measurement.get(self.console, unlimited, table).minimum <= options.max_width
+
+    def print(self, renderable: Any) -> None:
+        """Print to stdout, counting the lines (see :attr:`lines`)."""
+        self.lines += len(self.console.render_lines(renderable, pad=False))
+        self.console.print(renderable)
 
     def line(self, text: str) -> None:
+        self.lines += 1
         self.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
     def warn(self, text: str) -> None:

@@ -25,8 +25,8 @@ from ..sources import EventReader
 from ..store import open_store
 from .common import (
     BatchOpt,
-    ConcurrencyOpt,
     FormatOpt,
+    JobsOpt,
     JsonOpt,
     LeaseOpt,
     NamespaceOpt,
@@ -37,6 +37,7 @@ from .common import (
     StrictOpt,
     TtlOpt,
     handle_errors,
+    note,
     settings_from,
 )
 from .output import Output, percent, rate
@@ -57,9 +58,14 @@ def process(
         typer.Option(
             "--mode",
             "-m",
-            help="process: claim, run the handler, complete. check: read only, report what "
-            "would be skipped. seed: mark as seen without running the handler.",
+            metavar="MODE",
+            help=note(
+                "process: claim, run the handler, complete. check: read only, report what "
+                "would be skipped. seed: mark as seen without running the handler.",
+                default="process",
+            ),
             case_sensitive=False,
+            show_default=False,
         ),
     ] = Mode.PROCESS,
     store: StoreOpt = None,
@@ -69,9 +75,15 @@ def process(
         str | None,
         typer.Option(
             "--handler",
-            help="Run module:function on each new event (it gets the EventBridge event as a "
-            "dict; raising fails the event). Default: count only.",
+            metavar="MODULE:FUNCTION",
+            help=note(
+                "Run MODULE:FUNCTION on each new event (it gets the EventBridge event as a "
+                "dict; raising fails the event).",
+                default="count only",
+                env="GCDEDUP_HANDLER",
+            ),
             envvar="GCDEDUP_HANDLER",
+            show_envvar=False,
             show_default=False,
         ),
     ] = None,
@@ -88,8 +100,11 @@ def process(
         str | None,
         typer.Option(
             "--genesys-region",
-            help="Genesys Cloud region: a domain (mypurecloud.ie) or an AWS-style name "
-            "(eu-west-1). (env: GENESYSCLOUD_REGION)",
+            metavar="REGION",
+            help=note(
+                "Genesys Cloud region: a domain (mypurecloud.ie) or an AWS-style name (eu-west-1).",
+                env="GENESYSCLOUD_REGION",
+            ),
             show_default=False,
         ),
     ] = None,
@@ -97,7 +112,8 @@ def process(
         str | None,
         typer.Option(
             "--genesys-client-id",
-            help="OAuth client id. (env: GENESYSCLOUD_OAUTHCLIENT_ID)",
+            metavar="ID",
+            help=note("OAuth client id.", env="GENESYSCLOUD_OAUTHCLIENT_ID"),
             show_default=False,
         ),
     ] = None,
@@ -106,8 +122,9 @@ def process(
         typer.Option(
             "--out",
             "-o",
+            metavar="FILE",
             help="Write one JSON line per record (location, key, topic, outcome, error, "
-            "handler result) to this file; '-' for stdout.",
+            "handler result) to FILE; '-' for stdout, with --quiet (no tables).",
             show_default=False,
         ),
     ] = None,
@@ -115,7 +132,7 @@ def process(
     strict: StrictOpt = False,
     ttl: TtlOpt = None,
     lease: LeaseOpt = None,
-    concurrency: ConcurrencyOpt = None,
+    concurrency: JobsOpt = None,
     batch_size: BatchOpt = None,
     run_id: RunIdOpt = None,
     json_output: JsonOpt = False,
