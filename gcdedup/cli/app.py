@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -13,6 +14,7 @@ from . import process as process_cmd
 from . import purge as purge_cmd
 from . import stats as stats_cmd
 from .common import Command, Group, configure_logging
+from .output import discard_stdout
 
 EPILOG = (
     "Exit codes: 0 success; 1 a runtime failure (an event's handler failed, the store "
@@ -71,4 +73,12 @@ app.command("keys", cls=Command, epilog=EPILOG)(keys_cmd.keys)
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    finally:
+        # Output still buffered for a pipe whose reader has gone (| head): drop it quietly
+        # instead of a BrokenPipeError at exit.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            discard_stdout()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,11 +16,18 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ..errors import GcdedupError, UsageError
 from ..keys import DEFAULT_NAMESPACE, DEFAULT_STRATEGY
-from ..settings import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, Settings
+from ..settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    ENV_VARS,
+    Settings,
+    check_store_url,
+)
 from ..sources import FORMATS
-from .output import Output
+from .output import Output, discard_stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
+STORE_ENV = ENV_VARS["store_url"]
 
 
 def note(text: str, *, default: object = None, env: str | None = None) -> str:
@@ -224,6 +232,10 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             Output.error_console().print("Interrupted.")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # the reader went away (| head): the results are not wanted, nothing failed
+            discard_stdout()
+            raise typer.Exit(0) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -249,8 +261,11 @@ def require_existing_store(url: str) -> None:
 
 
 def settings_from(**explicit: Any) -> Settings:
-    """Flags > GCDEDUP_* environment > defaults."""
-    return Settings.resolve(**explicit)
+    """Flags > GCDEDUP_* environment > defaults; an error in a variable names it."""
+    settings = Settings.resolve(**explicit)
+    if "store_url" in explicit and explicit["store_url"] is None and os.environ.get(STORE_ENV):
+        check_store_url(settings.store_url, STORE_ENV)
+    return settings
 
 
 class _StderrHandler(logging.StreamHandler):

@@ -6,6 +6,7 @@ Results go to stdout; progress, warnings and errors to stderr, so
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -75,6 +76,8 @@ class Output:
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
         self.console = Console()
+        # Rich exits 1 on a closed pipe; the CLI exits 0 (see common.handle_errors)
+        self.console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign]
         self.err = self.error_console()
         #: Lines printed through :meth:`print` and :meth:`table` so far.
         self.lines = 0
@@ -169,6 +172,21 @@ class Output:
             console=self.err,
             transient=True,
         )
+
+
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing what is still buffered for a closed
+    pipe raises nothing (not even at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (e.g. a test runner)
+        pass
 
 
 def fmt(value: Any) -> str:

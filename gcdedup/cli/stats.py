@@ -235,6 +235,8 @@ def stats(
     doc = report.to_dict()
     warnings = report_warnings(doc, paths)
     tables = report_tables(doc)
+    if sections is None and not doc["events"]:
+        sections = {"summary"}  # the rest would be all zeros: the warning says why
     shown = [t for t in tables if sections is None or _section_name(t) in sections]
     if csv_dir is not None:
         _write_csv(csv_dir, shown)
