@@ -203,7 +203,7 @@ StrictOpt = Annotated[
     bool,
     typer.Option(
         "--strict",
-        help="Exit 1 if any input record is bad or no event was found (default: warn only).",
+        help="Exit 1 if any input record is bad or no event was found (without it: warnings).",
     ),
 ]
 PathsArg = Annotated[
@@ -240,9 +240,18 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def inputs(paths: list[str] | None) -> str:
+    """The inputs as given, for a message (``-`` is stdin)."""
+    return " ".join("stdin" if p == "-" else p for p in paths or [])
+
+
 def stdin_hint(paths: list[str], output: Output) -> None:
     """Reading stdin from a terminal looks like a hang: say what it waits for."""
-    if "-" in paths and sys.stdin.isatty():
+    if "-" in paths and stdin_is_terminal():
         output.info(
             "reading events from stdin (a terminal): paste or type them and end with "
             "Ctrl-D, or Ctrl-C to stop; give file names to read files"

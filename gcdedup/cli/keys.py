@@ -21,7 +21,9 @@ def keys(
     paths: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Event files, directories or globs; '-' reads stdin.", show_default=False
+            metavar="PATH",
+            help="Event files, directories or globs; '-' reads stdin.",
+            show_default=False,
         ),
     ] = None,
     key: StrategyOpt = None,

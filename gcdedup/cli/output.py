@@ -11,22 +11,17 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
 from rich.measure import Measurement
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class View:
@@ -163,6 +158,15 @@ class Output:
         """A byte progress bar on stderr, only when stderr is a terminal and not --json."""
         if self.json_mode or not self.err.is_terminal or not total_bytes:
             return nullcontext(None)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         return Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -187,6 +191,21 @@ def discard_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError):  # no real file descriptor (e.g. a test runner)
         pass
+
+
+def duration(seconds: float | None) -> str:
+    """``90`` -> ``1m30s``; ``86400`` -> ``1d``: short, for tables."""
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    if s == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size:
+            parts.append(f"{s // size}{unit}")
+            s %= size
+    return "".join(parts[:2])
 
 
 def fmt(value: Any) -> str:

@@ -37,12 +37,12 @@ from .common import (
     StrictOpt,
     TtlOpt,
     handle_errors,
+    inputs,
     note,
     settings_from,
     stdin_hint,
 )
-from .output import Output, percent, rate
-from .stats_tables import duration
+from .output import Output, duration, percent, rate
 
 #: How many bad records and failures are listed on stderr (all are counted).
 SHOWN = 10
@@ -366,7 +366,7 @@ def warnings_for(
     """What a user must act on, in words: printed on stderr, listed in --json."""
     found: list[str] = []
     if report.events == 0 and not stopped_by:
-        found.append(f"no events found in {' '.join(paths or [])}")
+        found.append(f"no events found in {inputs(paths)}")
     elif report.valid_events == 0 and keyless:
         found.append(
             f"key strategy {settings.key_strategy!r} gave no key for any of the "

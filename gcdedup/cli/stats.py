@@ -19,6 +19,7 @@ from .common import (
     StrategyOpt,
     StrictOpt,
     handle_errors,
+    inputs,
     note,
     require_existing_store,
     settings_from,
@@ -301,9 +302,8 @@ def report_warnings(doc: dict[str, Any], paths: list[str]) -> list[str]:
     """What the user must know about the input, in words: on stderr, and in --json."""
     found = []
     if doc["events"] == 0:
-        where = " ".join(paths)
         found.append(
-            f"no events found in {where}"
+            f"no events found in {inputs(paths)}"
             + (f" ({doc['bad_records']:,} bad records)" if doc["bad_records"] else "")
         )
     elif doc["bad_records"]:

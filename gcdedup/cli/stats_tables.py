@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..analysis import KINDS
+from .output import duration
 
 
 class Rate(float):
@@ -68,21 +69,6 @@ def _top_key_screen_row(row: list[Any]) -> list[Any]:
 def _top_key_screen_row_topic(row: list[Any]) -> list[Any]:
     """As :func:`_top_key_screen_row`, keeping the topic (keys that do not show it)."""
     return [*_top_key_screen_row(row), row[-1]]
-
-
-def duration(seconds: float | None) -> str:
-    """``90`` -> ``1m30s``; ``86400`` -> ``1d``: short, for tables."""
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    if s == 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if s >= size:
-            parts.append(f"{s // size}{unit}")
-            s %= size
-    return "".join(parts[:2])
 
 
 def headline(d: dict[str, Any]) -> str:
