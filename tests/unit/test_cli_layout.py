@@ -117,3 +117,29 @@ def test_fits_measures_the_minimum_width_without_clamping() -> None:
     narrow = output.rich_table(["a" * 10, "b" * 10], [["1", "2"]])
     assert not output.fits(wide)
     assert output.fits(narrow)
+
+
+def test_the_readme_shows_the_80_column_report_as_it_is() -> None:
+    text = (REPO / "README.md").read_text()
+    start = text.index("--section summary,kind,compare` prints")
+    block = text[text.index("```\n", start) + 4 : text.index("```", text.index("```\n", start) + 4)]
+    out = run("stats", REPLAYS, "--compare", COMPARE, "--section", "summary,kind,compare")
+    assert "\n".join(line.rstrip() for line in out.splitlines()) + "\n" == block
+
+
+def test_unknown_sections_are_a_usage_error_naming_the_choices() -> None:
+    result = CliRunner().invoke(app, ["stats", REPLAYS, "--section", "summary,nope"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: unknown --section nope: choose from summary, kind,")
+    result = CliRunner().invoke(app, ["stats", REPLAYS, "--section", "ttl", "--json"])
+    assert result.exit_code == 2
+
+
+def test_sections_pick_tables_and_csv_files(tmp_path: Path) -> None:
+    out = run("stats", REPLAYS, "--section", "ttl", "--section", "file", "--csv", str(tmp_path))
+    titles = [line for line in out.splitlines() if line[:1].isalpha()]
+    assert titles == [
+        "By file (in " + str(SAMPLES) + "/)",
+        "TTL what-if (recommended: 1h; longest gap 34m10s)",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["by_file.csv", "ttl.csv"]
