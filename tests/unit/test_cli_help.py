@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -81,3 +82,16 @@ def test_root_help_imports_no_analysis_code() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_generator_help_shows_its_defaults() -> None:
+    out = subprocess.run(
+        [sys.executable, "bench/generate.py", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env={"COLUMNS": "200", "PATH": ""},
+    ).stdout
+    for text in ("(default: 100000)", "(default: 0.08)", "(default: 7)", "(default: 40.0)"):
+        assert text in out

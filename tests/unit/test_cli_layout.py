@@ -143,3 +143,27 @@ def test_sections_pick_tables_and_csv_files(tmp_path: Path) -> None:
         "TTL what-if (recommended: 1h; longest gap 34m10s)",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["by_file.csv", "ttl.csv"]
+
+
+def test_counts_are_whole_and_separated_and_tables_share_their_words() -> None:
+    import json
+
+    from gcdedup.cli.stats_tables import report_tables
+
+    result = CliRunner().invoke(app, ["stats", REPLAYS, "--json"])
+    doc = json.loads(result.stdout)
+    doc["gaps"]["timed"], doc["gaps"]["untimed"] = 17169, 1234
+    doc["cost"]["items_held"] = 757194.82
+    tables = {t.name: t for t in report_tables(doc)}
+    assert tables["gaps"].title == "Arrival gap to the first delivery (17,169 timed, 1,234 untimed)"
+    [held] = [row for row in tables["cost"].rows if row[0] == "items held"]
+    assert held[1] == 757195
+
+    out = run("process", str(SAMPLES), "--store", "memory://")
+    header = next(line for line in out.splitlines() if line.startswith("┃ topic"))
+    assert [h.strip() for h in header.strip("┃").split("┃")] == [
+        "topic",
+        "events",
+        "processed",
+        "duplicates",
+    ]

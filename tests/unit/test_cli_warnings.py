@@ -191,3 +191,12 @@ def test_a_closed_pipe_exits_0_without_a_word(args: list[str]) -> None:
     proc.stdout.close()
     err = proc.stderr.read()
     assert (proc.wait(timeout=60), err) == (0, b"")
+
+
+def test_keys_reading_stdin_from_a_terminal_says_so(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "stdin_is_terminal", lambda: True)
+    result = runner.invoke(app, ["keys", "-"], input="")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr.startswith("reading events from stdin (a terminal)")
