@@ -360,7 +360,7 @@ def _render(output: Output, tables: list[Table], summary: str | None = None) -> 
         if table.transpose:
             from .stats_tables import transposed
 
-            header, body = transposed(columns, cells)
+            header, body = transposed(columns, cells, labelled=columns[0] not in table.numeric)
             narrow.append(View(header, body, numeric=header[1:]))
         output.table(
             table.title,

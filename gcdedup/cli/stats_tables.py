@@ -86,9 +86,13 @@ def headline(d: dict[str, Any]) -> str:
     return text
 
 
-def transposed(columns: list[str], rows: list[list[Any]]) -> tuple[list[str], list[list[Any]]]:
-    """Columns become rows: ``[name, *values]`` per column, the first column's values
-    (e.g. strategy names) the new header."""
+def transposed(
+    columns: list[str], rows: list[list[Any]], labelled: bool = True
+) -> tuple[list[str], list[list[Any]]]:
+    """Columns become rows. ``labelled``: the first column's values (e.g. strategy names)
+    become the header; otherwise (one row of measures) the header is ``["", "value"]``."""
+    if not labelled:
+        return ["", "value"], [[name, *(row[i] for row in rows)] for i, name in enumerate(columns)]
     header = [columns[0], *(str(row[0]) for row in rows)]
     body = [[name, *(row[i] for row in rows)] for i, name in enumerate(columns) if i]
     return header, body
@@ -112,6 +116,7 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
                 ]
             ],
             ["events", "unique", "duplicates", "duplicate rate", "bad records", "unkeyable"],
+            transpose=True,
         ),
         Table(
             "by_kind",
@@ -206,6 +211,7 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
                 for r in t["candidates"]
             ],
             ["slipped past", "of timed duplicates", *KINDS],
+            transpose=True,
         )
     )
     c = d["cost"]
@@ -320,6 +326,7 @@ def store_tables(summary: dict[str, Any]) -> list[Table]:
                 ]
             ],
             ["records", "expired", "duplicates recorded", "duplicate rate"],
+            transpose=True,
         ),
         Table(
             "by_namespace",

@@ -167,3 +167,13 @@ def test_counts_are_whole_and_separated_and_tables_share_their_words() -> None:
         "processed",
         "duplicates",
     ]
+
+
+def test_at_60_columns_the_summary_and_ttl_tables_stand_on_their_side() -> None:
+    out = run("stats", REPLAYS, "--section", "summary,ttl", columns=60)
+    assert max(len(line) for line in out.splitlines()) <= 60
+    summary = {row[0]: row[1:] for row in _rows(section(out, "Duplicates by key strategy"))}
+    assert summary["duplicate rate"] == ["37.50%"] and summary["unique"] == ["15"]
+    ttl = section(out, "TTL what-if")
+    assert "┃ ttl                 ┃    1h ┃    6h ┃    1d ┃    4d ┃" in ttl
+    assert not any("…" in line for line in out.splitlines())
