@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from .. import __version__
 from ..settings import ENV_VARS
@@ -89,8 +90,16 @@ app.command("init", cls=Command, epilog=EPILOG)(init_cmd.init)
 app.command("keys", cls=Command, epilog=EPILOG)(keys_cmd.keys)
 
 
+def _quiet_broken_pipe(console: Console) -> None:
+    discard_stdout()
+    raise SystemExit(0)
+
+
 def main() -> None:
     """Console-script entry point."""
+    # Rich exits 1 when stdout's reader has gone (gcdedup --help | head -1): that is
+    # not a failure, so every console (Typer's help included) exits 0 instead.
+    Console.on_broken_pipe = _quiet_broken_pipe  # type: ignore[method-assign,assignment]
     try:
         app()
     finally:

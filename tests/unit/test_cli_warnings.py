@@ -176,6 +176,8 @@ def test_reading_stdin_from_a_pipe_says_nothing(runner: CliRunner) -> None:
         ["stats", "sample_events/", "--json"],
         ["keys", "sample_events/"],
         ["process", "sample_events/", "--store", "memory://"],
+        ["--help"],
+        ["stats", "--help"],
     ],
 )
 def test_a_closed_pipe_exits_0_without_a_word(args: list[str]) -> None:
