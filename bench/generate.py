@@ -302,16 +302,21 @@ def generate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--events", type=int, default=100_000, help="deliveries to write")
-    parser.add_argument("--out", type=Path, default=Path("bench/data/stream.jsonl"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench/data/stream.jsonl"), help="JSON Lines to write"
+    )
     parser.add_argument("--dup-rate", type=float, default=0.08, help="share of copies")
     parser.add_argument(
         "--mix", default="retry=0.5,replay=0.1,resend=0.3,conflict=0.1", help="kinds of copies"
     )
     parser.add_argument("--rate", type=float, default=40.0, help="originals per second")
     parser.add_argument("--delay-scale", type=float, default=1.0, help="multiply mean delays")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="random seed (same seed, same file)")
     args = parser.parse_args(argv)
     truth = generate(
         args.out,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from .errors import ConfigError
@@ -77,28 +78,66 @@ class Settings:
         """Explicit (non-None) values win, then the environment, then defaults; all validated."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        from_env: dict[str, str] = {}  # field -> the variable it was read from
         for f in fields(cls):
             given = explicit.get(f.name)
             if given is None:
                 given = env.get(ENV_VARS[f.name]) or None
+                if given is not None:
+                    from_env[f.name] = ENV_VARS[f.name]
             if given is not None:
                 values[f.name] = given
+
+        def check(name: str, validate: Callable[[Any], Any]) -> Any:
+            """``validate(value)``; an error names the variable the value came from."""
+            try:
+                return validate(values[name])
+            except ConfigError as exc:
+                if name not in from_env:
+                    raise
+                # a URL's query may hold credentials: never shown
+                shown = str(values[name]).split("?", 1)[0]
+                message = exc.message.replace(str(values[name]), shown)
+                raise ConfigError(f"{from_env[name]}={shown!r}: {message}") from None
+
         if "store_url" not in values:
             from .store import default_store_url
 
             values["store_url"] = default_store_url()
         if "ttl_seconds" in values:
-            values["ttl_seconds"] = int(parse_duration(values["ttl_seconds"], "TTL"))
+            values["ttl_seconds"] = check("ttl_seconds", lambda v: int(parse_duration(v, "TTL")))
         if "lease_seconds" in values:
-            values["lease_seconds"] = parse_duration(values["lease_seconds"], "lease")
+            values["lease_seconds"] = check("lease_seconds", lambda v: parse_duration(v, "lease"))
         for name in ("batch_size", "concurrency"):
             if name in values:
-                values[name] = _positive_int(values[name], name.replace("_", " "))
+                values[name] = check(name, partial(_positive_int, what=name.replace("_", " ")))
+        if "namespace" in values:
+            check("namespace", validate_namespace)
+        if "key_strategy" in values:
+            check("key_strategy", get_strategy)
         values["run_id"] = values.get("run_id") or new_run_id()
         settings = cls(**values)
         validate_namespace(settings.namespace)
         get_strategy(settings.key_strategy)
         return settings
+
+
+#: The schemes :func:`gcdedup.store.open_store` knows.
+STORE_SCHEMES = ("sqlite", "dynamodb", "memory")
+
+
+def check_store_url(url: str, variable: str | None = None) -> None:
+    """An unknown scheme is a ConfigError naming ``variable`` (the URL came from it)
+    before anything runs; :func:`gcdedup.store.open_store` checks again (it cannot
+    name the variable)."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in STORE_SCHEMES:
+        shown = url.split("?", 1)[0]  # a query may hold credentials
+        prefix = f"{variable}={shown!r}: " if variable else ""
+        raise ConfigError(
+            f"{prefix}unsupported store URL {shown!r}: use sqlite:///path/to/file, "
+            "dynamodb://TableName or memory://"
+        )
 
 
 def _positive_int(value: Any, what: str) -> int:

@@ -15,6 +15,7 @@ import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import GcdedupError
@@ -38,6 +39,39 @@ GAP_BUCKETS: tuple[tuple[str, float], ...] = (
     (">= 4 d", math.inf),
 )
 PERCENTILES = (50, 90, 95, 99)
+#: Bucket sizes of the duplicates-over-time series (seconds): the smallest giving at
+#: most :data:`TIMELINE_MAX_BUCKETS` buckets is used.
+TIMELINE_SIZES = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400)
+TIMELINE_MAX_BUCKETS = 96
+
+
+def timeline(arrivals: Sequence[int]) -> dict[str, Any]:
+    """Timed duplicates per kind per time bucket (``arrivals``: ``epoch << 3 | kind``),
+    every bucket from the first to the last, empty ones included."""
+    if not arrivals:
+        return {"bucket_seconds": None, "buckets": []}
+    low = min(arrivals) >> 3
+    high = max(arrivals) >> 3
+    size = next(
+        (s for s in TIMELINE_SIZES if (high - low) // s < TIMELINE_MAX_BUCKETS),
+        TIMELINE_SIZES[-1],
+    )
+    start = low - low % size
+    counts = [[0] * len(KINDS) for _ in range((high - start) // size + 1)]
+    for packed in arrivals:
+        counts[((packed >> 3) - start) // size][packed & 7] += 1
+    return {
+        "bucket_seconds": size,
+        "buckets": [
+            {
+                "start": datetime.fromtimestamp(start + i * size, timezone.utc).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"
+                ),
+                **dict(zip(KINDS, row, strict=True)),
+            }
+            for i, row in enumerate(counts)
+        ],
+    }
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -97,6 +131,7 @@ class _StrategyResult:
     dup_by_file: dict[int, int] = field(default_factory=dict)
     gaps: list[int] = field(default_factory=list)
     order_gaps: list[int] = field(default_factory=list)
+    arrivals: list[int] = field(default_factory=list)
     ttl_slipped: dict[int, dict[str, int]] = field(default_factory=dict)
     top: list[tuple[int, int, int, dict[str, int], str]] = field(default_factory=list)
 
@@ -135,6 +170,7 @@ def _count_strategy(
     result.dup_by_file = total.dup_by_file
     result.gaps = total.gaps
     result.order_gaps = total.order_gaps
+    result.arrivals = total.arrivals
     result.ttl_slipped = {
         ttl: dict(zip(KINDS, n, strict=True)) for ttl, n in sorted(total.slipped.items())
     }
@@ -372,6 +408,7 @@ def build_report(
         "by_topic": by_topic,
         "by_file": by_file,
         "gaps": gap_doc,
+        "timeline": timeline(main.arrivals),
         "ttl": ttl_doc,
         "cost": cost,
         "top_keys": top_keys,

@@ -49,6 +49,8 @@ class Tally:
     dup_by_file: dict[int, int] = field(default_factory=dict)
     gaps: list[int] = field(default_factory=list)  # seconds after the first delivery
     order_gaps: list[int] = field(default_factory=list)  # events after it (untimed)
+    #: Each timed duplicate's arrival (epoch seconds) and kind: ``arrival << 3 | kind``.
+    arrivals: list[int] = field(default_factory=list)
     slipped: dict[int, list[int]] = field(default_factory=dict)  # ttl -> per kind
     top: list[Candidate] = field(default_factory=list)  # the best ``ctx.top``, sorted
 
@@ -66,6 +68,7 @@ class Tally:
             self.dup_by_file[file_index] = self.dup_by_file.get(file_index, 0) + n
         self.gaps += other.gaps
         self.order_gaps += other.order_gaps
+        self.arrivals += other.arrivals
         for ttl, counts in other.slipped.items():
             mine_counts = self.slipped.setdefault(ttl, [0] * len(KINDS))
             for code, n in enumerate(counts):
@@ -101,7 +104,7 @@ def tally(ctx: TallyContext, groups: list[Group]) -> Tally:
     out = Tally(slipped={ttl: [0] * len(KINDS) for ttl in ctx.ttls})
     by_kind, examples, slipped = out.by_kind, out.examples, out.slipped
     dup_by_family, dup_by_file = out.dup_by_family, out.dup_by_file
-    gaps, order_gaps = out.gaps, out.order_gaps
+    gaps, order_gaps, arrivals = out.gaps, out.order_gaps, out.arrivals
     wm_before, families, file_of = ctx.wm_before, ctx.families, ctx.file_of
     ttls, detailed = ctx.ttls, ctx.detailed
     unpack = REC.unpack_from
@@ -130,6 +133,7 @@ def tally(ctx: TallyContext, groups: list[Group]) -> Tally:
             if arrival >= 0 and first_arrival >= 0:
                 gaps.append(arrival - first_arrival)
                 timed.append((arrival, code))
+                arrivals.append(arrival << 3 | code)
             else:
                 order_gaps.append(_seq(ctx, pos) - _seq(ctx, first[0]))
         # A store with this TTL forgets a key ttl seconds after it last processed it;

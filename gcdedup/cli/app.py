@@ -2,39 +2,61 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from .. import __version__
+from ..settings import ENV_VARS
 from . import init as init_cmd
 from . import keys as keys_cmd
 from . import process as process_cmd
 from . import purge as purge_cmd
 from . import stats as stats_cmd
-from .common import configure_logging
+from .common import Command, Group, configure_logging
+from .output import discard_stdout
 
 EPILOG = (
     "Exit codes: 0 success; 1 a runtime failure (an event's handler failed, the store "
-    "failed, or --strict found bad records); 2 a usage error (bad option, path or URL)."
+    "failed, or --strict found bad records); 2 a usage error (bad option, path, URL or "
+    "GCDEDUP_* variable). Output to a closed pipe (| head) ends quietly with 0."
+)
+
+#: Inputs with no event at all (an empty file or directory) are not an error.
+NO_EVENTS = "No events found: a warning, exit 0 (1 with --strict)."
+
+STATS_EPILOG = (
+    "Exit codes: 0 success; 1 a runtime failure (the store failed, or --strict found bad "
+    "records, no events or a key strategy that keys none); 2 a usage error (bad option, path, "
+    f"URL or GCDEDUP_* variable). {NO_EVENTS}"
 )
 
 PROCESS_EPILOG = (
     "Exit codes: 0 success; 1 a runtime failure (an event's handler failed, a claim was "
-    "taken over while its handler ran, the store failed, or --strict found bad records); "
-    "2 a usage error (bad option, path or URL); 3 with --strict, events were left claimed by "
-    "another worker; 130 / 143 stopped by Ctrl-C / SIGTERM."
+    "taken over while its handler ran, the store failed, or --strict found bad records or "
+    "no events); 2 a usage error (bad option, path, URL or GCDEDUP_* variable); 3 with "
+    "--strict, events were left claimed by another worker; 130 / 143 stopped by Ctrl-C / "
+    f"SIGTERM. {NO_EVENTS}"
+)
+
+ROOT_EPILOG = (
+    f"{EPILOG} Variables (flags win over them): "
+    + ", ".join(ENV_VARS.values())
+    + ", GCDEDUP_HANDLER; see each command's --help."
 )
 
 app = typer.Typer(
     name="gcdedup",
     help="Deduplicate Genesys Cloud EventBridge events: process files through a dedup "
     "store, measure duplicates, and manage the store.",
-    epilog=EPILOG,
+    epilog=ROOT_EPILOG,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=Group,
 )
 
 
@@ -61,13 +83,29 @@ def root(
     configure_logging(verbose)
 
 
-app.command("process", epilog=PROCESS_EPILOG)(process_cmd.process)
-app.command("stats", epilog=EPILOG)(stats_cmd.stats)
-app.command("purge", epilog=EPILOG)(purge_cmd.purge)
-app.command("init", epilog=EPILOG)(init_cmd.init)
-app.command("keys", epilog=EPILOG)(keys_cmd.keys)
+app.command("process", cls=Command, epilog=PROCESS_EPILOG)(process_cmd.process)
+app.command("stats", cls=Command, epilog=STATS_EPILOG)(stats_cmd.stats)
+app.command("purge", cls=Command, epilog=EPILOG)(purge_cmd.purge)
+app.command("init", cls=Command, epilog=EPILOG)(init_cmd.init)
+app.command("keys", cls=Command, epilog=EPILOG)(keys_cmd.keys)
+
+
+def _quiet_broken_pipe(console: Console) -> None:
+    discard_stdout()
+    raise SystemExit(0)
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    # Rich exits 1 when stdout's reader has gone (gcdedup --help | head -1): that is
+    # not a failure, so every console (Typer's help included) exits 0 instead.
+    Console.on_broken_pipe = _quiet_broken_pipe  # type: ignore[method-assign,assignment]
+    try:
+        app()
+    finally:
+        # Output still buffered for a pipe whose reader has gone (| head): drop it quietly
+        # instead of a BrokenPipeError at exit.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            discard_stdout()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import typing
 from collections.abc import Callable
@@ -12,21 +13,78 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.models import OptionInfo
 
 from ..errors import GcdedupError, UsageError
-from ..settings import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, Settings
+from ..keys import DEFAULT_NAMESPACE, DEFAULT_STRATEGY
+from ..settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    ENV_VARS,
+    Settings,
+    check_store_url,
+)
 from ..sources import FORMATS
-from .output import Output
+from .output import Output, discard_stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
+STORE_ENV = ENV_VARS["store_url"]
+
+
+def note(text: str, *, default: object = None, env: str | None = None) -> str:
+    """Help text ending in the notation every option uses: ``[default: 5d; env: GCDEDUP_TTL]``."""
+    notes = []
+    if default is not None:
+        notes.append(f"default: {default}")
+    if env:
+        notes.append(f"env: {env}")
+    # "\[": the help is Rich markup, where [...] would be a style
+    return f"{text} \\[{'; '.join(notes)}]" if notes else text
+
+
+def _hide_types(params: list[Any]) -> None:
+    """Typer 0.29's rich help shows each parameter's Python type (``<str>``, ``<bool>``,
+    ``<list[str]>``), number ranges (``[x>=1]``) and a required argument as
+    ``{paths}...``: show the metavar (``URL``, ``DURATION``) or nothing instead."""
+    for param in params:
+        shown = param.metavar if isinstance(param, TyperOption) else None
+        param.display_type_rich = lambda ctx, shown=shown: shown
+        param._get_number_range_help_str = lambda: None
+        if isinstance(param, TyperArgument) and param.metavar:
+            usage = f"{param.metavar}..." if param.nargs != 1 else param.metavar
+            usage = usage if param.required else f"[{usage}]"
+            param._usage_display_name = lambda usage=usage: usage  # type: ignore[method-assign,misc]
+
+
+class Command(TyperCommand):
+    """A command whose help shows metavars, not Python types (see :func:`_hide_types`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        _hide_types(params)
+        return params
+
+
+class Group(TyperGroup):
+    """The root command, with the same help conventions as :class:`Command`."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        _hide_types(params)
+        return params
+
 
 StoreOpt = Annotated[
     str | None,
     typer.Option(
         "--store",
-        help="Dedup store URL: sqlite:///path (default: a file in your state directory), "
-        "dynamodb://Table, memory://. (env: GCDEDUP_STORE)",
+        metavar="URL",
+        help=note(
+            "Dedup store URL: sqlite:///path, dynamodb://Table or memory://.",
+            default="a SQLite file in your state directory",
+            env="GCDEDUP_STORE",
+        ),
         show_default=False,
     ),
 ]
@@ -35,8 +93,12 @@ NamespaceOpt = Annotated[
     typer.Option(
         "--namespace",
         "-n",
-        help="Key prefix separating test keys from production keys. (default: default; "
-        "env: GCDEDUP_NAMESPACE)",
+        metavar="NAME",
+        help=note(
+            "Key prefix separating test keys from production keys.",
+            default=DEFAULT_NAMESPACE,
+            env="GCDEDUP_NAMESPACE",
+        ),
         show_default=False,
     ),
 ]
@@ -45,8 +107,13 @@ StrategyOpt = Annotated[
     typer.Option(
         "--key",
         "-k",
-        help="Key strategy: genesys, envelope, content, tutorial or jmespath:<expr> "
-        "(see 'gcdedup keys --list'). (default: genesys; env: GCDEDUP_KEY_STRATEGY)",
+        metavar="STRATEGY",
+        help=note(
+            "Key strategy: genesys, envelope, content, tutorial or jmespath:EXPR "
+            "(see 'gcdedup keys --list').",
+            default=DEFAULT_STRATEGY,
+            env="GCDEDUP_KEY_STRATEGY",
+        ),
         show_default=False,
     ),
 ]
@@ -54,8 +121,10 @@ TtlOpt = Annotated[
     str | None,
     typer.Option(
         "--ttl",
-        help="How long a processed key is remembered, e.g. 24h, 5d. (default: 5d; "
-        "env: GCDEDUP_TTL)",
+        metavar="DURATION",
+        help=note(
+            "How long a processed key is remembered, e.g. 24h, 5d.", default="5d", env="GCDEDUP_TTL"
+        ),
         show_default=False,
     ),
 ]
@@ -63,19 +132,28 @@ LeaseOpt = Annotated[
     str | None,
     typer.Option(
         "--lease",
-        help="How long a claim blocks other workers if this one dies, e.g. 5m. "
-        "(default: 5m; env: GCDEDUP_LEASE)",
+        metavar="DURATION",
+        help=note(
+            "How long a claim blocks other workers if this one dies, e.g. 5m.",
+            default="5m",
+            env="GCDEDUP_LEASE",
+        ),
         show_default=False,
     ),
 ]
-ConcurrencyOpt = Annotated[
+JobsOpt = Annotated[
     int | None,
     typer.Option(
-        "--concurrency",
+        "--jobs",
         "-j",
+        "--concurrency",
         min=1,
-        help=f"Handlers (and DynamoDB calls) run at once. (default: {DEFAULT_CONCURRENCY}; "
-        "env: GCDEDUP_CONCURRENCY)",
+        metavar="N",
+        help=note(
+            "Handlers (and DynamoDB calls) run at once; --concurrency is the same option.",
+            default=DEFAULT_CONCURRENCY,
+            env="GCDEDUP_CONCURRENCY",
+        ),
         show_default=False,
     ),
 ]
@@ -84,7 +162,12 @@ BatchOpt = Annotated[
     typer.Option(
         "--batch-size",
         min=1,
-        help=f"Events claimed per store round trip. (default: {DEFAULT_BATCH_SIZE})",
+        metavar="N",
+        help=note(
+            "Events claimed per store round trip.",
+            default=DEFAULT_BATCH_SIZE,
+            env="GCDEDUP_BATCH_SIZE",
+        ),
         show_default=False,
     ),
 ]
@@ -92,28 +175,43 @@ RunIdOpt = Annotated[
     str | None,
     typer.Option(
         "--run-id",
-        help="Label stored with every key of this run (purge --run-id removes them). "
-        "(default: a new timestamped id)",
+        metavar="ID",
+        help=note(
+            "Label stored with every key of this run (purge --run-id removes them).",
+            default="a new timestamped id",
+            env="GCDEDUP_RUN_ID",
+        ),
         show_default=False,
     ),
 ]
 JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print exactly one JSON document instead of tables.")
+    bool,
+    typer.Option("--json", help="Print exactly one JSON document instead of tables."),
 ]
 FormatOpt = Annotated[
     str,
     typer.Option(
         "--format",
         "-f",
-        help=f"Input format ({', '.join(FORMATS)}); auto sniffs each file's first bytes.",
+        metavar="FORMAT",
+        help=note(
+            f"Input format: {', '.join(FORMATS)}; auto sniffs each file's first bytes.",
+            default="auto",
+        ),
+        show_default=False,
     ),
 ]
 StrictOpt = Annotated[
-    bool, typer.Option("--strict", help="Exit 1 if any input record is bad (default: report only).")
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit 1 if any input record is bad or no event was found (without it: warnings).",
+    ),
 ]
 PathsArg = Annotated[
     list[str],
     typer.Argument(
+        metavar="PATH",
         help="Event files, directories or globs; '-' reads stdin. JSON Lines, JSON, "
         "concatenated JSON, CloudWatch exports, SQS/SNS batches; gzip or not.",
         show_default=False,
@@ -136,6 +234,10 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             Output.error_console().print("Interrupted.")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # the reader went away (| head): the results are not wanted, nothing failed
+            discard_stdout()
+            raise typer.Exit(0) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -164,6 +266,24 @@ def _flag_for(command: Callable[..., Any], setting: str | None) -> str | None:
     return None
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def inputs(paths: list[str] | None) -> str:
+    """The inputs as given, for a message (``-`` is stdin)."""
+    return " ".join("stdin" if p == "-" else p for p in paths or [])
+
+
+def stdin_hint(paths: list[str], output: Output) -> None:
+    """Reading stdin from a terminal looks like a hang: say what it waits for."""
+    if "-" in paths and stdin_is_terminal():
+        output.info(
+            "reading events from stdin (a terminal): paste or type them and end with "
+            "Ctrl-D, or Ctrl-C to stop; give file names to read files"
+        )
+
+
 def require_existing_store(url: str) -> None:
     """Read-only and maintenance commands must not take a mistyped SQLite path for an
     empty store (opening one would create it)."""
@@ -176,8 +296,11 @@ def require_existing_store(url: str) -> None:
 
 
 def settings_from(**explicit: Any) -> Settings:
-    """Flags > GCDEDUP_* environment > defaults."""
-    return Settings.resolve(**explicit)
+    """Flags > GCDEDUP_* environment > defaults; an error in a variable names it."""
+    settings = Settings.resolve(**explicit)
+    if "store_url" in explicit and explicit["store_url"] is None and os.environ.get(STORE_ENV):
+        check_store_url(settings.store_url, STORE_ENV)
+    return settings
 
 
 class _StderrHandler(logging.StreamHandler):

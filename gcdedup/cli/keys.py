@@ -12,7 +12,15 @@ from ..errors import KeyStrategyError, UsageError
 from ..events import Event
 from ..keys import STRATEGIES, KeyMaker
 from ..sources import EventReader
-from .common import FormatOpt, JsonOpt, NamespaceOpt, StrategyOpt, handle_errors, settings_from
+from .common import (
+    FormatOpt,
+    JsonOpt,
+    NamespaceOpt,
+    StrategyOpt,
+    handle_errors,
+    settings_from,
+    stdin_hint,
+)
 from .output import Output
 
 
@@ -21,7 +29,9 @@ def keys(
     paths: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Event files, directories or globs; '-' reads stdin.", show_default=False
+            metavar="PATH",
+            help="Event files, directories or globs; '-' reads stdin.",
+            show_default=False,
         ),
     ] = None,
     key: StrategyOpt = None,
@@ -52,6 +62,7 @@ def keys(
         raise UsageError("give event files to key, or --list")
     settings = settings_from(key_strategy=key, namespace=namespace)
     maker = KeyMaker.create(settings.key_strategy, settings.namespace)
+    stdin_hint(paths, output)
     lines = []
     write = sys.stdout.buffer.write
     for record in EventReader(paths, fmt):

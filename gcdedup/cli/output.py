@@ -6,25 +6,63 @@ Results go to stdout; progress, warnings and errors to stderr, so
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+
+class View:
+    """Another layout of a table's data (e.g. transposed, for a narrow terminal)."""
+
+    def __init__(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[str] = ()
+    ) -> None:
+        self.columns = list(columns)
+        self.rows = [list(r) for r in rows]
+        self.numeric = list(numeric)
+
+
+class Middle:
+    """A one-line cell that, when its column is narrower than the text, is cut in the
+    middle (``default#v2.detail…#1764201600000``): both ends of a key, path or topic
+    tell values apart better than a wrapped or end-cut one. --json and --csv keep it whole.
+    """
+
+    MIN_WIDTH = 16
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(min(len(self.text), self.MIN_WIDTH), len(self.text))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text(middle(self.text, options.max_width), no_wrap=True, overflow="crop")
+
+
+def middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters by an ellipsis in its middle (the end kept a
+    little longer: it tells keys and file names apart)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    keep = width - 1
+    head = keep // 2
+    return text[:head] + "…" + text[len(text) - (keep - head) :]
 
 
 class Output:
@@ -33,7 +71,11 @@ class Output:
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
         self.console = Console()
+        # Rich exits 1 on a closed pipe; the CLI exits 0 (see common.handle_errors)
+        self.console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign]
         self.err = self.error_console()
+        #: Lines printed through :meth:`print` and :meth:`table` so far.
+        self.lines = 0
 
     @staticmethod
     def error_console() -> Console:
@@ -53,18 +95,57 @@ class Output:
         rows: Iterable[Sequence[Any]],
         *,
         numeric: Sequence[str] = (),
+        shorten: Sequence[str] = (),
+        narrow: Sequence[View] = (),
     ) -> None:
+        """Print a titled table; ``shorten`` columns (keys, paths, topics) are cut in the
+        middle to fit. When the table cannot fit the console without breaking a word or a
+        number, the first of the ``narrow`` views that fits is printed instead."""
+        table = self.rich_table(columns, rows, numeric=numeric, shorten=shorten)
+        for view in narrow:
+            if self.fits(table):
+                break
+            table = self.rich_table(view.columns, view.rows, numeric=view.numeric)
         if title:
-            self.console.print(Text(title, style="bold"))
+            self.print(Text(title, style="bold"))
+        self.print(table)
+
+    def rich_table(
+        self,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        numeric: Sequence[str] = (),
+        shorten: Sequence[str] = (),
+    ) -> Table:
         table = Table(header_style="bold")
         for name in columns:
-            table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
+            table.add_column(
+                # Text: Rich wraps a header between words, never inside one
+                Text(name),
+                justify="right" if name in numeric else "left",
+            )
+        cut = [name in shorten for name in columns]
         for row in rows:
             # Text, not str: a key or file name with [brackets] is data, not markup
-            table.add_row(*(Text(fmt(cell)) for cell in row))
-        self.console.print(table)
+            cells = zip(row, cut, strict=True)
+            table.add_row(*(Middle(fmt(cell)) if c else Text(fmt(cell)) for cell, c in cells))
+        return table
+
+    def fits(self, table: Table) -> bool:
+        """Whether ``table`` fits the console with no word or number broken across lines."""
+        options = self.console.options
+        # Measured without a limit: Measurement.get clamps a minimum to the width given.
+        unlimited = options.update_width(1 << 16)
+        return Measurement.get(self.console, unlimited, table).minimum <= options.max_width
+
+    def print(self, renderable: Any) -> None:
+        """Print to stdout, counting the lines (see :attr:`lines`)."""
+        self.lines += len(self.console.render_lines(renderable, pad=False))
+        self.console.print(renderable)
 
     def line(self, text: str) -> None:
+        self.lines += 1
         self.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
     def warn(self, text: str) -> None:
@@ -77,6 +158,15 @@ class Output:
         """A byte progress bar on stderr, only when stderr is a terminal and not --json."""
         if self.json_mode or not self.err.is_terminal or not total_bytes:
             return nullcontext(None)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         return Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -86,6 +176,36 @@ class Output:
             console=self.err,
             transient=True,
         )
+
+
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing what is still buffered for a closed
+    pipe raises nothing (not even at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (e.g. a test runner)
+        pass
+
+
+def duration(seconds: float | None) -> str:
+    """``90`` -> ``1m30s``; ``86400`` -> ``1d``: short, for tables."""
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    if s == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size:
+            parts.append(f"{s // size}{unit}")
+            s %= size
+    return "".join(parts[:2])
 
 
 def fmt(value: Any) -> str:

@@ -25,8 +25,8 @@ from ..sources import EventReader
 from ..store import open_store
 from .common import (
     BatchOpt,
-    ConcurrencyOpt,
     FormatOpt,
+    JobsOpt,
     JsonOpt,
     LeaseOpt,
     NamespaceOpt,
@@ -37,16 +37,29 @@ from .common import (
     StrictOpt,
     TtlOpt,
     handle_errors,
+    inputs,
+    note,
     settings_from,
+    stdin_hint,
 )
-from .output import Output, percent, rate
-from .stats_tables import duration
+from .output import Output, duration, percent, rate
 
 #: How many bad records and failures are listed on stderr (all are counted).
 SHOWN = 10
 
 #: --strict and events left claimed by another worker (documented in --help).
 EXIT_IN_FLIGHT = 3
+
+#: The error of a record whose event the key strategy gave no key (see the pipeline).
+NO_KEY = "no key: "
+
+#: Column headers of the by-topic table, in the words of the summary table.
+STATUS_HEADERS = {
+    EventOutcome.DUPLICATE: "duplicates",
+    EventOutcome.IN_FLIGHT: "in flight elsewhere",
+    EventOutcome.NOT_STARTED: "not started",
+    EventOutcome.NEW: "new",
+}
 
 
 @handle_errors
@@ -57,9 +70,14 @@ def process(
         typer.Option(
             "--mode",
             "-m",
-            help="process: claim, run the handler, complete. check: read only, report what "
-            "would be skipped. seed: mark as seen without running the handler.",
+            metavar="MODE",
+            help=note(
+                "process: claim, run the handler, complete. check: read only, report what "
+                "would be skipped. seed: mark as seen without running the handler.",
+                default="process",
+            ),
             case_sensitive=False,
+            show_default=False,
         ),
     ] = Mode.PROCESS,
     store: StoreOpt = None,
@@ -69,9 +87,15 @@ def process(
         str | None,
         typer.Option(
             "--handler",
-            help="Run module:function on each new event (it gets the EventBridge event as a "
-            "dict; raising fails the event). Default: count only.",
+            metavar="MODULE:FUNCTION",
+            help=note(
+                "Run MODULE:FUNCTION on each new event (it gets the EventBridge event as a "
+                "dict; raising fails the event).",
+                default="count only",
+                env="GCDEDUP_HANDLER",
+            ),
             envvar="GCDEDUP_HANDLER",
+            show_envvar=False,
             show_default=False,
         ),
     ] = None,
@@ -88,8 +112,11 @@ def process(
         str | None,
         typer.Option(
             "--genesys-region",
-            help="Genesys Cloud region: a domain (mypurecloud.ie) or an AWS-style name "
-            "(eu-west-1). (env: GENESYSCLOUD_REGION)",
+            metavar="REGION",
+            help=note(
+                "Genesys Cloud region: a domain (mypurecloud.ie) or an AWS-style name (eu-west-1).",
+                env="GENESYSCLOUD_REGION",
+            ),
             show_default=False,
         ),
     ] = None,
@@ -97,7 +124,8 @@ def process(
         str | None,
         typer.Option(
             "--genesys-client-id",
-            help="OAuth client id. (env: GENESYSCLOUD_OAUTHCLIENT_ID)",
+            metavar="ID",
+            help=note("OAuth client id.", env="GENESYSCLOUD_OAUTHCLIENT_ID"),
             show_default=False,
         ),
     ] = None,
@@ -106,8 +134,9 @@ def process(
         typer.Option(
             "--out",
             "-o",
+            metavar="FILE",
             help="Write one JSON line per record (location, key, topic, outcome, error, "
-            "handler result) to this file; '-' for stdout.",
+            "handler result) to FILE; '-' for stdout, with --quiet (no tables).",
             show_default=False,
         ),
     ] = None,
@@ -115,10 +144,18 @@ def process(
     strict: StrictOpt = False,
     ttl: TtlOpt = None,
     lease: LeaseOpt = None,
-    concurrency: ConcurrencyOpt = None,
+    concurrency: JobsOpt = None,
     batch_size: BatchOpt = None,
     run_id: RunIdOpt = None,
     json_output: JsonOpt = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No tables on stdout (warnings and errors still go to stderr); needed by --out -.",
+        ),
+    ] = False,
     create: Annotated[
         bool,
         typer.Option(
@@ -152,6 +189,11 @@ def process(
         raise UsageError("--genesys and --handler are exclusive: choose one handler")
     if str(out) == "-" and json_output:
         raise UsageError("--out - and --json both write to stdout: choose one")
+    if str(out) == "-" and not quiet:
+        raise UsageError(
+            "--out - writes JSON lines to stdout, where the tables go too: add --quiet "
+            "(warnings still go to stderr), or give --out a file"
+        )
     settings = settings_from(
         store_url=store,
         namespace=namespace,
@@ -162,7 +204,9 @@ def process(
         batch_size=batch_size,
         run_id=run_id,
     )
+    stdin_hint(paths, output)
     reader = EventReader(paths, fmt)
+    keyless: list[EventResult] = []
     with ExitStack() as stack:
         event_handler = _build_handler(
             stack, mode, handler, genesys, genesys_region, genesys_client_id, settings
@@ -182,7 +226,7 @@ def process(
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
         in_flight: list[Event] = []
         with _stop_on_signals(pipeline) as stopped_by:
-            report = _run(pipeline, reader, output, sink, in_flight)
+            report = _run(pipeline, reader, output, sink, in_flight, keyless)
             if wait_in_flight and in_flight:
                 left = pipeline.settle_in_flight(
                     report,
@@ -193,10 +237,10 @@ def process(
                 )
                 if left:
                     output.info(f"{len(left):,} event(s) are still claimed by a live worker")
-    _render(output, report, settings, stopped_by)
+    _render(output, report, settings, stopped_by, paths, keyless, quiet)
     if stopped_by:
         raise typer.Exit(128 + stopped_by[0])
-    if report.failed or report.lease_lost or (strict and report.bad_record):
+    if report.failed or report.lease_lost or (strict and (report.bad_record or not report.events)):
         raise typer.Exit(1)
     if strict and report.in_flight and mode is Mode.PROCESS:
         raise typer.Exit(EXIT_IN_FLIGHT)
@@ -278,15 +322,23 @@ def _run(
     output: Output,
     sink: IO[bytes] | None,
     in_flight: list[Event],
+    keyless: list[EventResult],
 ) -> RunReport:
     """Run the reader through the pipeline; ``in_flight`` collects the events found
-    claimed elsewhere (for --wait-in-flight: they are few, so kept in memory)."""
+    claimed elsewhere (for --wait-in-flight: they are few, so kept in memory),
+    ``keyless`` the first event the key strategy gave no key."""
 
     def on_result(result: EventResult) -> None:
         if sink is not None:
             sink.write(orjson.dumps(result.to_dict(), option=orjson.OPT_NON_STR_KEYS) + b"\n")
         if result.status is EventOutcome.IN_FLIGHT and result.event is not None:
             in_flight.append(result.event)
+        elif (
+            not keyless
+            and result.status is EventOutcome.BAD_RECORD
+            and (result.error or "").startswith(NO_KEY)
+        ):
+            keyless.append(result)
 
     with output.progress(reader.total_bytes) as progress:
         tick = None
@@ -300,10 +352,22 @@ def _run(
 
 
 def warnings_for(
-    report: RunReport, settings: Settings, stopped_by: list[int], now: float
+    report: RunReport,
+    settings: Settings,
+    stopped_by: list[int],
+    now: float,
+    paths: list[str] | None = None,
+    keyless: list[EventResult] | None = None,
 ) -> list[str]:
     """What a user must act on, in words: printed on stderr, listed in --json."""
     found: list[str] = []
+    if report.events == 0 and not stopped_by:
+        found.append(f"no events found in {inputs(paths)}")
+    elif report.valid_events == 0 and keyless:
+        found.append(
+            f"key strategy {settings.key_strategy!r} gave no key for any of the "
+            f"{report.bad_record:,} records ({keyless[0].error})"
+        )
     if stopped_by:
         name = signal.Signals(stopped_by[0]).name
         found.append(
@@ -331,10 +395,18 @@ def warnings_for(
     return found
 
 
-def _render(output: Output, report: RunReport, settings: Settings, stopped_by: list[int]) -> None:
+def _render(
+    output: Output,
+    report: RunReport,
+    settings: Settings,
+    stopped_by: list[int],
+    paths: list[str],
+    keyless: list[EventResult],
+    quiet: bool,
+) -> None:
     data = report.to_dict()
     data["store"] = settings.store_url
-    data["warnings"] = warnings_for(report, settings, stopped_by, time.time())
+    data["warnings"] = warnings_for(report, settings, stopped_by, time.time(), paths, keyless)
     if output.json_mode:
         output.json(data)
         return
@@ -348,6 +420,8 @@ def _render(output: Output, report: RunReport, settings: Settings, stopped_by: l
         output.warn(f"... and {report.failed - SHOWN} more failures (--out lists all)")
     for warning in data["warnings"]:
         output.warn(warning)
+    if quiet:
+        return
     events = report.valid_events
     rows: list[tuple[str, Any]] = [("events", events)]
     if report.mode is Mode.PROCESS:
@@ -379,13 +453,16 @@ def _render(output: Output, report: RunReport, settings: Settings, stopped_by: l
         if s is not EventOutcome.BAD_RECORD and any(s.value in c for c in report.by_topic.values())
     ]
     if report.by_topic:
+        # the same words as the summary table ("duplicates", "in flight elsewhere")
+        headers = [STATUS_HEADERS.get(s, s.value) for s in shown_statuses]
         output.table(
             "by topic",
-            ["topic", "events", *[s.value for s in shown_statuses]],
+            ["topic", "events", *headers],
             (
                 [topic, counts["events"], *[counts.get(s.value, 0) for s in shown_statuses]]
                 for topic, counts in sorted(report.by_topic.items())
             ),
-            numeric=["events", *[s.value for s in shown_statuses]],
+            numeric=["events", *headers],
+            shorten=["topic"],
         )
     output.line(f"store: {settings.store_url}")

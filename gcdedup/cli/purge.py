@@ -19,16 +19,25 @@ def purge(
     store: StoreOpt = None,
     namespace: Annotated[
         str | None,
-        typer.Option("--namespace", "-n", help="Only keys of this namespace.", show_default=False),
+        typer.Option(
+            "--namespace",
+            "-n",
+            metavar="NAME",
+            help="Only keys of this namespace.",
+            show_default=False,
+        ),
     ] = None,
     run_id: Annotated[
         str | None,
-        typer.Option("--run-id", help="Only keys written by this run.", show_default=False),
+        typer.Option(
+            "--run-id", metavar="ID", help="Only keys written by this run.", show_default=False
+        ),
     ] = None,
     older_than: Annotated[
         str | None,
         typer.Option(
             "--older-than",
+            metavar="DURATION",
             help="Only keys first seen longer ago than this, e.g. 2h, 7d.",
             show_default=False,
         ),
@@ -37,6 +46,7 @@ def purge(
         str | None,
         typer.Option(
             "--prefix",
+            metavar="PREFIX",
             help="Only keys starting with this (within --namespace if given).",
             show_default=False,
         ),

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.text import Text
 
-from ..analysis import DEFAULT_TTLS, AnalysisOptions, CostModel, analyze
 from ..errors import UsageError
 from ..settings import parse_duration
-from ..sources import EventReader
-from ..store import open_store
 from .common import (
     FormatOpt,
     JsonOpt,
@@ -21,11 +19,22 @@ from .common import (
     StrategyOpt,
     StrictOpt,
     handle_errors,
+    inputs,
+    note,
     require_existing_store,
     settings_from,
+    stdin_hint,
 )
-from .output import Output, percent, short_key
-from .stats_tables import DedupKey, Rate, Table, report_tables, store_tables
+from .output import Output, View, percent, short_key
+
+if TYPE_CHECKING:
+    from .stats_tables import Table
+
+#: The DynamoDB on-demand example prices (USD per million units) --price-* default to
+#: (CostModel's defaults; a test keeps them equal: this module imports no analysis code,
+#: so that ``gcdedup --help`` starts fast).
+PRICE_WRITE = 0.625
+PRICE_READ = 0.125
 
 
 @handle_errors
@@ -33,6 +42,7 @@ def stats(
     paths: Annotated[
         list[str] | None,
         typer.Argument(
+            metavar="PATH",
             help="Event files, directories or globs; '-' reads stdin (any input format). "
             "Leave out with --store.",
             show_default=False,
@@ -47,7 +57,30 @@ def stats(
         Path | None,
         typer.Option(
             "--csv",
-            help="Also write every table as <DIR>/<table>.csv (created if missing).",
+            metavar="DIR",
+            help="Also write every table as DIR/<table>.csv (created if missing).",
+            show_default=False,
+        ),
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Also write the report as one self-contained HTML page with charts "
+            "(duplicates over time, arrival gaps and TTLs, topics, strategies).",
+            show_default=False,
+        ),
+    ] = None,
+    section: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--section",
+            "-s",
+            metavar="NAME",
+            help="Print only these tables (comma-separated or repeated): "
+            + ", ".join(SECTIONS)
+            + ". --csv writes the same ones.",
             show_default=False,
         ),
     ] = None,
@@ -55,6 +88,7 @@ def stats(
         str | None,
         typer.Option(
             "--compare",
+            metavar="STRATEGIES",
             help="Comma-separated key strategies to compare, "
             "e.g. genesys,envelope,content,tutorial.",
             show_default=False,
@@ -64,33 +98,56 @@ def stats(
         list[str] | None,
         typer.Option(
             "--ttl",
+            metavar="DURATION",
             help="A TTL to add to the what-if (1h, 6h, 24h and 4d are always tried); repeatable.",
             show_default=False,
         ),
     ] = None,
-    top: Annotated[int, typer.Option("--top", min=0, help="Show the N most duplicated keys.")] = 10,
+    top: Annotated[
+        int,
+        typer.Option(
+            "--top",
+            min=0,
+            metavar="N",
+            help=note("Show the N most duplicated keys.", default=10),
+            show_default=False,
+        ),
+    ] = 10,
     price_write: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--price-write",
             min=0.0,
-            help="USD per million DynamoDB on-demand write units (example: us-east-1 list price).",
+            metavar="USD",
+            help=note(
+                "USD per million DynamoDB on-demand write units.",
+                default=f"{PRICE_WRITE} (us-east-1 list price)",
+            ),
+            show_default=False,
         ),
-    ] = CostModel.price_write,
+    ] = None,
     price_read: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--price-read",
             min=0.0,
-            help="USD per million DynamoDB on-demand read units (example: us-east-1 list price).",
+            metavar="USD",
+            help=note(
+                "USD per million DynamoDB on-demand read units.",
+                default=f"{PRICE_READ} (us-east-1 list price)",
+            ),
+            show_default=False,
         ),
-    ] = CostModel.price_read,
+    ] = None,
     per_day: Annotated[
         float | None,
         typer.Option(
             "--per-day",
             min=0.0,
-            help="Events per day for the cost estimate. [default: observed from envelope times]",
+            metavar="N",
+            help=note(
+                "Events per day for the cost estimate.", default="observed from envelope times"
+            ),
             show_default=False,
         ),
     ] = None,
@@ -99,20 +156,23 @@ def stats(
         typer.Option(
             "--jobs",
             "-j",
+            "--concurrency",
             min=1,
-            help=(
+            metavar="N",
+            help=note(
                 "Processes for large inputs (byte ranges of plain JSON Lines, other files "
-                "whole). [default: every core]"
+                "whole); --concurrency is the same option.",
+                default="every core",
             ),
             show_default=False,
         ),
     ] = None,
     parallel_threshold: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--parallel-threshold", min=0, hidden=True, help="Bytes before going parallel."
         ),
-    ] = AnalysisOptions.parallel_threshold,
+    ] = None,
     strict: StrictOpt = False,
 ) -> None:
     """Measure duplicates: per kind, topic and file; compare key strategies; gaps, TTL, cost.
@@ -125,14 +185,21 @@ def stats(
         raise UsageError("give event files or --store URL, not both")
     if store is None and not paths:
         raise UsageError("give event files to analyse, or --store URL to summarise a store")
+    sections = _sections(section, json_output)
     if store is not None:
         if namespace is not None:
             raise UsageError(
                 "--namespace selects keys of event files; with --store, every namespace is "
                 "summarised (see the by-namespace table)"
             )
-        _store_stats(output, store, csv_dir)
+        if html is not None:
+            raise UsageError("--html reports on event files, not on a store")
+        _store_stats(output, store, csv_dir, sections)
         return
+
+    from ..analysis import DEFAULT_TTLS, AnalysisOptions, CostModel, analyze
+    from ..sources import EventReader
+    from .stats_tables import headline, report_tables
 
     settings = settings_from(namespace=namespace, key_strategy=key)
     ttls = list(DEFAULT_TTLS)
@@ -146,46 +213,128 @@ def stats(
         ttls=tuple(ttls),
         top=top,
         cost=CostModel(
-            price_write=price_write,
-            price_read=price_read,
+            price_write=PRICE_WRITE if price_write is None else price_write,
+            price_read=PRICE_READ if price_read is None else price_read,
             events_per_day=per_day,
             ttl_seconds=settings.ttl_seconds,
         ),
         jobs=jobs,
-        parallel_threshold=parallel_threshold,
+        **({} if parallel_threshold is None else {"parallel_threshold": parallel_threshold}),
     )
-    total = EventReader(paths or [], fmt).total_bytes
+    assert paths is not None
+    stdin_hint(paths, output)
+    total = EventReader(paths, fmt).total_bytes
     with output.progress(total) as bar:
         on_bytes = None
         if bar is not None:
-            task = bar.add_task("reading", total=total)
+            task = bar.add_task("MB read", total=total)
 
             def on_bytes(n: int) -> None:
                 bar.advance(task, n)
 
-        report = analyze(paths or [], options, on_bytes=on_bytes)
-    tables = report_tables(report.to_dict())
+        report = analyze(paths, options, on_bytes=on_bytes)
+    doc = report.to_dict()
+    warnings = report_warnings(doc, paths)
+    tables = report_tables(doc)
+    if sections is None and not doc["events"]:
+        sections = {"summary"}  # the rest would be all zeros: the warning says why
+    shown = [t for t in tables if sections is None or _section_name(t) in sections]
     if csv_dir is not None:
-        _write_csv(csv_dir, tables)
+        _write_csv(csv_dir, shown)
+    if html is not None:
+        from .html_report import write_html
+
+        write_html(html, doc, tables, warnings)
     if json_output:
-        output.json(report.to_dict())
+        output.json({**doc, "warnings": warnings})
     else:
-        _render(output, tables)
+        _render(output, shown, headline(doc))
     if csv_dir is not None:
-        output.info(f"wrote {len(tables)} CSV files to {csv_dir}")
-    if report["bad_records"]:
-        output.warn(f"{report['bad_records']:,} bad record(s) skipped")
-        if strict:
-            raise typer.Exit(1)
+        output.info(f"wrote {len(shown)} CSV files to {csv_dir}")
+    if html is not None:
+        output.info(f"wrote the HTML report to {html}")
+    for warning in warnings:
+        output.warn(warning)
+    if strict and warnings:
+        raise typer.Exit(1)
 
 
-def _store_stats(output: Output, url: str, csv_dir: Path | None) -> None:
+#: What --section accepts: the tables of a file report, then those of --store.
+SECTIONS = (
+    "summary",
+    "kind",
+    "topic",
+    "file",
+    "compare",
+    "gaps",
+    "gap_histogram",
+    "ttl",
+    "cost",
+    "top_keys",
+    "bad",
+)
+STORE_SECTIONS = ("store", "namespace", "status", "topic", "age")
+
+
+def _section_name(table: Table) -> str:
+    return table.name.removeprefix("by_")
+
+
+def _sections(given: list[str] | None, json_output: bool) -> set[str] | None:
+    if not given:
+        return None
+    if json_output:
+        raise UsageError(
+            "--section picks tables; --json prints the whole document (pick parts with jq)"
+        )
+    names = {name.strip() for item in given for name in item.split(",") if name.strip()}
+    known = {*SECTIONS, *STORE_SECTIONS}
+    unknown = sorted(names - known)
+    if unknown:
+        raise UsageError(
+            f"unknown --section {', '.join(unknown)}: choose from {', '.join(SECTIONS)} "
+            f"(with --store: {', '.join(STORE_SECTIONS)})"
+        )
+    return names
+
+
+def report_warnings(doc: dict[str, Any], paths: list[str]) -> list[str]:
+    """What the user must know about the input, in words: on stderr, and in --json."""
+    found = []
+    if doc["events"] == 0:
+        found.append(
+            f"no events found in {inputs(paths)}"
+            + (f" ({doc['bad_records']:,} bad records)" if doc["bad_records"] else "")
+        )
+    elif doc["bad_records"]:
+        found.append(f"{doc['bad_records']:,} bad record(s) skipped")
+    if doc["events"]:
+        rows = doc.get("compare") or [
+            {
+                "strategy": doc["strategy"],
+                "unkeyable": doc["unkeyable"],
+                "unkeyable_reason": doc["unkeyable_reason"],
+            }
+        ]
+        for row in rows:
+            if row["unkeyable"] == doc["events"]:
+                found.append(
+                    f"key strategy {row['strategy']!r} gave no key for any of the "
+                    f"{doc['events']:,} events (e.g. {row['unkeyable_reason']})"
+                )
+    return found
+
+
+def _store_stats(output: Output, url: str, csv_dir: Path | None, sections: set[str] | None) -> None:
+    from ..store import open_store
+    from .stats_tables import store_tables
+
     require_existing_store(url)
     with open_store(url) as dedup:
         dedup.verify()
         summary = dedup.summary().to_dict()
     doc: dict[str, Any] = {"mode": "store", "store": url, **summary}
-    tables = store_tables(doc)
+    tables = [t for t in store_tables(doc) if sections is None or _section_name(t) in sections]
     if csv_dir is not None:
         _write_csv(csv_dir, tables)
     if output.json_mode:
@@ -195,20 +344,34 @@ def _store_stats(output: Output, url: str, csv_dir: Path | None) -> None:
 
 
 def _cell(value: Any) -> Any:
+    from .stats_tables import DedupKey, Rate
+
     if isinstance(value, Rate):
         return percent(value)
     return short_key(value) if isinstance(value, DedupKey) else value
 
 
-def _render(output: Output, tables: list[Table]) -> None:
+def _render(output: Output, tables: list[Table], summary: str | None = None) -> None:
+    """The tables on stdout; ``summary`` again as the last line if they scrolled it away."""
     for table in tables:
         columns, rows = table.screen()
+        cells = [[_cell(c) for c in row] for row in rows]
+        narrow = []
+        if table.transpose:
+            from .stats_tables import transposed
+
+            header, body = transposed(columns, cells, labelled=columns[0] not in table.numeric)
+            narrow.append(View(header, body, numeric=header[1:]))
         output.table(
             table.title,
             columns,
-            ([_cell(c) for c in row] for row in rows),
+            cells,
             numeric=table.numeric,
+            shorten=table.shorten,
+            narrow=narrow,
         )
+    if summary is not None and output.lines > output.console.height:
+        output.print(Text(summary))
 
 
 def _write_csv(directory: Path, tables: list[Table]) -> None:

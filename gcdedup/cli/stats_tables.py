@@ -7,11 +7,13 @@ a summary; this module turns them into :class:`Table` objects: CSV files get
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..analysis import KINDS
+from .output import duration
 
 
 class Rate(float):
@@ -44,6 +46,10 @@ class Table:
     numeric: list[str] = field(default_factory=list)
     screen_columns: list[str] | None = None
     screen_row: Callable[[list[Any]], list[Any]] | None = None
+    #: Screen columns cut in the middle to fit (keys, paths, topics).
+    shorten: list[str] = field(default_factory=list)
+    #: Too wide for the terminal: show it transposed (columns become rows).
+    transpose: bool = False
 
     def screen(self) -> tuple[list[str], list[list[Any]]]:
         """Columns and rows to show on screen."""
@@ -65,19 +71,31 @@ def _top_key_screen_row_topic(row: list[Any]) -> list[Any]:
     return [*_top_key_screen_row(row), row[-1]]
 
 
-def duration(seconds: float | None) -> str:
-    """``90`` -> ``1m30s``; ``86400`` -> ``1d``: short, for tables."""
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    if s == 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if s >= size:
-            parts.append(f"{s // size}{unit}")
-            s %= size
-    return "".join(parts[:2])
+def headline(d: dict[str, Any]) -> str:
+    """The report in one line: printed after a report longer than the terminal."""
+    ttl = d["ttl"]["recommended"]
+    text = (
+        f"Summary: {d['events']:,} events, {d['unique']:,} unique, {d['duplicates']:,} "
+        f"duplicates ({d['duplicate_rate']:.2%}) by {d['strategy']!r} keys, "
+        f"{d['bad_records']:,} bad records"
+    )
+    if ttl:
+        return f"{text}; recommended TTL {ttl}"
+    if d["gaps"]["timed"]:
+        return f"{text}; no TTL tried is long enough"
+    return text
+
+
+def transposed(
+    columns: list[str], rows: list[list[Any]], labelled: bool = True
+) -> tuple[list[str], list[list[Any]]]:
+    """Columns become rows. ``labelled``: the first column's values (e.g. strategy names)
+    become the header; otherwise (one row of measures) the header is ``["", "value"]``."""
+    if not labelled:
+        return ["", "value"], [[name, *(row[i] for row in rows)] for i, name in enumerate(columns)]
+    header = [columns[0], *(str(row[0]) for row in rows)]
+    body = [[name, *(row[i] for row in rows)] for i, name in enumerate(columns) if i]
+    return header, body
 
 
 def report_tables(d: dict[str, Any]) -> list[Table]:
@@ -98,6 +116,7 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
                 ]
             ],
             ["events", "unique", "duplicates", "duplicate rate", "bad records", "unkeyable"],
+            transpose=True,
         ),
         Table(
             "by_kind",
@@ -116,9 +135,10 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
             ["count", "of events", "of duplicates"],
             # Keys are shortened on screen (see DedupKey); the header says so.
             screen_columns=["kind", "count", "of events", "of duplicates", SHORT_KEY_HEADER],
+            shorten=[SHORT_KEY_HEADER],
         ),
         _counts_table("by_topic", "By topic family", "topic", d["by_topic"]),
-        _counts_table("by_file", "By file", "file", d["by_file"], extra="bad_records"),
+        _file_table(d["by_file"]),
     ]
     if "compare" in d:
         tables.append(
@@ -147,13 +167,14 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
                     for c in d["compare"]
                 ],
                 ["unique", "duplicates", "rate", *KINDS, "conflicts hidden", "unkeyable"],
+                transpose=True,
             )
         )
     g = d["gaps"]
     tables.append(
         Table(
             "gaps",
-            f"Arrival gap to the first delivery ({g['timed']} timed, {g['untimed']} untimed)",
+            f"Arrival gap to the first delivery ({g['timed']:,} timed, {g['untimed']:,} untimed)",
             ["percentile", "gap", "seconds"],
             [[p, duration(v), v] for p, v in g["percentiles_seconds"].items()]
             + [["max", duration(g["max_seconds"]), g["max_seconds"]]],
@@ -190,6 +211,7 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
                 for r in t["candidates"]
             ],
             ["slipped past", "of timed duplicates", *KINDS],
+            transpose=True,
         )
     )
     c = d["cost"]
@@ -210,7 +232,7 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
             ],
             [
                 "items held",
-                c["items_held"],
+                None if c["items_held"] is None else round(c["items_held"]),
                 f"new per day x TTL {c['items_held_ttl_seconds']}s",
             ],
         ]
@@ -240,6 +262,7 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
                 screen_columns=[SHORT_KEY_HEADER, "deliveries", "duplicates by kind"]
                 + ([] if topic_in_key else ["topic"]),
                 screen_row=_top_key_screen_row if topic_in_key else _top_key_screen_row_topic,
+                shorten=[SHORT_KEY_HEADER, "topic"],
             )
         )
     if d["bad"]:
@@ -249,9 +272,27 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
                 f"Bad records ({d['bad_records']})",
                 ["location", "reason"],
                 [[b["location"], b["reason"]] for b in d["bad"]],
+                shorten=["location"],
             )
         )
     return tables
+
+
+def _file_table(data: dict[str, dict[str, Any]]) -> Table:
+    """Per file; on screen, the directory all files share is said once, in the title."""
+    table = _counts_table("by_file", "By file", "file", data, extra="bad_records")
+    try:
+        common = os.path.commonpath([os.path.dirname(path) for path in data])
+    except ValueError:  # none, or absolute and relative paths mixed
+        common = ""
+    if common and common != os.sep:
+        prefix = common.rstrip(os.sep) + os.sep
+        table.title = f"By file (in {prefix})"
+        table.screen_row = lambda row: [
+            row[0][len(prefix) :] if row[0].startswith(prefix) else row[0],
+            *row[1:],
+        ]
+    return table
 
 
 def _counts_table(
@@ -266,7 +307,7 @@ def _counts_table(
         if extra:
             row.append(v[extra])
         rows.append(row)
-    return Table(name, title, columns, rows, columns[1:])
+    return Table(name, title, columns, rows, columns[1:], shorten=[label])
 
 
 def store_tables(summary: dict[str, Any]) -> list[Table]:
@@ -285,6 +326,7 @@ def store_tables(summary: dict[str, Any]) -> list[Table]:
                 ]
             ],
             ["records", "expired", "duplicates recorded", "duplicate rate"],
+            transpose=True,
         ),
         Table(
             "by_namespace",
@@ -295,6 +337,7 @@ def store_tables(summary: dict[str, Any]) -> list[Table]:
                 for k, v in sorted(summary["by_namespace"].items())
             ],
             ["records", "duplicates"],
+            shorten=["namespace"],
         ),
         Table(
             "by_status",
@@ -309,6 +352,7 @@ def store_tables(summary: dict[str, Any]) -> list[Table]:
             ["topic", "records", "duplicates"],
             [[k, v["records"], v["duplicates"]] for k, v in sorted(summary["by_topic"].items())],
             ["records", "duplicates"],
+            shorten=["topic"],
         ),
         Table(
             "by_age",

@@ -569,5 +569,7 @@ def test_tallies_add_up_in_any_order(
     for part in parts:
         total.add(part, ctx.top)
     assert sorted(total.gaps) == sorted(whole.gaps)
+    assert sorted(total.arrivals) == sorted(whole.arrivals)
     total.gaps, whole.gaps = [], []
+    total.arrivals, whole.arrivals = [], []
     assert total == whole
