@@ -13,9 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-import orjson
-
-from ..events import MAX_RECORD_BYTES
+from ..events import MAX_RECORD_BYTES, BadJSON, parse
 from .compression import GZIP_MAGIC
 from .framing import BOM
 
@@ -54,14 +52,14 @@ def sniff_format(readline: Callable[[int], bytes], limit: int, head: list[bytes]
         return "cloudwatch"
     if first == 0x7B:  # '{'
         try:
-            orjson.loads(text)
-        except orjson.JSONDecodeError:
+            parse(text)
+        except BadJSON:
             if not head[-1].endswith(b"\n"):
                 return "concat"  # longer than a record may be, or the only line
             second = next_line(readline, limit, head)
             try:
-                orjson.loads(second)
-            except orjson.JSONDecodeError:
+                parse(second)
+            except BadJSON:
                 return "concat"
             return "jsonl"
     return "jsonl"

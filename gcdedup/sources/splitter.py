@@ -39,9 +39,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
-
-from .framing import BOM, CHUNK, json_reason, oversize_reason
+from ..events import BadJSON, parse
+from .framing import BOM, CHUNK, oversize_reason
 
 #: How often a truncated record may restart the scan (bounds pathological input).
 MAX_RESYNCS = 8
@@ -182,8 +181,8 @@ class JsonSplitter:
                         end = -1
             if 0 <= end - pos <= self._limit:
                 try:
-                    return (offset, orjson.loads(buf[pos:end]), None), end, _DONE
-                except orjson.JSONDecodeError:
+                    return (offset, parse(buf[pos:end]), None), end, _DONE
+                except BadJSON:
                     pass
         # Exact scan: find the matching bracket or closing quote.
         string = buf[pos] == 0x22
@@ -230,9 +229,9 @@ class JsonSplitter:
             reason = oversize_reason(size, self._limit)
         else:
             try:
-                value = orjson.loads(self._buf[pos:end])
-            except orjson.JSONDecodeError as exc:
-                reason = json_reason(exc)
+                value = parse(self._buf[pos:end])
+            except BadJSON as exc:
+                reason = exc.reason
             if reason is None and not string:
                 return (offset, value, None), end, _DONE
         # Not a record: if one starts inside it, this one was cut short there.
@@ -302,8 +301,8 @@ class JsonSplitter:
         if end - r > self._limit:
             return 0
         try:
-            value = orjson.loads(buf[r:end])
-        except orjson.JSONDecodeError:
+            value = parse(buf[r:end])
+        except BadJSON:
             return 0
         if not isinstance(value, dict):
             return 0
@@ -388,6 +387,6 @@ class JsonSplitter:
             return (offset, None, f"invalid JSON ({size} bytes that are not JSON)"), end
         text = self._buf[pos:end]
         try:
-            return (offset, orjson.loads(text), None), end
-        except orjson.JSONDecodeError as exc:
-            return (offset, None, json_reason(exc)), end
+            return (offset, parse(text), None), end
+        except BadJSON as exc:
+            return (offset, None, exc.reason), end
