@@ -45,7 +45,7 @@ from ..events import (
 )
 from .compression import READ_ERRORS, Gunzip, looks_gzip, read_reason
 from .framing import BOM, CHUNK, line_size, oversize_reason
-from .local import STDIN, expand_paths, input_size, open_input
+from .local import STDIN, BadInput, expand_paths, input_size, open_input
 from .sniff import sniff_format
 from .splitter import JsonSplitter
 
@@ -125,6 +125,9 @@ class EventReader:
     # -- one input ------------------------------------------------------------
 
     def _read_file(self, name: str) -> Iterator[Record]:
+        if isinstance(name, BadInput):
+            yield BadRecord(Location(str(name)), name.reason)
+            return
         try:
             source, handle = open_input(name, self._stdin)
         except OSError as exc:

@@ -10,12 +10,12 @@ before cutting it into byte ranges (:func:`is_plain_jsonl`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from ..events import MAX_RECORD_BYTES, BadJSON, parse
 from .compression import GZIP_MAGIC
 from .framing import BOM
+from .local import is_regular
 
 
 def next_line(readline: Callable[[int], bytes], limit: int, head: list[bytes]) -> bytes:
@@ -70,7 +70,7 @@ def is_plain_jsonl(path: str, fmt: str, limit: int = MAX_RECORD_BYTES) -> bool:
 
     Standard input and pipes are never opened here (that would take their bytes).
     """
-    if path == "-" or fmt not in ("auto", "jsonl") or not os.path.isfile(path):
+    if path == "-" or fmt not in ("auto", "jsonl") or not is_regular(path):
         return False
     try:
         with open(path, "rb") as fh:
