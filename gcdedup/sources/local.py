@@ -53,7 +53,7 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
     ``-`` stands for stdin. Hidden files and directories are skipped in walks.
     Raises :class:`UsageError` for a path that does not exist or a glob that
     matches nothing, before anything is read. A file is listed once however it is
-    reached (links, loops, overlapping arguments: deduplicated by device and inode);
+    reached in walks and globs (links, loops, overlaps: by device and inode);
     symbolic links to directories are followed, loops are not entered twice. What
     cannot be read (a dangling link, a directory that cannot be listed, a FIFO,
     socket or device inside a directory) is listed as a :class:`BadInput`. A FIFO
@@ -137,7 +137,7 @@ class _Walk:
                 self.problem(BadInput(path, f"not a regular file ({kind}); skipped"))
             return
         ident = (st.st_dev, st.st_ino)
-        if ident not in self.files:
+        if explicit or ident not in self.files:  # a file named twice is read twice
             self.files.add(ident)
             self.out.append(path)
 
