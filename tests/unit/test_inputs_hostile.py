@@ -32,6 +32,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "genesys"
 CONVERSATION = orjson.loads((FIXTURES / "03_detail_customer_end.json").read_bytes())
 AUDIT = orjson.loads((FIXTURES / "01_user_presence_audit.json").read_bytes())
 LINE = orjson.dumps(CONVERSATION)
+#: A topic keyed by the digest of its body (no business id).
+CONTENT = orjson.dumps(dict(AUDIT, detail=dict(AUDIT["detail"], topicName="v2.users.x.presence")))
 EVENT_TIME = b'"eventTime":1649237504949'
 
 
@@ -49,6 +51,13 @@ def extra(value: bytes, line: bytes = LINE) -> bytes:
 HOSTILE: list[tuple[str, bytes, bool]] = [
     ("deep 20,000 levels", extra(b"[" * 20_000 + b"]" * 20_000), False),
     ("deep 1,000 levels", extra(b"[" * 1_000 + b"]" * 1_000), True),
+    (
+        "deep 1,000 levels in a body keyed by its digest",
+        CONTENT.replace(
+            b'"eventBody":{', b'"eventBody":{"x":' + b"[" * 1_000 + b"]" * 1_000 + b",", 1
+        ),
+        True,
+    ),
     # The envelope, detail and eventBody are three levels of the 1,024.
     ("deep 1,024 levels", extra(b"[" * 1_021 + b"]" * 1_021), True),
     ("deep 1,025 levels", extra(b"[" * 1_022 + b"]" * 1_022), False),
@@ -159,8 +168,7 @@ def test_integers_past_64_bits_are_exact_in_keys(tmp_path: Path) -> None:
     assert key_a != key_b
     assert key_a.endswith("#18446744073709551616")
     # Out of the key fields: a topic keyed by the digest of its body.
-    content = dict(AUDIT, detail=dict(AUDIT["detail"], topicName="v2.users.x.presence"))
-    plain = orjson.dumps(content)
+    plain = CONTENT
     lines = [_with_event_time(v) for v in (a, b, a)]
     lines += [
         plain.replace(b'"eventBody":{', b'"eventBody":{"n":' + v + b",", 1) for v in (a, b, a)
