@@ -242,6 +242,16 @@ def topic_family(detail_type: Any, topic_name: Any) -> str:
     return "unknown"
 
 
+class Element(NamedTuple):
+    """One record of a container document (``{"Records": [...]}``, ``{"Messages": [...]}``)
+    read on its own: the JSON stream splitter streams containers element by element,
+    so the size limit applies to each record, not to the whole document."""
+
+    container: str
+    position: int
+    record: Any
+
+
 def expand(document: Any, location: Location) -> Iterator[Event | BadRecord]:
     """Yield the events of one parsed JSON document.
 
@@ -251,15 +261,22 @@ def expand(document: Any, location: Location) -> Iterator[Event | BadRecord]:
     if type(document) is dict and type(document.get("detail")) is dict:
         yield Event(document, location)  # the common case: one EventBridge event
         return
+    if type(document) is Element:
+        yield _element(document.container, document.position, document.record, location)
+        return
     if isinstance(document, dict):
         for container in ("Records", "Messages"):
             records = document.get(container)
             if isinstance(records, list) and "detail" not in document:
                 for index, record in enumerate(records):
-                    name = _record_name(record) or f"{container}[{index}]"
-                    yield unwrap(record, location.with_record(name))
+                    yield _element(container, index, record, location)
                 return
     yield unwrap(document, location)
+
+
+def _element(container: str, index: int, record: Any, location: Location) -> Event | BadRecord:
+    name = _record_name(record) or f"{container}[{index}]"
+    return unwrap(record, location.with_record(name))
 
 
 def unwrap(record: Any, location: Location, _depth: int = 0) -> Event | BadRecord:
