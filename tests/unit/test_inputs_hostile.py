@@ -278,3 +278,53 @@ def test_an_unreadable_directory_is_a_bad_input_in_both(
     assert doc["bad"] == [
         {"location": str(locked), "reason": "cannot read directory: Permission denied"}
     ]
+
+
+# -- container documents and arrays ------------------------------------------------
+
+
+def test_a_container_of_large_messages_is_read_message_by_message(tmp_path: Path) -> None:
+    # Five SQS messages of 240 KB each: 1.2 MB in all, over the 1 MB record limit
+    # that applies to each event, not to the document that carries them.
+    messages = []
+    for i in range(5):
+        body = dict(CONVERSATION["detail"]["eventBody"], conversationId=f"c{i}", pad="x" * 240_000)
+        event = dict(CONVERSATION, detail=dict(CONVERSATION["detail"], eventBody=body))
+        messages.append(
+            {"MessageId": f"m{i}", "ReceiptHandle": "r", "Body": orjson.dumps(event).decode()}
+        )
+    for name, data in [
+        ("pretty.json", orjson.dumps({"Messages": messages}, option=orjson.OPT_INDENT_2)),
+        ("line.json", orjson.dumps({"Messages": messages, "ResponseMetadata": {"RequestId": "x"}})),
+        (
+            "records.json",
+            orjson.dumps({"Records": [dict(m, body=m.pop("Body")) for m in messages]}),
+        ),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert path.stat().st_size > MAX_RECORD_BYTES
+        records = list(read_events([str(path)]))
+        assert [r.location.record for r in records] == [f"m{i}" for i in range(5)], name
+        assert all(isinstance(r, Event) for r in records), name
+        counts = process_counts([str(path)])
+        assert counts == {"events": 5, "bad_records": 0, "unique": 5, "duplicates": 0}, name
+        assert stats_counts([str(path)]) == counts
+
+
+def test_a_damaged_array_element_loses_only_itself(tmp_path: Path) -> None:
+    elements = [orjson.dumps(AUDIT), LINE, CONTENT]
+    damaged = [elements[0], elements[1][:300], elements[2], elements[1]]  # cut short
+    path = tmp_path / "array.json"
+    path.write_bytes(b"[" + b",".join(damaged) + b"]")  # one line
+    records = list(read_events([str(path)]))
+    assert [type(r) for r in records] == [Event, type(records[1]), Event, Event]
+    assert not isinstance(records[1], Event)
+    assert records[1].location.offset == 1 + len(elements[0]) + 1
+    assert records[1].reason.startswith("truncated")
+    counts = process_counts([str(path)])
+    assert counts == {"events": 3, "bad_records": 1, "unique": 3, "duplicates": 0}
+    assert stats_counts([str(path)]) == counts
+    # Inside a container too.
+    path.write_bytes(b'{"Records":[' + b",".join(damaged) + b"]}")
+    assert [isinstance(r, Event) for r in read_events([str(path)])] == [True, False, True, True]
