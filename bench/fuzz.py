@@ -1,6 +1,7 @@
 """Differential fuzzing of the input contract: ``stats`` and ``process`` must agree.
 
-Each case is a small JSON Lines file built from real events (tests/fixtures/genesys
+Each case is a small file (JSON Lines; one in ten a one-line JSON array, one in
+ten a ``{"Records": [...]}`` document) built from real events (tests/fixtures/genesys
 and sample_events/, with repeats so there are duplicates) with one to three hostile
 mutations: integers past 64 bits in and out of key fields, numbers beyond the
 double range, NaN and Infinity, lone surrogates, raw NUL bytes, invalid UTF-8,
@@ -156,6 +157,12 @@ def make_case(events: list[dict[str, Any]], rng: random.Random) -> bytes:
                 lines.append(mutated)  # and a copy of the mutated one
         else:
             lines[i] = mutated
+    shape = rng.random()
+    if shape < 0.1:  # a JSON array on one line
+        return b"[" + b",".join(lines) + b"]"
+    if shape < 0.2:  # a container document, pretty or not
+        sep = b",\n  " if rng.random() < 0.5 else b","
+        return b'{"Records": [' + sep.join(lines) + b"]}"
     return b"\n".join(lines) + b"\n"
 
 
