@@ -8,16 +8,101 @@ every event keeps the place it came from for error messages and ``--out``.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import msgspec
 import orjson
 
 #: EventBridge caps an event at 256 KB; a record four times that is not an event.
 MAX_RECORD_BYTES = 1024 * 1024
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+# -- the JSON decoding contract ---------------------------------------------------
+# What bytes are a value, and what the value is: decided here, once.
+#
+# ``process`` (the event reader, the JSON stream splitter, SQS and SNS string
+# payloads) and ``stats`` (its general path, and the content key of its typed fast
+# path) all parse JSON with :func:`parse`; the ``stats`` typed decoder
+# (:mod:`gcdedup.analysis.decode`) answers only lines this function reads the same
+# way. So one record is an event or a bad record, with the same reason, in both.
+#
+# The decisions (also in README.md, "Input formats"):
+#
+# * Integers are exact, whatever their size up to Python's limit for turning digits
+#   into an int (``sys.get_int_max_str_digits()``, 4,300 by default): two events that
+#   differ only in ``18446744073709551616`` and ``...617`` stay different. A longer
+#   integer literal is a bad record ("number is infinity ...").
+# * A non-integer number beyond the double range (``1e400``) reads as ``±inf``, as
+#   Python's ``json`` reads it (its digits are not kept; ``1e-400`` reads as 0.0).
+# * ``NaN`` and ``Infinity`` literals, lone or reversed UTF-16 surrogate escapes,
+#   raw control characters (a NUL byte) inside strings, invalid UTF-8 and truncated
+#   values are bad records. ``\u0000`` escapes are fine.
+# * Duplicate object keys: the last one wins (both parsers agree).
+# * Nesting: up to 1,024 levels (orjson's limit, which does not depend on the call
+#   stack); deeper is a bad record.
+# * Size is checked by the readers before parsing (``MAX_RECORD_BYTES``, per record).
+#
+# How: msgspec's untyped decoder first (exact integers, as fast as orjson); what it
+# refuses is decided by orjson (the reason text is orjson's), except numbers beyond
+# the double range, which a second msgspec decoder reads as ``±inf``. msgspec's own
+# nesting limit follows the Python stack; when it is hit orjson decides, so the
+# outcome does not depend on where the parse is called from (integers in a record
+# nested that deeply are read by orjson: exact within 64 bits only).
+
+#: Digits of the longest integer literal that is read exactly (0: no limit).
+INT_DIGITS = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+
+
+class BadJSON(ValueError):
+    """Bytes that are not a record under the contract; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: The common case: exact integers, doubles; raises ValidationError for 1e400.
+fast_decode = msgspec.json.Decoder().decode
+_decode_inf = msgspec.json.Decoder(float_hook=float).decode
+#: What :data:`fast_decode` may raise; :func:`fallback` then decides.
+DECODE_ERRORS = (msgspec.DecodeError, RecursionError)
+
+
+def fallback(data: bytes | memoryview | str) -> Any:
+    """Decide what :data:`fast_decode` refused: a value, or :class:`BadJSON`."""
+    try:
+        return _decode_inf(data)
+    except msgspec.ValidationError:
+        pass  # an integer over INT_DIGITS digits: orjson names it
+    except DECODE_ERRORS:
+        pass
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadJSON(json_reason(exc)) from None
+
+
+def parse(data: bytes | memoryview | str) -> Any:
+    """The value of one JSON document under the contract; raises :class:`BadJSON`."""
+    try:
+        return fast_decode(data)
+    except DECODE_ERRORS:
+        return fallback(data)
+
+
+def json_reason(exc: Exception) -> str:
+    """A short reason for an orjson error; invalid UTF-8 is named as such."""
+    message = str(exc)
+    if "UTF-8" in message and "BOM" not in message:
+        return "invalid UTF-8"
+    if len(message) > 120:
+        message = message[:117] + "..."
+    return f"invalid JSON ({message})"
 
 
 class Location(NamedTuple):
@@ -157,6 +242,16 @@ def topic_family(detail_type: Any, topic_name: Any) -> str:
     return "unknown"
 
 
+class Element(NamedTuple):
+    """One record of a container document (``{"Records": [...]}``, ``{"Messages": [...]}``)
+    read on its own: the JSON stream splitter streams containers element by element,
+    so the size limit applies to each record, not to the whole document."""
+
+    container: str
+    position: int
+    record: Any
+
+
 def expand(document: Any, location: Location) -> Iterator[Event | BadRecord]:
     """Yield the events of one parsed JSON document.
 
@@ -166,15 +261,22 @@ def expand(document: Any, location: Location) -> Iterator[Event | BadRecord]:
     if type(document) is dict and type(document.get("detail")) is dict:
         yield Event(document, location)  # the common case: one EventBridge event
         return
+    if type(document) is Element:
+        yield _element(document.container, document.position, document.record, location)
+        return
     if isinstance(document, dict):
         for container in ("Records", "Messages"):
             records = document.get(container)
             if isinstance(records, list) and "detail" not in document:
                 for index, record in enumerate(records):
-                    name = _record_name(record) or f"{container}[{index}]"
-                    yield unwrap(record, location.with_record(name))
+                    yield _element(container, index, record, location)
                 return
     yield unwrap(document, location)
+
+
+def _element(container: str, index: int, record: Any, location: Location) -> Event | BadRecord:
+    name = _record_name(record) or f"{container}[{index}]"
+    return unwrap(record, location.with_record(name))
 
 
 def unwrap(record: Any, location: Location, _depth: int = 0) -> Event | BadRecord:
@@ -205,9 +307,9 @@ def _unwrap_string(payload: Any, carrier: str, location: Location, depth: int) -
     if not isinstance(payload, str):
         return BadRecord(location, f"{carrier} is {_json_type(payload)}, not a JSON string")
     try:
-        inner = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        return BadRecord(location, f"{carrier} is not JSON ({exc})")
+        inner = parse(payload)
+    except BadJSON as exc:
+        return BadRecord(location, f"{carrier} is not JSON ({exc.reason})")
     return unwrap(inner, location, depth + 1)
 
 

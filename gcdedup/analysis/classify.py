@@ -21,9 +21,8 @@ import itertools
 import os
 from typing import Any
 
-import orjson
-
 from ..errors import GcdedupError
+from ..events import BadJSON, parse
 from ..keys import canonical_json
 from ..sources.framing import BOM
 from .records import DIGEST, FLAGS_LOW, REC, REPLAY_FLAG, SEQ_BITS, Rec
@@ -96,8 +95,8 @@ class KindResolver:
     def envelope(self, rec: Rec, line: bytes) -> dict[str, Any]:
         """The envelope parsed from a record's line, as the scan saw it."""
         try:
-            env = orjson.loads(line)
-        except orjson.JSONDecodeError:
+            env = parse(line)
+        except BadJSON:
             env = None
         if type(env) is not dict or type(env.get("detail")) is not dict:
             path = self.paths[REC.unpack_from(rec)[0] >> SEQ_BITS]

@@ -9,11 +9,19 @@ whenever the general path (orjson, dicts) could see the line differently, and th
 caller then takes the general path for that line. The cases:
 
 * a line that is not pure ASCII: msgspec does not check UTF-8 inside the values it
-  skips, orjson rejects invalid UTF-8 anywhere;
+  skips, the contract rejects invalid UTF-8 anywhere;
+* a line longer than the longest integer literal the contract reads exactly
+  (:data:`gcdedup.events.INT_DIGITS`): msgspec skips such a literal in a field it
+  does not decode, the contract makes it a bad record;
 * any line msgspec rejects (malformed, deeper than its nesting limit, a field of an
-  unexpected type such as a ``detail`` that is not an object, a missing ``detail``);
-* a key field of a type the two parsers might read differently (anything but a
-  string, or an integer within 64 bits: orjson reads larger ones as floats).
+  unexpected type such as a ``detail`` that is not an object, a missing ``detail``,
+  a number beyond the double range in a decoded field);
+* a key field of a type the key rules might see differently (anything but a string
+  or an integer; integers are exact on both paths).
+
+What the typed decoder skips it still checks as JSON, the same way the contract's
+parser (:func:`gcdedup.events.parse`, also msgspec) does; numbers beyond the
+double range are accepted by both.
 
 The key itself is not computed here: :func:`genesys_key` reads the fields and hands
 them to the rules in :mod:`gcdedup.keys`, the same functions the general path calls.
@@ -26,8 +34,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import orjson
 
+from ..events import INT_DIGITS, parse
 from ..keys import (
     AUDIT_PREFIX,
     CONVERSATION_PREFIX,
@@ -36,7 +44,8 @@ from ..keys import (
     topic_content_key,
 )
 
-_INT_MIN, _INT_END = -(1 << 63), 1 << 64  # orjson reads integers outside as floats
+#: Lines longer than this may hold an integer literal the contract refuses.
+_MAX_LINE = INT_DIGITS or 1 << 62
 UNSET = msgspec.UNSET
 
 
@@ -77,12 +86,12 @@ class _RawBodyEnvelope(msgspec.Struct, gc=False):
 # cycles, and untracked objects are cheaper to make and free.
 _decode = msgspec.json.Decoder(Envelope).decode
 _decode_raw_body = msgspec.json.Decoder(_RawBodyEnvelope).decode
-_Error = msgspec.DecodeError  # ValidationError is a subclass
+_Error = (msgspec.DecodeError, RecursionError)  # ValidationError is a subclass
 
 
 def decode(line: bytes) -> Envelope | None:
     """The envelope of one JSON Lines line, or None: take the general path for it."""
-    if not line.isascii():
+    if not line.isascii() or len(line) > _MAX_LINE:
         return None
     try:
         env = _decode(line)
@@ -109,9 +118,7 @@ def genesys_key(env: Envelope, line: bytes) -> str | None:
         conversation, participant, session = body.conversationId, body.participantId, body.sessionId
         event_time = body.eventTime
         if type(event_time) is int:
-            if not _INT_MIN <= event_time < _INT_END:
-                return None
-            event_time = str(event_time)  # as keys.py renders an integer
+            event_time = str(event_time)  # as keys.py renders an integer (exact)
         if (
             type(template) is not str  # keys.py would fall back on the topic family
             or type(conversation) is not str
@@ -125,5 +132,5 @@ def genesys_key(env: Envelope, line: bytes) -> str | None:
         return audit_key(body.id)  # None (not a non-empty string): the general path
     # Keyed by the digest of the whole body, which this decoder skipped: read it now,
     # with the general path's parser.
-    whole = orjson.loads(memoryview(_decode_raw_body(line).detail.eventBody))
+    whole = parse(memoryview(_decode_raw_body(line).detail.eventBody))
     return topic_content_key(topic, whole)

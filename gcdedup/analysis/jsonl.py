@@ -15,10 +15,18 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
-
-from ..events import MAX_RECORD_BYTES, Event, Location, expand
-from ..sources.framing import BOM, CHUNK, json_reason, line_size, oversize_reason
+from ..events import (
+    DECODE_ERRORS,
+    MAX_RECORD_BYTES,
+    BadJSON,
+    Event,
+    Location,
+    expand,
+    fallback,
+    fast_decode,
+    parse,
+)
+from ..sources.framing import BOM, CHUNK, line_size, oversize_reason
 from .decode import Envelope
 from .records import Chunk, ChunkInfo
 
@@ -71,8 +79,8 @@ def range_items(
     """
     assert chunk.start is not None and chunk.end is not None
     limit = MAX_RECORD_BYTES
-    loads = orjson.loads
-    decode_error = orjson.JSONDecodeError
+    loads = fast_decode
+    decode_errors = DECODE_ERRORS
     bad = info.add_bad
     pos = chunk.start
     end = chunk.end
@@ -107,10 +115,13 @@ def range_items(
                     continue
             try:
                 doc = loads(line)
-            except decode_error as exc:
-                if not line.isspace():
-                    bad(lineno, start, json_reason(exc))
-                continue
+            except decode_errors:
+                try:
+                    doc = fallback(line)
+                except BadJSON as exc:
+                    if not line.isspace():
+                        bad(lineno, start, exc.reason)
+                    continue
             if type(doc) is dict and type(doc.get("detail")) is dict:
                 yield doc, start, pos - start, line
             else:
@@ -141,8 +152,8 @@ def range_envelopes(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
             if start == 0 and line.startswith(BOM):
                 line = line[len(BOM) :]
             try:
-                doc = orjson.loads(line)
-            except orjson.JSONDecodeError:
+                doc = parse(line)
+            except BadJSON:
                 continue
             for record in expand(doc, Location(chunk.path)):
                 if isinstance(record, Event):

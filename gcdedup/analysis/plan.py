@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 
 from ..sources.compression import has_gzip_magic
+from ..sources.local import is_regular
 from ..sources.sniff import is_plain_jsonl
 from .jsonl import split_ranges
 from .records import Chunk
@@ -59,8 +60,8 @@ def input_work(files: Sequence[str]) -> int:
     """
     work = 0
     for name in files:
-        if not os.path.isfile(name):
-            continue  # standard input, pipes and devices: read once, by the parent
+        if not is_regular(name):
+            continue  # standard input, pipes, devices, bad inputs: read once, by the parent
         try:
             size = os.path.getsize(name)
         except OSError:
@@ -71,7 +72,7 @@ def input_work(files: Sequence[str]) -> int:
 
 def poolable(chunk: Chunk) -> bool:
     """Byte ranges and regular files go to the workers; stdin and pipes stay in the parent."""
-    return chunk.path != "-" and os.path.isfile(chunk.path)
+    return is_regular(chunk.path)
 
 
 def chunk_bytes(chunk: Chunk) -> int:

@@ -26,10 +26,8 @@ import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-import orjson
-
 from ..errors import KeyStrategyError
-from ..events import Event, Location, topic_family
+from ..events import Event, Location, parse, topic_family
 from ..keys import MAX_KEY_BYTES, KeyMaker, bounded_key, genesys_envelope_key
 from ..sources import EventReader
 from ..sources.framing import CHUNK
@@ -220,7 +218,7 @@ def ingest(scanner: ChunkScanner, items: Iterable[Item]) -> None:
                 key = bounded_key(prefix, body)
         else:
             if decoded:
-                env = orjson.loads(line)
+                env = parse(line)
             key = scanner.key(0, env)
         if key is not None:
             kd = digest(key)

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..events import json_reason
+
+__all__ = ["BOM", "CHUNK", "json_reason", "line_size", "oversize_reason"]
+
 #: How many bytes to read at a time.
 CHUNK = 1 << 20
 #: The UTF-8 byte order mark; skipped at the start of an input.
@@ -31,16 +35,6 @@ def line_size(line: bytes, readline: Callable[[int], bytes], limit: int) -> tupl
         if more.endswith(b"\n"):
             return size + len(more.rstrip(b"\r\n")), extra
         size += len(more)
-
-
-def json_reason(exc: Exception) -> str:
-    """A short reason for an orjson error; invalid UTF-8 is named as such."""
-    message = str(exc)
-    if "UTF-8" in message and "BOM" not in message:
-        return "invalid UTF-8"
-    if len(message) > 120:
-        message = message[:117] + "..."
-    return f"invalid JSON ({message})"
 
 
 def oversize_reason(size: int, limit: int, *, at_least: bool = False) -> str:

@@ -31,13 +31,21 @@ from functools import partial
 from itertools import chain
 from typing import Any, BinaryIO
 
-import orjson
-
 from ..errors import UsageError
-from ..events import MAX_RECORD_BYTES, BadRecord, Event, Location, expand
+from ..events import (
+    DECODE_ERRORS,
+    MAX_RECORD_BYTES,
+    BadJSON,
+    BadRecord,
+    Event,
+    Location,
+    expand,
+    fallback,
+    fast_decode,
+)
 from .compression import READ_ERRORS, Gunzip, looks_gzip, read_reason
-from .framing import BOM, CHUNK, json_reason, line_size, oversize_reason
-from .local import STDIN, expand_paths, input_size, open_input
+from .framing import BOM, CHUNK, line_size, oversize_reason
+from .local import STDIN, BadInput, expand_paths, input_size, open_input
 from .sniff import sniff_format
 from .splitter import JsonSplitter
 
@@ -117,6 +125,9 @@ class EventReader:
     # -- one input ------------------------------------------------------------
 
     def _read_file(self, name: str) -> Iterator[Record]:
+        if isinstance(name, BadInput):
+            yield BadRecord(Location(str(name)), name.reason)
+            return
         try:
             source, handle = open_input(name, self._stdin)
         except OSError as exc:
@@ -166,8 +177,8 @@ class EventReader:
         """JSON Lines and CloudWatch exports; the hot path of ``process`` and ``stats``."""
         limit = self.max_record_bytes
         readline = stream.readline
-        loads = orjson.loads
-        decode_error = orjson.JSONDecodeError
+        loads = fast_decode
+        decode_errors = DECODE_ERRORS
         lines = iter(partial(readline, limit + 2), b"")
         if head:
             if head[0].startswith(BOM):
@@ -192,13 +203,16 @@ class EventReader:
                         line = line[start:]
                 try:
                     document = loads(line)
-                except decode_error as exc:
-                    if gunzip is not None and gunzip.failed and not line.endswith(b"\n"):
-                        lineno -= 1  # cut short by the gzip error reported below
-                        break
-                    if not line.isspace():
-                        yield BadRecord(Location(name, lineno), json_reason(exc))
-                    continue
+                except decode_errors:
+                    try:
+                        document = fallback(line)
+                    except BadJSON as exc:
+                        if gunzip is not None and gunzip.failed and not line.endswith(b"\n"):
+                            lineno -= 1  # cut short by the gzip error reported below
+                            break
+                        if not line.isspace():
+                            yield BadRecord(Location(name, lineno), exc.reason)
+                        continue
                 yield from expand(document, Location(name, lineno))
             if gunzip is not None:
                 gunzip.check()

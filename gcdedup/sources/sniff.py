@@ -10,14 +10,12 @@ before cutting it into byte ranges (:func:`is_plain_jsonl`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
-import orjson
-
-from ..events import MAX_RECORD_BYTES
+from ..events import MAX_RECORD_BYTES, BadJSON, parse
 from .compression import GZIP_MAGIC
 from .framing import BOM
+from .local import is_regular
 
 
 def next_line(readline: Callable[[int], bytes], limit: int, head: list[bytes]) -> bytes:
@@ -54,14 +52,14 @@ def sniff_format(readline: Callable[[int], bytes], limit: int, head: list[bytes]
         return "cloudwatch"
     if first == 0x7B:  # '{'
         try:
-            orjson.loads(text)
-        except orjson.JSONDecodeError:
+            parse(text)
+        except BadJSON:
             if not head[-1].endswith(b"\n"):
                 return "concat"  # longer than a record may be, or the only line
             second = next_line(readline, limit, head)
             try:
-                orjson.loads(second)
-            except orjson.JSONDecodeError:
+                parse(second)
+            except BadJSON:
                 return "concat"
             return "jsonl"
     return "jsonl"
@@ -72,7 +70,7 @@ def is_plain_jsonl(path: str, fmt: str, limit: int = MAX_RECORD_BYTES) -> bool:
 
     Standard input and pipes are never opened here (that would take their bytes).
     """
-    if path == "-" or fmt not in ("auto", "jsonl") or not os.path.isfile(path):
+    if path == "-" or fmt not in ("auto", "jsonl") or not is_regular(path):
         return False
     try:
         with open(path, "rb") as fh:

@@ -27,6 +27,16 @@ Rules, so that nothing after a bad record is lost:
   scanning resumes there. Checking looks at most ``limit`` bytes past the point,
   so memory stays bounded by about ``limit`` plus one chunk, and the bytes spent
   on checks are capped in proportion to the input read.
+* A container document, an object that opens with ``"Records": [`` or
+  ``"Messages": [`` (a Lambda batch, ``aws sqs receive-message`` output), is
+  streamed like an array: each record is one value (an
+  :class:`~gcdedup.events.Element`), so ``limit`` applies to each record, not to
+  the document. What follows the array in the object is skipped.
+* Inside an array (or a container), a damaged element that swallows the next ones
+  is cut where an element that looks like a record (an object with ``detail``,
+  ``body``, ``Body``, ``Message``, ``Sns`` or a message id, followed by ``,`` or
+  ``]``) starts after a ``,`` or ``[``, and reading resumes there, still in the
+  array.
 * A value still open at end of input is reported as truncated. When it was small
   enough to be held in memory, scanning resumes at the next resync point after
   its start even if no record is seen to start there; this is done at most
@@ -39,9 +49,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
-
-from .framing import BOM, CHUNK, json_reason, oversize_reason
+from ..events import BadJSON, Element, parse
+from .framing import BOM, CHUNK, oversize_reason
 
 #: How often a truncated record may restart the scan (bounds pathological input).
 MAX_RESYNCS = 8
@@ -58,6 +67,13 @@ _STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.S)
 _JUNK_END = re.compile(rb'[{\["]')
 _JUNK_END_ARRAY = re.compile(rb'[{\["\],]')
 _RESYNC = re.compile(rb"(?:^|(?<=\}))\{", re.M)
+#: Inside an array, an element may also start after a ',' or the '['.
+_RESYNC_ARRAY = re.compile(rb"(?:^|(?<=[},\[]))[ \t\r\n]*\{", re.M)
+#: A container document whose records are streamed one by one.
+_CONTAINER = re.compile(rb'\{[ \t\r\n]*"(Records|Messages)"[ \t\r\n]*:[ \t\r\n]*\[')
+_MAYBE_CONTAINER = re.compile(rb'\{[ \t\r\n]*(?:"[A-Za-z]{0,8}(?:"[ \t\r\n]*(?::[ \t\r\n]*)?)?)?')
+#: Keys that make an object inside a damaged array look like a record of its own.
+_RECORD_KEYS = ("detail", "body", "Body", "Message", "Sns", "messageId", "MessageId")
 _NOT_AFTER_RECORD = frozenset(b',:]}"')
 
 #: (offset, parsed value, None) for a value, (offset, None, reason) for a bad record.
@@ -90,6 +106,8 @@ class JsonSplitter:
         self.offset = 0
         # Bytes scanned so far by checks for a record start (see ``_record_at``).
         self._checked = 0
+        # Whether the value being scanned is an array element (resync at elements).
+        self._array = False
 
     # -- buffer ---------------------------------------------------------------
 
@@ -113,6 +131,8 @@ class JsonSplitter:
         if self._buf.startswith(BOM):
             pos = 3
         in_array = False
+        container: str | None = None  # "Records" or "Messages" while streaming one
+        index = opened = 0
         resyncs = 0
         while True:
             # Skip whitespace (and commas between array elements).
@@ -124,11 +144,9 @@ class JsonSplitter:
                 pos -= self._fill(pos)
                 if self._eof:
                     if in_array:
-                        yield (
-                            self._base + pos,
-                            None,
-                            "truncated: array not closed at end of input",
-                        )
+                        kind = "array" if container is None else f"{container} array"
+                        reason = f"truncated: {kind} not closed at end of input"
+                        yield (self._base + pos, None, reason)
                     return
                 m = finder.search(self._buf, pos)
             pos = m.start()
@@ -141,24 +159,67 @@ class JsonSplitter:
             if c == 0x5D and in_array:  # ']'
                 in_array = False
                 pos += 1
+                if container is not None:
+                    container = None
+                    item, pos = self._close_container(pos)
+                    if item is not None:
+                        yield item
                 continue
+            if c == 0x7B and not in_array:
+                start = self._base + pos
+                name, pos = self._container(pos)
+                if name is not None:
+                    container, index, in_array, opened = name, 0, True, start
+                    continue
             if c in _OPEN or c == 0x22:
+                self._array = in_array
                 item, pos, how = self._value(pos)
+                if container is not None:
+                    if item[2] is None:  # located as the document is, named by its id
+                        item = (opened, Element(container, index, item[1]), None)
+                    index += 1
                 yield item
                 if how == _RESUMED:
-                    in_array = False
+                    in_array = in_array and self._array
+                    if not in_array:
+                        container = None
                 elif how == _TRUNCATED:
                     # Resume at the next resync point inside what the open value swallowed.
                     start = item[0] - self._base
-                    r = _RESYNC.search(self._buf, start + 1) if resyncs < MAX_RESYNCS else None
+                    regex = _RESYNC_ARRAY if in_array else _RESYNC
+                    r = regex.search(self._buf, start + 1) if resyncs < MAX_RESYNCS else None
                     if r is None:
                         return
                     resyncs += 1
-                    pos = r.start()
-                    in_array = False
+                    pos = r.end() - 1
                 continue
             item, pos = self._junk(pos, in_array)
             yield item
+
+    def _container(self, pos: int) -> tuple[str | None, int]:
+        """At a top-level ``{``: the container name and the position inside its array,
+        when the object opens with ``"Records": [`` or ``"Messages": [`` (else None)."""
+        # Read on only while what is buffered may still be the start of one.
+        while not self._eof and _MAYBE_CONTAINER.fullmatch(self._buf, pos):
+            self.offset = self._base + len(self._buf)
+            pos -= self._fill(pos)
+        m = _CONTAINER.match(self._buf, pos)
+        if m is None:
+            return None, pos
+        return m.group(1).decode(), m.end()
+
+    def _close_container(self, pos: int) -> tuple[Item | None, int]:
+        """After a container's array: skip what else the object holds, up to its ``}``."""
+        offset = self._base + pos
+        self._depth, self._in_str, self._esc = 1, False, False
+        while True:
+            end = self._find_end(self._buf, pos, len(self._buf))
+            if end >= 0:
+                return None, end
+            pos = len(self._buf)
+            pos -= self._fill(pos)
+            if self._eof:
+                return (offset, None, "truncated: object not closed at end of input"), pos
 
     def _value(self, pos: int) -> tuple[Item, int, int]:
         """Scan one value starting at ``pos``: (item, position after it, how it ended)."""
@@ -182,8 +243,8 @@ class JsonSplitter:
                         end = -1
             if 0 <= end - pos <= self._limit:
                 try:
-                    return (offset, orjson.loads(buf[pos:end]), None), end, _DONE
-                except orjson.JSONDecodeError:
+                    return (offset, parse(buf[pos:end]), None), end, _DONE
+                except BadJSON:
                     pass
         # Exact scan: find the matching bracket or closing quote.
         string = buf[pos] == 0x22
@@ -230,9 +291,9 @@ class JsonSplitter:
             reason = oversize_reason(size, self._limit)
         else:
             try:
-                value = orjson.loads(self._buf[pos:end])
-            except orjson.JSONDecodeError as exc:
-                reason = json_reason(exc)
+                value = parse(self._buf[pos:end])
+            except BadJSON as exc:
+                reason = exc.reason
             if reason is None and not string:
                 return (offset, value, None), end, _DONE
         # Not a record: if one starts inside it, this one was cut short there.
@@ -264,13 +325,14 @@ class JsonSplitter:
         that needs more bytes before it can be told (keep the buffer from there).
         """
         buf = self._buf
+        search = (_RESYNC_ARRAY if self._array else _RESYNC).search
         while check < stop:
-            m = _RESYNC.search(buf, check, stop)
+            m = search(buf, check, stop)
             if m is None:
                 return -1, stop
-            r = m.start()
-            if r == 0:  # the buffer starts here: '^' says nothing about the line
-                check = 1
+            r = m.end() - 1
+            if m.start() == 0:  # the buffer starts here: '^' says nothing about the line
+                check = r + 1
                 continue
             found = self._record_at(r)
             if found > 0:
@@ -302,12 +364,18 @@ class JsonSplitter:
         if end - r > self._limit:
             return 0
         try:
-            value = orjson.loads(buf[r:end])
-        except orjson.JSONDecodeError:
+            value = parse(buf[r:end])
+        except BadJSON:
             return 0
         if not isinstance(value, dict):
             return 0
         m = _NON_WS.search(buf, end)
+        if self._array:  # an element of its own: looks like a record, ends like an element
+            if not any(key in value for key in _RECORD_KEYS):
+                return 0
+            if m is None:
+                return -1 if not self._eof and len(buf) - r <= 2 * self._limit else 0
+            return 1 if buf[m.start()] in b",]" else 0
         if m is None:  # only whitespace follows so far: wait for more, within bounds
             return -1 if not self._eof and len(buf) - r <= 2 * self._limit else 1
         return 0 if buf[m.start()] in _NOT_AFTER_RECORD else 1
@@ -388,6 +456,6 @@ class JsonSplitter:
             return (offset, None, f"invalid JSON ({size} bytes that are not JSON)"), end
         text = self._buf[pos:end]
         try:
-            return (offset, orjson.loads(text), None), end
-        except orjson.JSONDecodeError as exc:
-            return (offset, None, json_reason(exc)), end
+            return (offset, parse(text), None), end
+        except BadJSON as exc:
+            return (offset, None, exc.reason), end

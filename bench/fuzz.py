@@ -1,0 +1,251 @@
+"""Differential fuzzing of the input contract: ``stats`` and ``process`` must agree.
+
+Each case is a small file (JSON Lines; one in ten a one-line JSON array, one in
+ten a ``{"Records": [...]}`` document) built from real events (tests/fixtures/genesys
+and sample_events/, with repeats so there are duplicates) with one to three hostile
+mutations: integers past 64 bits in and out of key fields, numbers beyond the
+double range, NaN and Infinity, lone surrogates, raw NUL bytes, invalid UTF-8,
+duplicate keys, deep nesting (up to 20,000 levels), a 2 MB string, truncated lines,
+flipped bytes. The file is read by ``process`` (memory store, count only) and by
+``stats`` (:func:`gcdedup.analysis.analyze`, one process); a case fails when either
+raises (a crash) or when they differ on events, bad records, unique or duplicates.
+
+    python bench/fuzz.py --cases 100000 --seed 1
+
+writes bench/results/fuzz.json and fuzz.md (cases, crashes, disagreements, rate,
+and the first failing cases in full).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+
+from gcdedup.analysis import AnalysisOptions, analyze  # noqa: E402
+from gcdedup.pipeline import process  # noqa: E402
+from gcdedup.settings import Settings  # noqa: E402
+from gcdedup.sources import read_events  # noqa: E402
+from gcdedup.store import open_store  # noqa: E402
+
+KEY_FIELDS = ("eventTime", "conversationId", "participantId", "sessionId", "id")
+SENTINEL = "__HOSTILE_VALUE__"
+
+
+def base_events() -> list[dict[str, Any]]:
+    """The real events the cases are made of."""
+    fixtures = sorted((ROOT / "tests/fixtures/genesys").glob("*.json"))
+    events = [orjson.loads(p.read_bytes()) for p in fixtures]
+    for line in (ROOT / "sample_events/clean.jsonl").read_bytes().splitlines()[:6]:
+        if line.strip():
+            events.append(orjson.loads(line))
+    return events
+
+
+def hostile_value(rng: random.Random) -> bytes:
+    """Raw JSON text (valid or not) to put where a value was."""
+    kind = rng.randrange(14)
+    if kind == 0:
+        return str(rng.choice([1, -1]) * (2**64 + rng.randrange(3))).encode()
+    if kind == 1:
+        return str(2**63 + rng.randrange(-2, 3)).encode()
+    if kind == 2:
+        return rng.choice([b"1e400", b"-1e400", b"1E+999", b"1e-400", b"0.5e309"])
+    if kind == 3:
+        return b"1" + b"0" * rng.choice([20, 400, 4300, 4301, 5000])
+    if kind == 4:
+        return rng.choice([b"NaN", b"Infinity", b"-Infinity", b"nan"])
+    if kind == 5:
+        return rng.choice([b'"\\ud800"', b'"x\\udc00"', b'"\\udc00\\ud800"', b'"\\ud83d\\ude00"'])
+    if kind == 6:
+        return rng.choice([b'"a\x00b"', b'"a\\u0000b"', b'"\x01"', b'"\x7f"'])
+    if kind == 7:
+        return rng.choice([b'"\xff"', b'"\xc3("', b'"\xed\xa0\x80"', b'"caf\xc3\xa9"'])
+    if kind == 8:
+        depth = rng.choice([2, 100, 900, 1000, 1023, 1024, 1025, 5000, 20000])
+        opener, closer = rng.choice([(b"[", b"]"), (b'{"a":', b"}")])
+        return opener * depth + b"1" + closer * depth
+    if kind == 9:
+        return b'"' + b"a" * rng.choice([1000, 2_000_000 if rng.random() < 0.05 else 5000]) + b'"'
+    if kind == 10:
+        return rng.choice([b"-0", b"-0.0", b"1.0", b"1E2", b"0.1e1", b"12345678901234567890.5"])
+    if kind == 11:
+        return rng.choice([b"[1,]", b"01", b"1.", b"tru", b'"\\q"', b"{"])
+    if kind == 12:
+        return rng.choice([b"null", b"true", b"{}", b"[]", b'""'])
+    return str(rng.randrange(-(2**70), 2**70)).encode()
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.extend(_paths(v, (*prefix, k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out.extend(_paths(v, (*prefix, i)))
+    return out
+
+
+def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
+    for part in path[:-1]:
+        doc = doc[part]
+    doc[path[-1]] = value
+
+
+def mutate_line(doc: dict[str, Any], rng: random.Random) -> bytes:
+    """One event as a line with one hostile mutation."""
+    doc = orjson.loads(orjson.dumps(doc))
+    op = rng.randrange(8)
+    if op <= 3:  # a hostile value, in a key field half the time
+        body = doc.get("detail", {}).get("eventBody")
+        if op <= 1 and isinstance(body, dict):
+            path: tuple[Any, ...] = ("detail", "eventBody", rng.choice(KEY_FIELDS))
+            if path[-1] not in body and rng.random() < 0.5:
+                path = ("detail", "eventBody", next(iter(body)))
+        else:
+            path = rng.choice(_paths(doc))
+        _set(doc, path, SENTINEL)
+        return orjson.dumps(doc).replace(f'"{SENTINEL}"'.encode(), hostile_value(rng), 1)
+    line = orjson.dumps(doc)
+    if op == 4:  # a duplicate key
+        at = line.find(b'"', rng.randrange(1, len(line)))
+        if at > 0 and line[at - 1 : at] in (b"{", b","):
+            return line[:at] + b'"eventTime":' + hostile_value(rng) + b"," + line[at:]
+        return line.replace(b"{", b'{"detail":{"topicName":"x"},', 1)
+    if op == 5:  # truncated
+        return line[: rng.randrange(1, len(line))]
+    if op == 6:  # a flipped or inserted byte
+        data = bytearray(line)
+        at = rng.randrange(len(data))
+        if rng.random() < 0.5:
+            data[at] = rng.randrange(256)
+        else:
+            data[at:at] = rng.choice([b"\x00", b"\xff", b"\\", b'"', b"}", b"\n", b"e9"])
+        return bytes(data)
+    return line
+
+
+def make_case(events: list[dict[str, Any]], rng: random.Random) -> bytes:
+    """A few lines of events (some repeated: duplicates), one to three of them mutated."""
+    lines = [orjson.dumps(rng.choice(events)) for _ in range(rng.randrange(2, 8))]
+    lines += [rng.choice(lines) for _ in range(rng.randrange(0, 3))]
+    pristine = set(lines)
+    for _ in range(rng.randrange(1, 4)):
+        i = rng.randrange(len(lines))
+        doc = rng.choice(events)
+        if lines[i] in pristine:
+            doc = orjson.loads(lines[i])
+        if not isinstance(doc, dict) or not isinstance(doc.get("detail"), dict):
+            doc = rng.choice(events)
+        mutated = mutate_line(doc, rng)
+        if rng.random() < 0.3:
+            lines.append(mutated)  # the original stays too
+            if rng.random() < 0.5:
+                lines.append(mutated)  # and a copy of the mutated one
+        else:
+            lines[i] = mutated
+    shape = rng.random()
+    if shape < 0.1:  # a JSON array on one line
+        return b"[" + b",".join(lines) + b"]"
+    if shape < 0.2:  # a container document, pretty or not
+        sep = b",\n  " if rng.random() < 0.5 else b","
+        return b'{"Records": [' + sep.join(lines) + b"]}"
+    return b"\n".join(lines) + b"\n"
+
+
+def counts_process(path: str) -> dict[str, int]:
+    settings = Settings.resolve(env={}, store_url="memory://", run_id="fuzz")
+    doc = process(read_events([path]), open_store("memory://"), settings).to_dict()
+    return {
+        "events": doc["events"],
+        "bad_records": doc["bad_records"],
+        "unique": doc["processed"],
+        "duplicates": doc["duplicates"],
+    }
+
+
+def counts_stats(path: str) -> dict[str, int]:
+    doc = analyze([path], AnalysisOptions(jobs=1)).to_dict()
+    return {k: doc[k] for k in ("events", "bad_records", "unique", "duplicates")}
+
+
+def compare(path: str) -> tuple[str, str]:
+    """("ok" | "crash" | "disagree", detail) for one input file."""
+    try:
+        p = counts_process(path)
+    except Exception:
+        return "crash", "process: " + traceback.format_exc(limit=3)
+    try:
+        s = counts_stats(path)
+    except Exception:
+        return "crash", "stats: " + traceback.format_exc(limit=3)
+    if p != s:
+        return "disagree", f"process {p} stats {s}"
+    return "ok", ""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "fuzz"))
+    parser.add_argument("--keep", type=int, default=5, help="failing cases kept in the report")
+    parser.add_argument("--save", help="a directory to write failing inputs to, whole")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    events = base_events()
+    tally = {"ok": 0, "crash": 0, "disagree": 0}
+    failures: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "case.jsonl")
+        for n in range(args.cases):
+            data = make_case(events, rng)
+            Path(path).write_bytes(data)
+            outcome, detail = compare(path)
+            tally[outcome] += 1
+            if outcome != "ok" and args.save:
+                Path(args.save, f"case-{args.seed}-{n}.jsonl").write_bytes(data)
+            if outcome != "ok" and len(failures) < args.keep:
+                failures.append(
+                    {"case": n, "outcome": outcome, "detail": detail, "input": data[:2000].hex()}
+                )
+            if (n + 1) % 10_000 == 0:
+                print(f"{n + 1} cases, {tally}", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - start
+    result = {
+        "cases": args.cases,
+        "seed": args.seed,
+        "crashes": tally["crash"],
+        "disagreements": tally["disagree"],
+        "seconds": round(seconds, 1),
+        "cases_per_second": round(args.cases / seconds, 1),
+        "failures": failures,
+    }
+    Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.out + ".md").write_text(
+        "# Differential fuzzing: stats vs process\n\n"
+        f"`python bench/fuzz.py --cases {args.cases} --seed {args.seed}`\n\n"
+        "| cases | crashes | disagreements | seconds | cases/s |\n|---|---|---|---|---|\n"
+        f"| {args.cases:,} | {tally['crash']} | {tally['disagree']} | {seconds:.0f} "
+        f"| {args.cases / seconds:.0f} |\n"
+    )
+    print(json.dumps({k: v for k, v in result.items() if k != "failures"}))
+    return 0 if not failures else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
