@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
+from . import capture as capture_cmd
 from . import init as init_cmd
 from . import keys as keys_cmd
 from . import process as process_cmd
@@ -66,6 +67,7 @@ app.command("stats", epilog=EPILOG)(stats_cmd.stats)
 app.command("purge", epilog=EPILOG)(purge_cmd.purge)
 app.command("init", epilog=EPILOG)(init_cmd.init)
 app.command("keys", epilog=EPILOG)(keys_cmd.keys)
+app.command("capture", epilog=EPILOG)(capture_cmd.capture)
 
 
 def main() -> None:

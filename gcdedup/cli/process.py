@@ -22,6 +22,7 @@ from ..handlers import Handler, load_handler
 from ..pipeline import EventResult, Mode, Pipeline, RunReport, Status
 from ..settings import ENV_VARS, Settings
 from ..sources import EventReader
+from ..sources.sqs import SqsDrain, sqs_input
 from ..store import open_store
 from .common import (
     BatchOpt,
@@ -127,6 +128,15 @@ def process(
             "missing directory is an error, so a mistyped path never starts an empty store).",
         ),
     ] = False,
+    max_messages: Annotated[
+        int | None,
+        typer.Option(
+            "--max-messages",
+            help="With an sqs://queue input: stop after this many messages (default: until "
+            "the queue is empty).",
+            show_default=False,
+        ),
+    ] = None,
     wait_in_flight: Annotated[
         bool,
         typer.Option(
@@ -145,6 +155,9 @@ def process(
     completed, unstarted claims are released, and the exit code is 130 or 143
     (a second signal stops at once; its claims lapse with their lease).
 
+    An sqs://queue-name input drains the queue: messages whose event was processed
+    or a duplicate are deleted, the others return after their visibility timeout.
+
     Example: gcdedup process sample_events/ --store sqlite:///dedup.sqlite3
     """
     output = Output(json_output)
@@ -162,8 +175,15 @@ def process(
         batch_size=batch_size,
         run_id=run_id,
     )
-    reader = EventReader(paths, fmt)
+    queue = sqs_input(paths)
+    if max_messages is not None and queue is None:
+        raise UsageError("--max-messages needs an sqs://queue input")
     with ExitStack() as stack:
+        reader: EventReader | SqsDrain
+        if queue is not None:
+            reader = stack.enter_context(SqsDrain(queue, max_messages))
+        else:
+            reader = EventReader(paths, fmt)
         event_handler = _build_handler(
             stack, mode, handler, genesys, genesys_region, genesys_client_id, settings
         )
@@ -193,7 +213,7 @@ def process(
                 )
                 if left:
                     output.info(f"{len(left):,} event(s) are still claimed by a live worker")
-    _render(output, report, settings, stopped_by)
+    _render(output, report, settings, stopped_by, reader)
     if stopped_by:
         raise typer.Exit(128 + stopped_by[0])
     if report.failed or report.lease_lost or (strict and report.bad_record):
@@ -278,7 +298,7 @@ def _open_out(stack: ExitStack, out: Path | None) -> IO[bytes] | None:
 
 def _run(
     pipeline: Pipeline,
-    reader: EventReader,
+    reader: EventReader | SqsDrain,
     output: Output,
     sink: IO[bytes] | None,
     in_flight: list[Event],
@@ -291,6 +311,8 @@ def _run(
             sink.write(orjson.dumps(result.to_dict(), option=orjson.OPT_NON_STR_KEYS) + b"\n")
         if result.status is Status.IN_FLIGHT and result.event is not None:
             in_flight.append(result.event)
+        if isinstance(reader, SqsDrain):
+            reader.settle(result.status.value, result.location.record)
 
     with output.progress(reader.total_bytes) as progress:
         tick = None
@@ -335,9 +357,17 @@ def warnings_for(
     return found
 
 
-def _render(output: Output, report: RunReport, settings: Settings, stopped_by: list[int]) -> None:
+def _render(
+    output: Output,
+    report: RunReport,
+    settings: Settings,
+    stopped_by: list[int],
+    reader: EventReader | SqsDrain,
+) -> None:
     data = report.to_dict()
     data["store"] = settings.store_url
+    if isinstance(reader, SqsDrain):
+        data["queue"] = {"url": reader.queue_url, **reader.counts.to_dict()}
     data["warnings"] = warnings_for(report, settings, stopped_by, time.time())
     if output.json_mode:
         output.json(data)
@@ -393,3 +423,9 @@ def _render(output: Output, report: RunReport, settings: Settings, stopped_by: l
             numeric=["events", *[s.value for s in shown_statuses]],
         )
     output.line(f"store: {settings.store_url}")
+    if isinstance(reader, SqsDrain):
+        c = reader.counts
+        output.line(
+            f"queue: {reader.source}: {c.received:,} received, {c.deleted:,} deleted, "
+            f"{c.left:,} left to return after the visibility timeout"
+        )

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from ..errors import UsageError
+from . import s3
 
 #: File names a directory walk picks up.
 EXTENSIONS = (".json", ".jsonl", ".ndjson", ".gz", ".log", ".txt")
@@ -28,7 +29,8 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 def expand_paths(paths: Sequence[str]) -> list[str]:
     """Resolve files, directories (recursively, sorted) and globs, in the given order.
 
-    ``-`` stands for stdin. Hidden files and directories are skipped in walks.
+    ``-`` stands for stdin; ``s3://bucket/prefix`` for the objects under it
+    (:mod:`gcdedup.sources.s3`). Hidden files and directories are skipped in walks.
     Raises :class:`UsageError` for a path that does not exist or a glob that
     matches nothing, before anything is read.
     """
@@ -36,6 +38,8 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
     for path in paths:
         if path == STDIN:
             files.append(path)
+        elif s3.is_s3(path):  # object stores: listed by their own module, same file rules
+            files.extend(s3.expand(path, EXTENSIONS))
         elif os.path.isdir(path):
             files.extend(_walk(path))
         elif os.path.exists(path):
@@ -75,6 +79,9 @@ def open_input(name: str, stdin: BinaryIO | None = None) -> tuple[BinaryIO, Bina
     """
     if name == STDIN:
         return stdin or sys.stdin.buffer, None
+    if s3.is_s3(name):
+        stream = s3.open_object(name)
+        return stream, stream
     handle = open(name, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
     return handle, handle
 
@@ -83,6 +90,8 @@ def input_size(name: str) -> int | None:
     """Bytes on disk of a file; None for standard input or what cannot be read."""
     if name == STDIN:
         return None
+    if s3.is_s3(name):
+        return s3.size(name)
     try:
         return os.path.getsize(name)
     except OSError:
