@@ -407,7 +407,7 @@ class Capture:
                 elif self.progress.state == "COMPLETED":
                     if empty_since is None:
                         empty_since = time.monotonic()
-                    elif time.monotonic() - empty_since >= opts.settle_seconds and self._empty():
+                    if time.monotonic() - empty_since >= opts.settle_seconds and self._empty():
                         return
                 if self.on_progress is not None:
                     self.on_progress(self.progress)

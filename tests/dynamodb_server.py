@@ -46,7 +46,8 @@ _ENV = {
 }
 _UNSET = ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL")
 #: Services the tests reach on the one local server (AWS_ENDPOINT_URL_<SERVICE>).
-_SERVICES = ("DYNAMODB", "S3", "SQS", "EVENTS")
+#: (EventBridge's variable is named after its service id: AWS_ENDPOINT_URL_EVENTBRIDGE.)
+_SERVICES = ("DYNAMODB", "S3", "SQS", "EVENTBRIDGE")
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,18 @@
 
 boto3's own configuration is used throughout: the credential chain, the region
 (``AWS_REGION`` / ``AWS_DEFAULT_REGION`` / the profile), ``AWS_ENDPOINT_URL`` and
-the per-service ``AWS_ENDPOINT_URL_S3`` / ``_SQS`` / ``_EVENTS`` variables (which is
-how the tests and the README point gcdedup at a local server). Retries use
+the per-service ``AWS_ENDPOINT_URL_S3`` / ``_SQS`` / ``_EVENTBRIDGE`` variables (which is
+how the tests and the README point gcdedup at a local server). boto3 names
+EventBridge's variable after its service id, ``AWS_ENDPOINT_URL_EVENTBRIDGE``;
+``AWS_ENDPOINT_URL_EVENTS`` (after the client's name) is accepted too when that
+one is not set. Retries use
 botocore's ``adaptive`` mode. boto3 is an optional dependency: without it, the
 error names the extra to install.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -47,8 +51,13 @@ def new_client(service: str) -> Any:
         max_pool_connections=MAX_POOL,
         user_agent_extra="gcdedup",
     )
+    endpoint = None
+    if service == "events" and not os.environ.get("AWS_ENDPOINT_URL_EVENTBRIDGE"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_EVENTS") or None
     try:
-        return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+        return boto3.session.Session().client(  # type: ignore[call-overload]
+            service, endpoint_url=endpoint, config=config
+        )
     except Exception as exc:  # NoRegionError, ProfileNotFound, a bad endpoint variable
         raise InputError(f"cannot set up the AWS {service} client: {exc}") from exc
 
