@@ -22,6 +22,7 @@ from ..handlers import Handler, load_handler
 from ..pipeline import EventResult, Mode, Pipeline, RunReport, Status
 from ..settings import ENV_VARS, Settings
 from ..sources import EventReader
+from ..sources.s3 import with_window
 from ..sources.sqs import SqsDrain, sqs_input
 from ..store import open_store
 from .common import (
@@ -33,10 +34,12 @@ from .common import (
     NamespaceOpt,
     PathsArg,
     RunIdOpt,
+    SinceOpt,
     StoreOpt,
     StrategyOpt,
     StrictOpt,
     TtlOpt,
+    UntilOpt,
     handle_errors,
     settings_from,
 )
@@ -128,6 +131,8 @@ def process(
             "missing directory is an error, so a mistyped path never starts an empty store).",
         ),
     ] = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     max_messages: Annotated[
         int | None,
         typer.Option(
@@ -183,7 +188,7 @@ def process(
         if queue is not None:
             reader = stack.enter_context(SqsDrain(queue, max_messages))
         else:
-            reader = EventReader(paths, fmt)
+            reader = EventReader(with_window(paths, since, until), fmt)
         event_handler = _build_handler(
             stack, mode, handler, genesys, genesys_region, genesys_client_id, settings
         )

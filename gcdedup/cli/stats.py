@@ -12,14 +12,17 @@ from ..analysis import DEFAULT_TTLS, AnalysisOptions, CostModel, analyze
 from ..errors import UsageError
 from ..settings import parse_duration
 from ..sources import EventReader
+from ..sources.s3 import with_window
 from ..store import open_store
 from .common import (
     FormatOpt,
     JsonOpt,
     NamespaceOpt,
+    SinceOpt,
     StoreOpt,
     StrategyOpt,
     StrictOpt,
+    UntilOpt,
     handle_errors,
     require_existing_store,
     settings_from,
@@ -33,8 +36,8 @@ def stats(
     paths: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Event files, directories or globs; '-' reads stdin (any input format). "
-            "Leave out with --store.",
+            help="Event files, directories or globs; '-' reads stdin; s3://bucket/prefix "
+            "(any input format). Leave out with --store.",
             show_default=False,
         ),
     ] = None,
@@ -114,6 +117,8 @@ def stats(
         ),
     ] = AnalysisOptions.parallel_threshold,
     strict: StrictOpt = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
 ) -> None:
     """Measure duplicates: per kind, topic and file; compare key strategies; gaps, TTL, cost.
 
@@ -134,6 +139,7 @@ def stats(
         _store_stats(output, store, csv_dir)
         return
 
+    paths = with_window(paths or [], since, until)
     settings = settings_from(namespace=namespace, key_strategy=key)
     ttls = list(DEFAULT_TTLS)
     for text in ttl or []:

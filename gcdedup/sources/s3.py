@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import InputError, UsageError
 from . import aws
@@ -80,6 +80,8 @@ class S3Object:
 _known: dict[str, S3Object] = {}
 #: For each listed object, the names after it in its listing (for read-ahead).
 _listing: dict[str, tuple[tuple[str, ...], int]] = {}
+#: What each ``s3://`` name given by the user resolved to (a run lists it once).
+_listed: dict[str, tuple[str, ...]] = {}
 _downloads: dict[str, _Download] = {}
 _lock = threading.Lock()
 
@@ -111,6 +113,28 @@ def parse_time(text: str, what: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def with_window(paths: Sequence[str], since: str | None, until: str | None) -> list[str]:
+    """``paths`` with ``--since`` / ``--until`` added to each ``s3://`` name's options.
+
+    A window with no ``s3://`` input is a usage error (it filters objects only).
+    """
+    if since is None and until is None:
+        return list(paths)
+    if not any(is_s3(p) for p in paths):
+        raise UsageError("--since/--until filter s3:// inputs only")
+    window = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
+    for key, value in window.items():
+        parse_time(value, key)  # checked before anything is listed
+    out = []
+    for path in paths:
+        if is_s3(path):
+            base, _, query = path.partition("?")
+            options = {**dict(parse_qsl(query, keep_blank_values=True)), **window}
+            path = f"{base}?{urlencode(options)}"
+        out.append(path)
+    return out
+
+
 def expand(
     url: str,
     extensions: Sequence[str],
@@ -120,6 +144,8 @@ def expand(
     """The object names an ``s3://`` name stands for (see the module's docstring)."""
     if url in _known:
         return [url]
+    if url in _listed and since is None and until is None:
+        return list(_listed[url])
     bucket, prefix, options = parse_url(url)
     if "since" in options:
         since = parse_time(options["since"], "since")
@@ -148,6 +174,8 @@ def expand(
         raise UsageError(f"no objects to read under {url}{window}")
     names = tuple(o.name for o in objects)
     with _lock:
+        if since is None and until is None:
+            _listed[url] = names
         for index, obj in enumerate(objects):
             _known[obj.name] = obj
             _listing[obj.name] = (names, index)
@@ -321,3 +349,4 @@ def forget() -> None:
         _downloads.clear()
         _known.clear()
         _listing.clear()
+        _listed.clear()

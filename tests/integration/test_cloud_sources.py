@@ -115,6 +115,16 @@ def test_s3_names_one_object_and_filters_by_firehose_hour(
     assert run_json("stats", f"s3://{bucket}/fh/")["events"] == 3
     window = f"s3://{bucket}/fh/?since=2024-05-01T10:00&until=2024-05-01T11:00"
     assert run_json("stats", window)["events"] == 1
+    flags = ("--since", "2024-05-01T10:00", "--until", "2024-05-01T11:00")
+    assert run_json("stats", f"s3://{bucket}/fh/", *flags)["events"] == 1
+    assert run_json("stats", f"s3://{bucket}/fh/", "--since", "2024-05-01T10:00")["events"] == 2
+    # without a date path, LastModified decides
+    client.put_object(Bucket=bucket, Key="flat/a.jsonl", Body=line(SAMPLES[1]))
+    assert run_json("stats", f"s3://{bucket}/flat/", "--since", "2020-01-01")["events"] == 1
+    old = run("stats", f"s3://{bucket}/flat/", "--until", "2020-01-01", code=2)
+    assert f"no objects to read under s3://{bucket}/flat/?until=2020-01-01 in the" in old.stderr
+    local = run("stats", str(GENESYS), "--since", "2020-01-01", code=2)
+    assert "--since/--until filter s3:// inputs only" in local.stderr
     # an object's exact key names that object, whatever its name
     assert run_json("stats", f"s3://{bucket}/fh/notes")["bad_records"] == 1
     assert run_json("stats", f"s3://{bucket}/fh/2024/05/01/11/stream-11.gz")["events"] == 1
@@ -133,14 +143,19 @@ def test_s3_lists_past_a_page_in_key_order(aws_server: DynamoDBServer) -> None:
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(put, range(count)))
+    # sorted as a path listing: many/0/... before many/0-late.jsonl (a plain key sort
+    # would put '-' before '/')
+    client.put_object(Bucket=bucket, Key="many/0-late.jsonl", Body=line({**event, "id": "late"}))
     reader = EventReader([f"s3://{bucket}/many/"])
-    assert len(reader.files) == count
+    assert len(reader.files) == count + 1
     assert reader.files == sorted(reader.files, key=lambda n: n.split("/"))
     ids = [r.id for r in reader if isinstance(r, Event)]
-    assert len(ids) == count
+    assert len(ids) == count + 1
     last = max(i for i in range(count) if i % 7 == 6)
     assert (ids[0], ids[-1]) == ("e0", f"e{last}")
+    assert ids.index("late") == len([i for i in range(count) if i % 7 == 0])
     sizes = sum(len(line({**event, "id": f"e{i}"})) for i in range(count))
+    sizes += len(line({**event, "id": "late"}))
     assert reader.bytes_read == reader.total_bytes == sizes
 
 
