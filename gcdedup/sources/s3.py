@@ -246,18 +246,29 @@ def open_object(name: str) -> BinaryIO:
         for ahead in names[index : index + WINDOW]:
             found = _downloads.get(ahead)
             if found is None or found.expired:
-                _downloads[ahead] = _Download(ahead)
+                _downloads[ahead] = _Download(ahead, _locate(ahead))
         download = _downloads.pop(name)
     download.wait_started()
     return download  # type: ignore[return-value]
 
 
+def _locate(name: str) -> tuple[str, str]:
+    """(bucket, key) of an object name; listed ones by their listing (a key may hold
+    ``?`` or ``#``, which a URL parser would cut)."""
+    obj = _known.get(name)
+    if obj is not None:
+        return obj.bucket, obj.key
+    bucket, _, key = name[len(SCHEME) :].partition("/")
+    return bucket, key
+
+
 class _Download(io.RawIOBase):
     """One object's GET, read by a thread into a bounded queue of blocks."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, where: tuple[str, str]) -> None:
         super().__init__()
         self.name = name
+        self._bucket, self._key = where
         self._blocks: queue.Queue[bytes | BaseException | None] = queue.Queue(DEPTH)
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -270,9 +281,8 @@ class _Download(io.RawIOBase):
         self._thread.start()
 
     def _run(self) -> None:
-        bucket, key, _ = parse_url(self.name.split("?", 1)[0])
         try:
-            response = aws.client("s3").get_object(Bucket=bucket, Key=key)
+            response = aws.client("s3").get_object(Bucket=self._bucket, Key=self._key)
         except Exception as exc:
             self._error = exc
             self._started.set()

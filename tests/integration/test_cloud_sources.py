@@ -112,12 +112,16 @@ def test_s3_names_one_object_and_filters_by_firehose_hour(
         key = f"fh/2024/05/01/{hour}/stream-{hour}.gz"
         client.put_object(Bucket=bucket, Key=key, Body=gzip.compress(line(SAMPLES[0])))
     client.put_object(Bucket=bucket, Key="fh/notes", Body=b"no extension: not data")
-    assert run_json("stats", f"s3://{bucket}/fh/")["events"] == 3
+    odd = "fh/odd name?#1.jsonl"  # a key a URL parser would cut
+    client.put_object(Bucket=bucket, Key=odd, Body=line(SAMPLES[2]))
+    assert run_json("stats", f"s3://{bucket}/fh/")["events"] == 4
     window = f"s3://{bucket}/fh/?since=2024-05-01T10:00&until=2024-05-01T11:00"
     assert run_json("stats", window)["events"] == 1
     flags = ("--since", "2024-05-01T10:00", "--until", "2024-05-01T11:00")
     assert run_json("stats", f"s3://{bucket}/fh/", *flags)["events"] == 1
-    assert run_json("stats", f"s3://{bucket}/fh/", "--since", "2024-05-01T10:00")["events"] == 2
+    assert (
+        run_json("stats", f"s3://{bucket}/fh/", "--since", "2024-05-01T10:00")["events"] == 3
+    )  # the two late hours, and the odd key by LastModified
     # without a date path, LastModified decides
     client.put_object(Bucket=bucket, Key="flat/a.jsonl", Body=line(SAMPLES[1]))
     assert run_json("stats", f"s3://{bucket}/flat/", "--since", "2020-01-01")["events"] == 1
