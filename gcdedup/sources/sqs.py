@@ -13,9 +13,10 @@ through :meth:`SqsDrain.settle`:
 
 While a message waits for its outcome, a heartbeat extends its visibility (to
 the queue's visibility timeout, every third of it), so a slow handler never
-lets it reappear mid-run. The drain ends when a receive brings no message it
-has not already seen (the queue is empty, or holds only messages this run left
-there), or after ``max_messages``.
+lets it reappear mid-run. The drain ends when a receive brings nothing (the queue
+is empty, or holds only messages this run left there, still invisible), when
+three receives in a row bring only messages this run left (they came back: they
+are not read twice), or after ``max_messages``.
 
 URL options: ``?wait=SECONDS`` (long-poll wait per receive, 1-20, default 5).
 """
@@ -39,6 +40,8 @@ SCHEME = "sqs://"
 #: SQS's own limits: messages per receive and per batch call.
 BATCH = 10
 DEFAULT_WAIT = 5
+#: Receives in a row bringing only messages this run left before the drain ends.
+STALE_RECEIVES = 3
 #: Statuses whose message is deleted: the event needs no further delivery.
 DONE = frozenset({"processed", "duplicate"})
 
@@ -150,6 +153,7 @@ class SqsDrain:
     # -- reading ----------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Event | BadRecord]:
+        stale = 0  # receives in a row that brought only messages this run had left
         while self.max_messages is None or self.counts.received < self.max_messages:
             wanted = BATCH
             if self.max_messages is not None:
@@ -168,8 +172,16 @@ class SqsDrain:
                     self.counts.returned += 1  # left earlier in this run; not read twice
                 else:
                     fresh.append(message)
-            if not fresh:
+            if not messages:
                 return
+            if not fresh:
+                # Only messages left earlier came back (receiving them hid them again):
+                # keep reading what is behind them, but not forever.
+                stale += 1
+                if stale >= STALE_RECEIVES:
+                    return
+                continue
+            stale = 0
             for message in fresh:
                 message_id = message["MessageId"]
                 self._seen.add(message_id)

@@ -311,3 +311,37 @@ def test_sqs_usage_errors(aws_server: DynamoDBServer) -> None:
     assert "an sqs:// input must be the only input of a run" in mixed.stderr
     flag = run("process", str(GENESYS), "--max-messages", "2", "--store", "memory://", code=2)
     assert "--max-messages needs an sqs://queue input" in flag.stderr
+
+
+def test_messages_left_earlier_coming_back_do_not_end_the_drain(
+    aws_server: DynamoDBServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue, url = make_queue(visibility=1)
+    send(url, [f"bad {i}" for i in range(10)])
+    send(url, [json.dumps({**SAMPLES[0], "id": f"g{i}"}) for i in range(15)])
+    handler = tmp_path / "slow_first.py"
+    handler.write_text(
+        "import time\n"
+        "def handle(event):\n"
+        "    if event['id'] == 'g0':\n"
+        "        time.sleep(1.5)  # the bad messages' visibility lapses meanwhile\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    report = run_json(
+        "process",
+        f"sqs://{queue}?wait=1",
+        "--store",
+        f"sqlite:///{tmp_path / 'd.sqlite3'}",
+        "--key",
+        "envelope",
+        "--batch-size",
+        "10",
+        "--handler",
+        "slow_first:handle",
+    )
+    assert (report["processed"], report["bad_records"]) == (15, 10)
+    assert report["queue"]["received"] == 25
+    assert report["queue"]["returned_unread"] >= 10
+    time.sleep(1.2)
+    left = remaining(url)
+    assert len(left) == 10 and all(body.startswith("bad ") for body in left)
