@@ -183,6 +183,12 @@ def denied(exc: BaseException, action: str) -> CaptureError:
     )
 
 
+def bus_name(arn: str) -> str:
+    """A bus's name from its ARN; partner buses' names hold slashes
+    (``aws.partner/genesys.com/cloud/<org>/<name>``)."""
+    return arn.split(":event-bus/", 1)[1] if ":event-bus/" in arn else arn
+
+
 def _fail(exc: BaseException, action: str) -> CaptureError:
     if aws.is_access_denied(exc):
         return denied(exc, action)
@@ -271,10 +277,10 @@ class Capture:
         """The archive's bus ARN; --bus must name that bus (replays go to their own bus)."""
         bus_arn = str(archive["EventSourceArn"])
         given = self.options.bus
-        if given and given not in (bus_arn, bus_arn.rsplit("/", 1)[-1]):
+        if given and given not in (bus_arn, bus_name(bus_arn)):
             raise UsageError(
                 f"archive {self.options.archive} holds events of bus "
-                f"{bus_arn.rsplit('/', 1)[-1]}, not {given}: a replay can only go to the "
+                f"{bus_name(bus_arn)}, not {given}: a replay can only go to the "
                 "archive's own bus"
             )
         return bus_arn
@@ -326,12 +332,12 @@ class Capture:
         return str(attributes["QueueArn"])
 
     def _create_rule(self, queue_arn: str) -> None:
-        bus_name = self.bus.rsplit("/", 1)[-1]
+        bus = bus_name(self.bus)
         try:
             self.rule_arn = str(
                 self.events.put_rule(
                     Name=self.name,
-                    EventBusName=bus_name,
+                    EventBusName=bus,
                     EventPattern=orjson.dumps({"replay-name": [self.name]}).decode(),
                     State="ENABLED",
                     Description="gcdedup capture: this replay's events to a temporary queue",
@@ -361,7 +367,7 @@ class Capture:
         try:
             response = self.events.put_targets(
                 Rule=self.name,
-                EventBusName=bus_name,
+                EventBusName=bus,
                 Targets=[{"Id": _TARGET_ID, "Arn": queue_arn}],
             )
         except Exception as exc:
@@ -501,12 +507,12 @@ class Capture:
         """Delete the rule (its target first) and the queue; report what is left."""
         left: list[str] = []
         if self.rule_arn is not None:
-            bus_name = self.bus.rsplit("/", 1)[-1]
+            bus = bus_name(self.bus)
             try:
-                self.events.remove_targets(Rule=self.name, EventBusName=bus_name, Ids=[_TARGET_ID])
-                self.events.delete_rule(Name=self.name, EventBusName=bus_name)
+                self.events.remove_targets(Rule=self.name, EventBusName=bus, Ids=[_TARGET_ID])
+                self.events.delete_rule(Name=self.name, EventBusName=bus)
             except Exception as exc:
-                left.append(f"rule {self.name} on bus {bus_name} ({aws.error_message(exc)})")
+                left.append(f"rule {self.name} on bus {bus} ({aws.error_message(exc)})")
         if self.queue_url is not None:
             try:
                 self.sqs.delete_queue(QueueUrl=self.queue_url)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from gcdedup.capture import identity, parse_time
+from gcdedup.capture import bus_name, identity, parse_time
 from gcdedup.errors import MissingDependencyError, UsageError
 from gcdedup.sources import aws, s3
 from gcdedup.sources.sqs import SqsDrain, sqs_input
@@ -75,3 +75,10 @@ def test_capture_times() -> None:
     assert parse_time("2024-05-01T10:00+02:00", "--from", now).hour == 10
     with pytest.raises(UsageError, match="invalid --from time 'yesterday'"):
         parse_time("yesterday", "--from", now)
+
+
+def test_bus_names_from_arns_keep_a_partner_bus_whole() -> None:
+    prefix = "arn:aws:events:eu-west-1:123456789012:event-bus/"
+    assert bus_name(prefix + "default") == "default"
+    partner = "aws.partner/genesys.com/cloud/0c6a4c1e-aaaa/genesys-events"
+    assert bus_name(prefix + partner) == partner
