@@ -52,7 +52,7 @@ event = json.load(open(event_path))
 t2 = time.perf_counter()
 result = entry.handler(event, Context())
 t3 = time.perf_counter()
-CLI = {"typer", "rich", "click", "pydantic", "pydantic_core", "pygments", "msgspec"}
+CLI = {"typer", "rich", "click", "pydantic", "pydantic_core", "pygments"}
 print(json.dumps({"import_s": t1 - t0, "first_invocation_s": t3 - t2, "result": result,
     "cli_loaded": sorted(m for m in sys.modules if m.split(".")[0] in CLI)}), file=sys.stderr)
 """

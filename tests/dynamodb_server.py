@@ -34,6 +34,7 @@ from gcdedup.store.dynamodb import DynamoDBStore
 
 __all__ = [
     "DynamoDBServer",
+    "aws_server",
     "dynamodb_server",
     "dynamodb_store",
     "dynamodb_table_url",
@@ -52,7 +53,10 @@ _ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_EC2_METADATA_DISABLED": "true",
 }
-_UNSET = ("AWS_PROFILE", "AWS_REGION")
+_UNSET = ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL")
+#: Services the tests reach on the one local server (AWS_ENDPOINT_URL_<SERVICE>).
+#: (EventBridge's variable is named after its service id: AWS_ENDPOINT_URL_EVENTBRIDGE.)
+_SERVICES = ("DYNAMODB", "S3", "SQS", "EVENTBRIDGE")
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,11 @@ def dynamodb_server() -> Iterator[DynamoDBServer]:
         child.kill()
         raise RuntimeError("the local DynamoDB server did not start") from None
     endpoint = f"http://127.0.0.1:{port}"
-    env = {**_ENV, "AWS_ENDPOINT_URL_DYNAMODB": endpoint}
+    # One server for every service: the per-service endpoint variables boto3 honours.
+    env = {
+        **_ENV,
+        **{f"AWS_ENDPOINT_URL_{service}": endpoint for service in _SERVICES},
+    }
     saved = {name: os.environ.get(name) for name in (*env, *_UNSET)}
     os.environ.update(env)
     for name in _UNSET:
@@ -151,6 +159,19 @@ def dynamodb_server() -> Iterator[DynamoDBServer]:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+@pytest.fixture
+def aws_server(dynamodb_server: DynamoDBServer) -> Iterator[DynamoDBServer]:
+    """The same moto server for S3, SQS and EventBridge, with gcdedup's shared boto3
+    clients made afresh for the test (they are cached per process)."""
+    from gcdedup.sources import aws, s3
+
+    aws.reset_clients()
+    s3.forget()
+    yield dynamodb_server
+    s3.forget()
+    aws.reset_clients()
 
 
 @pytest.fixture

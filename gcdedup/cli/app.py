@@ -10,6 +10,7 @@ from rich.console import Console
 
 from .. import __version__
 from ..settings import ENV_VARS
+from . import capture as capture_cmd
 from . import init as init_cmd
 from . import keys as keys_cmd
 from . import process as process_cmd
@@ -88,6 +89,7 @@ app.command("stats", cls=Command, epilog=STATS_EPILOG)(stats_cmd.stats)
 app.command("purge", cls=Command, epilog=EPILOG)(purge_cmd.purge)
 app.command("init", cls=Command, epilog=EPILOG)(init_cmd.init)
 app.command("keys", cls=Command, epilog=EPILOG)(keys_cmd.keys)
+app.command("capture", cls=Command, epilog=EPILOG)(capture_cmd.capture)
 
 
 def _quiet_broken_pipe(console: Console) -> None:

@@ -208,12 +208,30 @@ StrictOpt = Annotated[
         help="Exit 1 if any input record is bad or no event was found (without it: warnings).",
     ),
 ]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="s3:// inputs: only objects from this time on (ISO date or time, UTC unless it "
+        "says): the hour of their Firehose date path (YYYY/MM/DD/HH/), else LastModified.",
+        show_default=False,
+    ),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        help="s3:// inputs: only objects from before this time (same rules as --since).",
+        show_default=False,
+    ),
+]
 PathsArg = Annotated[
     list[str],
     typer.Argument(
         metavar="PATH",
-        help="Event files, directories or globs; '-' reads stdin. JSON Lines, JSON, "
-        "concatenated JSON, CloudWatch exports, SQS/SNS batches; gzip or not.",
+        help="Event files, directories or globs; '-' reads stdin; s3://bucket/prefix reads "
+        "the objects under it. JSON Lines, JSON, concatenated JSON, CloudWatch exports, "
+        "SQS/SNS batches; gzip or not.",
         show_default=False,
     ),
 ]

@@ -22,6 +22,8 @@ from ..handlers import Handler, build_handler
 from ..pipeline import EventOutcome, EventResult, Mode, Pipeline, RunReport
 from ..settings import ENV_VARS, Settings
 from ..sources import EventReader
+from ..sources.s3 import with_window
+from ..sources.sqs import SqsDrain, sqs_input
 from ..store import open_store
 from .common import (
     BatchOpt,
@@ -32,10 +34,12 @@ from .common import (
     NamespaceOpt,
     PathsArg,
     RunIdOpt,
+    SinceOpt,
     StoreOpt,
     StrategyOpt,
     StrictOpt,
     TtlOpt,
+    UntilOpt,
     handle_errors,
     inputs,
     note,
@@ -164,6 +168,19 @@ def process(
             "missing directory is an error, so a mistyped path never starts an empty store).",
         ),
     ] = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    max_messages: Annotated[
+        int | None,
+        typer.Option(
+            "--max-messages",
+            help=note(
+                "With an sqs://queue input: stop after this many messages.",
+                default="until the queue is empty",
+            ),
+            show_default=False,
+        ),
+    ] = None,
     wait_in_flight: Annotated[
         bool,
         typer.Option(
@@ -181,6 +198,9 @@ def process(
     Ctrl-C or SIGTERM stops starting events: running handlers finish and are
     completed, unstarted claims are released, and the exit code is 130 or 143
     (a second signal stops at once; its claims lapse with their lease).
+
+    An sqs://queue-name input drains the queue: messages whose event was processed
+    or a duplicate are deleted, the others return after their visibility timeout.
 
     Example: gcdedup process sample_events/ --store sqlite:///dedup.sqlite3
     """
@@ -204,10 +224,17 @@ def process(
         batch_size=batch_size,
         run_id=run_id,
     )
+    queue = sqs_input(paths)
+    if max_messages is not None and queue is None:
+        raise UsageError("--max-messages needs an sqs://queue input")
     stdin_hint(paths, output)
-    reader = EventReader(paths, fmt)
     keyless: list[EventResult] = []
     with ExitStack() as stack:
+        reader: EventReader | SqsDrain
+        if queue is not None:
+            reader = stack.enter_context(SqsDrain(queue, max_messages))
+        else:
+            reader = EventReader(with_window(paths, since, until), fmt)
         event_handler = _build_handler(
             stack, mode, handler, genesys, genesys_region, genesys_client_id, settings
         )
@@ -237,7 +264,7 @@ def process(
                 )
                 if left:
                     output.info(f"{len(left):,} event(s) are still claimed by a live worker")
-    _render(output, report, settings, stopped_by, paths, keyless, quiet)
+    _render(output, report, settings, stopped_by, paths, keyless, quiet, reader)
     if stopped_by:
         raise typer.Exit(128 + stopped_by[0])
     if report.failed or report.lease_lost or (strict and (report.bad_record or not report.events)):
@@ -318,7 +345,7 @@ def _open_out(stack: ExitStack, out: Path | None) -> IO[bytes] | None:
 
 def _run(
     pipeline: Pipeline,
-    reader: EventReader,
+    reader: EventReader | SqsDrain,
     output: Output,
     sink: IO[bytes] | None,
     in_flight: list[Event],
@@ -339,6 +366,8 @@ def _run(
             and (result.error or "").startswith(NO_KEY)
         ):
             keyless.append(result)
+        if isinstance(reader, SqsDrain):
+            reader.settle(result.status.value, result.location.record)
 
     with output.progress(reader.total_bytes) as progress:
         tick = None
@@ -403,9 +432,12 @@ def _render(
     paths: list[str],
     keyless: list[EventResult],
     quiet: bool,
+    reader: EventReader | SqsDrain,
 ) -> None:
     data = report.to_dict()
     data["store"] = settings.store_url
+    if isinstance(reader, SqsDrain):
+        data["queue"] = {"url": reader.queue_url, **reader.counts.to_dict()}
     data["warnings"] = warnings_for(report, settings, stopped_by, time.time(), paths, keyless)
     if output.json_mode:
         output.json(data)
@@ -466,3 +498,9 @@ def _render(
             shorten=["topic"],
         )
     output.line(f"store: {settings.store_url}")
+    if isinstance(reader, SqsDrain):
+        c = reader.counts
+        output.line(
+            f"queue: {reader.source}: {c.received:,} received, {c.deleted:,} deleted, "
+            f"{c.left:,} left to return after the visibility timeout"
+        )

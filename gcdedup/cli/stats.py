@@ -15,9 +15,11 @@ from .common import (
     FormatOpt,
     JsonOpt,
     NamespaceOpt,
+    SinceOpt,
     StoreOpt,
     StrategyOpt,
     StrictOpt,
+    UntilOpt,
     handle_errors,
     inputs,
     note,
@@ -43,8 +45,8 @@ def stats(
         list[str] | None,
         typer.Argument(
             metavar="PATH",
-            help="Event files, directories or globs; '-' reads stdin (any input format). "
-            "Leave out with --store.",
+            help="Event files, directories or globs; '-' reads stdin; s3://bucket/prefix "
+            "(any input format). Leave out with --store.",
             show_default=False,
         ),
     ] = None,
@@ -174,6 +176,8 @@ def stats(
         ),
     ] = None,
     strict: StrictOpt = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
 ) -> None:
     """Measure duplicates: per kind, topic and file; compare key strategies; gaps, TTL, cost.
 
@@ -199,8 +203,10 @@ def stats(
 
     from ..analysis import DEFAULT_TTLS, AnalysisOptions, CostModel, analyze
     from ..sources import EventReader
+    from ..sources.s3 import with_window
     from .stats_tables import headline, report_tables
 
+    paths = with_window(paths or [], since, until)
     settings = settings_from(namespace=namespace, key_strategy=key)
     ttls = list(DEFAULT_TTLS)
     for text in ttl or []:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 from ..errors import UsageError
+from . import s3
 
 #: File names a directory walk picks up.
 EXTENSIONS = (".json", ".jsonl", ".ndjson", ".gz", ".log", ".txt")
@@ -50,7 +51,8 @@ class BadInput(str):
 def expand_paths(paths: Sequence[str]) -> list[str]:
     """Resolve files, directories (recursively, sorted) and globs, in the given order.
 
-    ``-`` stands for stdin. Hidden files and directories are skipped in walks.
+    ``-`` stands for stdin; ``s3://bucket/prefix`` for the objects under it
+    (:mod:`gcdedup.sources.s3`). Hidden files and directories are skipped in walks.
     Raises :class:`UsageError` for a path that does not exist or a glob that
     matches nothing, before anything is read. A file is listed once however it is
     reached in walks and globs (links, loops, overlaps: by device and inode);
@@ -65,6 +67,8 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
             walk.problem(path)
         elif path == STDIN:
             walk.out.append(path)
+        elif s3.is_s3(path):  # object stores: listed by their own module, same file rules
+            walk.out.extend(s3.expand(path, EXTENSIONS))
         elif os.path.isdir(path):
             walk.directory(path)
         elif os.path.exists(path):
@@ -255,6 +259,9 @@ def open_input(name: str, stdin: BinaryIO | None = None) -> tuple[BinaryIO, Bina
     """
     if name == STDIN:
         return stdin or sys.stdin.buffer, None
+    if s3.is_s3(name):
+        stream = s3.open_object(name)
+        return stream, stream
     handle = open(name, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
     return handle, handle
 
@@ -268,6 +275,8 @@ def input_size(name: str) -> int | None:
     """Bytes on disk of a file; None for standard input or what cannot be read."""
     if name == STDIN or isinstance(name, BadInput):
         return None
+    if s3.is_s3(name):
+        return s3.size(name)
     try:
         return os.path.getsize(name)
     except OSError:

@@ -1,0 +1,362 @@
+"""``s3://bucket/prefix`` inputs: list objects, then stream them to the reader.
+
+An ``s3://`` name is resolved like a local path (:func:`gcdedup.sources.local.expand_paths`
+hands it here): the key of an existing object names that object alone (as a
+file does); anything else is a prefix, read as a directory: every object under
+``prefix/``, recursively, sorted by key, with the same rules as a directory walk
+(data-file extensions only, nothing hidden). Objects are then opened one at a
+time by the reader, which sniffs each stream (gzip by content, every input
+shape), so positions read ``s3://bucket/key:LINE``.
+
+Reading is concurrent and bounded: opening an object starts the downloads of the
+next few of its listing (:data:`WINDOW`), each into a queue of at most
+:data:`DEPTH` blocks of :data:`BLOCK` bytes, so memory stays flat in object size
+(about WINDOW x DEPTH x BLOCK) while the network keeps busy.
+
+``?since=`` / ``?until=`` (ISO dates or times, UTC unless they say otherwise) keep
+the objects whose time is in ``[since, until)``: the hour of a Firehose date path
+(``.../YYYY/MM/DD/HH/...``) when the key has one, else the object's LastModified.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, BinaryIO
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from ..errors import InputError, UsageError
+from . import aws
+
+SCHEME = "s3://"
+#: Objects downloaded ahead of the one being read (the one being read included).
+WINDOW = 4
+#: Blocks buffered per object download.
+DEPTH = 4
+#: Bytes per block.
+BLOCK = 256 * 1024
+#: A download whose reader has not taken a block for this long gives up (reader gone).
+IDLE_SECONDS = 120.0
+
+#: ``YYYY/MM/DD/HH/`` as Firehose writes it under its prefix.
+_FIREHOSE_PATH = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/(\d{2})/")
+
+
+def is_s3(name: str) -> bool:
+    return name.startswith(SCHEME)
+
+
+@dataclass(frozen=True)
+class S3Object:
+    bucket: str
+    key: str
+    size: int
+    last_modified: datetime
+
+    @property
+    def name(self) -> str:
+        return f"{SCHEME}{self.bucket}/{self.key}"
+
+    @property
+    def time(self) -> datetime:
+        """The hour of its Firehose date path, else LastModified (for --since/--until)."""
+        matches = list(_FIREHOSE_PATH.finditer(self.key))
+        if matches:  # the last date path in the key
+            match = matches[-1]
+            try:
+                y, m, d, h = (int(g) for g in match.groups())
+                return datetime(y, m, d, h, tzinfo=timezone.utc)
+            except ValueError:
+                pass
+        return self.last_modified
+
+
+#: Objects this process has listed, by name: the reader opens them by name later.
+_known: dict[str, S3Object] = {}
+#: For each listed object, the names after it in its listing (for read-ahead).
+_listing: dict[str, tuple[tuple[str, ...], int]] = {}
+#: What each ``s3://`` name given by the user resolved to (a run lists it once).
+_listed: dict[str, tuple[str, ...]] = {}
+_downloads: dict[str, _Download] = {}
+_lock = threading.Lock()
+
+
+def parse_url(url: str) -> tuple[str, str, dict[str, str]]:
+    """(bucket, key or prefix, query options) of an ``s3://`` name."""
+    split = urlsplit(url)
+    bucket = split.netloc
+    if not bucket:
+        raise UsageError(f"invalid S3 URL {url!r}: use s3://bucket/prefix")
+    options = dict(parse_qsl(split.query, keep_blank_values=True))
+    unknown = set(options) - {"since", "until"}
+    if unknown:
+        raise UsageError(
+            f"unknown option {sorted(unknown)[0]!r} in {url!r}: S3 URLs take since= and until="
+        )
+    return bucket, split.path.lstrip("/"), options
+
+
+def parse_time(text: str, what: str) -> datetime:
+    """An ISO date or date-time; naive ones are UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"invalid {what} time {text!r}: use an ISO date or time, e.g. 2024-05-01 or "
+            "2024-05-01T13:00"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def with_window(paths: Sequence[str], since: str | None, until: str | None) -> list[str]:
+    """``paths`` with ``--since`` / ``--until`` added to each ``s3://`` name's options.
+
+    A window with no ``s3://`` input is a usage error (it filters objects only).
+    """
+    if since is None and until is None:
+        return list(paths)
+    if not any(is_s3(p) for p in paths):
+        raise UsageError("--since/--until filter s3:// inputs only")
+    window = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
+    for key, value in window.items():
+        parse_time(value, key)  # checked before anything is listed
+    out = []
+    for path in paths:
+        if is_s3(path):
+            base, _, query = path.partition("?")
+            options = {**dict(parse_qsl(query, keep_blank_values=True)), **window}
+            path = f"{base}?{urlencode(options)}"
+        out.append(path)
+    return out
+
+
+def expand(
+    url: str,
+    extensions: Sequence[str],
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[str]:
+    """The object names an ``s3://`` name stands for (see the module's docstring)."""
+    if url in _known:
+        return [url]
+    if url in _listed and since is None and until is None:
+        return list(_listed[url])
+    bucket, prefix, options = parse_url(url)
+    if "since" in options:
+        since = parse_time(options["since"], "since")
+    if "until" in options:
+        until = parse_time(options["until"], "until")
+    s3 = aws.client("s3")
+    objects: list[S3Object] = []
+    if prefix and not prefix.endswith("/"):
+        single = _head(s3, bucket, prefix)
+        if single is not None:
+            objects = [single]
+        else:
+            prefix += "/"
+    if not objects:
+        objects = [
+            o for o in _list(s3, bucket, prefix) if _is_data_file(o.key[len(prefix) :], extensions)
+        ]
+    if since is not None or until is not None:
+        objects = [
+            o
+            for o in objects
+            if (since is None or o.time >= since) and (until is None or o.time < until)
+        ]
+    if not objects:
+        window = " in the --since/--until window" if since or until else ""
+        raise UsageError(f"no objects to read under {url}{window}")
+    names = tuple(o.name for o in objects)
+    with _lock:
+        if since is None and until is None:
+            _listed[url] = names
+        for index, obj in enumerate(objects):
+            _known[obj.name] = obj
+            _listing[obj.name] = (names, index)
+    return list(names)
+
+
+def _is_data_file(relative: str, extensions: Sequence[str]) -> bool:
+    parts = relative.split("/")
+    if any(part.startswith(".") for part in parts):
+        return False
+    return bool(parts[-1]) and parts[-1].endswith(tuple(extensions))
+
+
+def _head(s3: Any, bucket: str, key: str) -> S3Object | None:
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        code = aws.error_code(exc)
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return None
+        if code in ("403", "AccessDenied"):
+            return None  # no s3:GetObject on this key: list the prefix (that error says more)
+        raise _error(exc, f"s3://{bucket}/{key}") from exc
+    return S3Object(bucket, key, int(head["ContentLength"]), head["LastModified"])
+
+
+def _list(s3: Any, bucket: str, prefix: str) -> list[S3Object]:
+    objects: list[S3Object] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", ()):
+                if not item["Key"].endswith("/"):  # "folder" placeholder objects
+                    objects.append(
+                        S3Object(bucket, item["Key"], int(item["Size"]), item["LastModified"])
+                    )
+    except Exception as exc:
+        raise _error(exc, f"s3://{bucket}/{prefix}") from exc
+    objects.sort(key=lambda o: o.key.split("/"))
+    return objects
+
+
+def _error(exc: BaseException, where: str) -> Exception:
+    code = aws.error_code(exc)
+    if code == "NoSuchBucket":
+        return UsageError(f"no such bucket: {where}")
+    if aws.is_access_denied(exc):
+        return InputError(
+            f"access denied listing {where} ({aws.error_message(exc)}): reading S3 needs "
+            "s3:ListBucket on the bucket and s3:GetObject on its objects"
+        )
+    if isinstance(exc, UsageError | InputError):
+        return exc
+    return InputError(f"cannot list {where}: {aws.error_message(exc)}")
+
+
+def size(name: str) -> int | None:
+    obj = _known.get(name)
+    return obj.size if obj is not None else None
+
+
+def open_object(name: str) -> BinaryIO:
+    """A raw stream of one listed object; starts the read-ahead of the next ones.
+
+    Raises OSError when the object cannot be read (the reader reports it as a bad record).
+    """
+    with _lock:
+        names, index = _listing.get(name, ((name,), 0))
+        for ahead in names[index : index + WINDOW]:
+            found = _downloads.get(ahead)
+            if found is None or found.expired:
+                _downloads[ahead] = _Download(ahead, _locate(ahead))
+        download = _downloads.pop(name)
+    download.wait_started()
+    return download  # type: ignore[return-value]
+
+
+def _locate(name: str) -> tuple[str, str]:
+    """(bucket, key) of an object name; listed ones by their listing (a key may hold
+    ``?`` or ``#``, which a URL parser would cut)."""
+    obj = _known.get(name)
+    if obj is not None:
+        return obj.bucket, obj.key
+    bucket, _, key = name[len(SCHEME) :].partition("/")
+    return bucket, key
+
+
+class _Download(io.RawIOBase):
+    """One object's GET, read by a thread into a bounded queue of blocks."""
+
+    def __init__(self, name: str, where: tuple[str, str]) -> None:
+        super().__init__()
+        self.name = name
+        self._bucket, self._key = where
+        self._blocks: queue.Queue[bytes | BaseException | None] = queue.Queue(DEPTH)
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self._cancelled = threading.Event()
+        self._pending = memoryview(b"")
+        self._done = False
+        #: Nobody read it for IDLE_SECONDS: the download stopped (open it afresh).
+        self.expired = False
+        self._thread = threading.Thread(target=self._run, name="gcdedup-s3-read", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            response = aws.client("s3").get_object(Bucket=self._bucket, Key=self._key)
+        except Exception as exc:
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        body = response["Body"]
+        try:
+            while not self._cancelled.is_set():
+                block = body.read(BLOCK)
+                if not self._put(block or None):
+                    break
+                if not block:
+                    return
+        except Exception as exc:
+            self._put(exc)
+        finally:
+            body.close()
+
+    def _put(self, item: bytes | BaseException | None) -> bool:
+        waited = 0.0
+        while not self._cancelled.is_set():
+            try:
+                self._blocks.put(item, timeout=1.0)
+                return True
+            except queue.Full:
+                waited += 1.0
+                if waited >= IDLE_SECONDS:
+                    self.expired = True
+                    return False
+        return False
+
+    def wait_started(self) -> None:
+        self._started.wait()
+        if self._error is not None:
+            exc = self._error
+            raise OSError(f"{aws.error_code(exc) or type(exc).__name__}: {aws.error_message(exc)}")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            if self._done:
+                return 0
+            try:
+                item = self._blocks.get(timeout=1.0)
+            except queue.Empty:
+                if self._thread.is_alive() or not self._blocks.empty():
+                    continue
+                self._done = True
+                raise OSError(f"reading {self.name} stopped: the download was abandoned") from None
+            if item is None:
+                self._done = True
+                return 0
+            if isinstance(item, BaseException):
+                self._done = True
+                raise OSError(f"reading {self.name} failed: {item}") from item
+            self._pending = memoryview(item)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._cancelled.set()
+        super().close()
+
+
+def forget() -> None:
+    """Drop listings and cancel read-ahead downloads (tests; long-lived processes)."""
+    with _lock:
+        for download in _downloads.values():
+            download.close()
+        _downloads.clear()
+        _known.clear()
+        _listing.clear()
+        _listed.clear()
