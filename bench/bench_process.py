@@ -12,6 +12,10 @@ Contenders:
 * ``process (second run)``: the same file again into the same store, every key a
   duplicate;
 * ``process --mode check``: read only, against the filled store;
+* ``process --mode seed (fresh store)``: mark every key seen, no handler;
+* ``baseline: tutorial + SQLite, one transaction``: the tutorial's logic with one
+  ``INSERT OR IGNORE`` per event, all in one transaction (the speed bar: unsafe, but
+  the fastest that logic gets on SQLite);
 * ``baseline: tutorial logic``: per event ``json.loads``, then
   ``json.dumps(detail, sort_keys=True)`` and SHA-256, keys in a set, no store;
 * ``baseline: tutorial + SQLite write per event``: the same, plus one conditional
@@ -77,6 +81,28 @@ with open(sys.argv[1], encoding="utf-8") as fh:
         )
         new += cursor.rowcount
         db.execute("COMMIT")
+print(new)
+"""
+
+# The tutorial's logic at its best on SQLite: the same per-event parse and key, one
+# INSERT OR IGNORE per event, all in one transaction (no claim, no lease, no completion:
+# unsafe under failure, the speed bar for `process`).
+TUTORIAL_SQLITE_ONE_TX = r"""
+import hashlib, json, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[2], isolation_level=None)
+db.execute("PRAGMA journal_mode = WAL")
+db.execute("PRAGMA synchronous = NORMAL")
+db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, first_seen REAL NOT NULL)")
+new = 0
+db.execute("BEGIN")
+with open(sys.argv[1], encoding="utf-8") as fh:
+    for line in fh:
+        event = json.loads(line)
+        detail = event["detail"]
+        digest = hashlib.sha256(json.dumps(detail, sort_keys=True).encode()).hexdigest()
+        key = f"{detail.get('eventId')}#{digest[:16]}"
+        new += db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (key, time.time())).rowcount
+db.execute("COMMIT")
 print(new)
 """
 
@@ -151,7 +177,14 @@ def one_round(path: Path, truth: dict[str, Any], extra: list[str]) -> dict[str, 
         check = run(gcdedup(path, store, "--mode", "check", *extra))
         check_counts(check, "duplicates", truth["events"])
         timings["process --mode check"] = check
+        seeded = Path(tmp) / "seeded.sqlite3"
+        seed = run(gcdedup(path, seeded, "--mode", "seed", *extra))
+        check_counts(seed, "seeded", truth["unique"])
+        timings["process --mode seed (fresh store)"] = seed
         timings["baseline: tutorial logic"] = run([PY, "-c", TUTORIAL, str(path)])
+        timings["baseline: tutorial + SQLite, one transaction"] = run(
+            [PY, "-c", TUTORIAL_SQLITE_ONE_TX, str(path), str(Path(tmp) / "tutorial-1tx.sqlite3")]
+        )
         timings["baseline: tutorial + SQLite write per event"] = run(
             [PY, "-c", TUTORIAL_SQLITE, str(path), str(Path(tmp) / "tutorial.sqlite3")]
         )

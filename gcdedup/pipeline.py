@@ -315,13 +315,16 @@ class Pipeline:
             results.append(result)
             keyed.append(result)
         lease = self.settings.lease_seconds if lease_seconds is None else lease_seconds
+        if keyed and (self.mode is Mode.SEED or (self.mode is Mode.PROCESS and not self.handler)):
+            # Nothing runs, so nothing can fail in between: one write per key marks it
+            # done, and the store answers a key's later copies in the batch itself.
+            self._mark_done(keyed)
+            return results
         # Wave n holds the (n+1)-th occurrence of each key in this batch.
         for wave in waves([result.key for result in keyed]):
             items = [keyed[index] for index in wave]
             if self.mode is Mode.PROCESS:
                 self._process_round(items, lease)
-            elif self.mode is Mode.SEED:
-                self._seed_round(items)
             else:
                 self._check_round(items)
         return results
@@ -351,12 +354,6 @@ class Pipeline:
                 if claim.record is not None:
                     item.lease_until = claim.record.lease_until
         if not claimed:
-            return
-        if self.handler is None:
-            # Count only: nothing runs, so nothing can fail or be cut short in between.
-            for item in claimed:
-                item.status = EventOutcome.PROCESSED
-            self._finish(claimed, tokens, ttl)
             return
         self._claims.hold(tokens, lease)
         try:
@@ -488,11 +485,22 @@ class Pipeline:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def _seed_round(self, items: list[EventResult]) -> None:
-        results = self.store.seed(self._key_items(items), self.settings.ttl_seconds)
-        status = {Outcome.SEEDED: EventOutcome.SEEDED, Outcome.DUPLICATE: EventOutcome.DUPLICATE}
-        for item, seeded in zip(items, results, strict=True):
-            item.status = status.get(seeded.outcome, EventOutcome.IN_FLIGHT)
+    def _mark_done(self, items: list[EventResult]) -> None:
+        """Seed mode, and process mode with no handler (count only)."""
+        counting = self.mode is Mode.PROCESS
+        answers = self.store.mark_done(
+            self._key_items(items), self.settings.ttl_seconds, count_duplicates=counting
+        )
+        done = EventOutcome.PROCESSED if counting else EventOutcome.SEEDED
+        for item, answer in zip(items, answers, strict=True):
+            if answer.outcome is Outcome.SEEDED:
+                item.status = done
+            elif answer.outcome is Outcome.DUPLICATE:
+                item.status = EventOutcome.DUPLICATE
+            else:
+                item.status = EventOutcome.IN_FLIGHT
+                if answer.record is not None:
+                    item.lease_until = answer.record.lease_until
 
     def _check_round(self, items: list[EventResult]) -> None:
         seen = self._seen

@@ -27,6 +27,10 @@ class RecordStatus(str, enum.Enum):
     COMPLETED = "COMPLETED"
 
 
+#: The lease of a claim completed right after it is made (``mark_done``'s default).
+MARK_DONE_LEASE = 60.0
+
+
 class Outcome(str, enum.Enum):
     """What the store said about one key."""
 
@@ -279,6 +283,32 @@ class DedupStore(ABC):
     def seed(self, items: Sequence[KeyItem], ttl_seconds: int) -> list[Result]:
         """Mark keys as done without processing: SEEDED, DUPLICATE (already done, not
         counted in dup_count) or IN_FLIGHT (a live claim is never overwritten)."""
+
+    def mark_done(
+        self, items: Sequence[KeyItem], ttl_seconds: int, *, count_duplicates: bool
+    ) -> list[Result]:
+        """Claim and complete in one step, for work that cannot fail (count only):
+        SEEDED where the key was claimable (it is COMPLETED now), else DUPLICATE or
+        IN_FLIGHT as a claim would answer, with the record where known. Keys may
+        repeat: a later copy of a key is answered after the earlier ones.
+
+        ``count_duplicates`` adds each DUPLICATE and IN_FLIGHT answer to the record's
+        ``dup_count`` as a claim does (``seed`` does not). The default claims, then
+        completes (two writes per new key); backends override it with one write.
+        """
+        if not count_duplicates:
+            return self.seed(items, ttl_seconds)
+        from ..concurrency import waves
+
+        results: list[Result | None] = [None] * len(items)
+        for wave in waves([item.key for item in items]):
+            answers = self.claim([items[i] for i in wave], MARK_DONE_LEASE, ttl_seconds)
+            done = [(a.key, a.token or "") for a in answers if a.outcome is Outcome.CLAIMED]
+            self.complete_many(done, ttl_seconds)
+            for index, answer in zip(wave, answers, strict=True):
+                claimed = answer.outcome is Outcome.CLAIMED
+                results[index] = Result(answer.key, Outcome.SEEDED) if claimed else answer
+        return [result for result in results if result is not None]
 
     @abstractmethod
     def check(self, keys: Sequence[str]) -> list[Result]:

@@ -33,7 +33,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from hashlib import blake2b
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -53,75 +52,19 @@ from .base import (
     classify,
     new_token,
 )
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS dedup (
-    key_hash BLOB NOT NULL UNIQUE,
-    key TEXT NOT NULL,
-    status TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    lease_until REAL,
-    claim_token TEXT,
-    namespace TEXT NOT NULL,
-    topic TEXT NOT NULL DEFAULT '',
-    first_seen_at REAL NOT NULL,
-    dup_count INTEGER NOT NULL DEFAULT 0,
-    last_dup_at REAL,
-    run_id TEXT
-);
-CREATE INDEX IF NOT EXISTS dedup_namespace ON dedup(namespace);
-"""
-
-_COLUMNS = (
-    "key, status, expires_at, lease_until, claim_token, namespace, topic, "
-    "first_seen_at, dup_count, last_dup_at, run_id"
+from .sqlite_table import (
+    _BUMP,
+    _CLAIM,
+    _COLUMNS,
+    _COMPLETE,
+    _MARK_DONE,
+    _RELEASE,
+    _RENEW,
+    _SCHEMA,
+    _mark_done_results,
+    _row_to_record,
+    key_hash,
 )
-
-# The claim: insert, or take over a record that is expired or whose lease ran out.
-# Numbered parameters: ?1 key, ?2 expires_at, ?3 lease_until, ?4 token, ?5 namespace,
-# ?6 topic, ?7 now, ?8 run_id, ?9 key_hash (tuples bind faster than dicts).
-_CLAIM = f"""
-INSERT INTO dedup (key_hash, {_COLUMNS})
-VALUES (?9, ?1, 'IN_PROGRESS', ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, ?8)
-ON CONFLICT(key_hash) DO UPDATE SET
-    status = 'IN_PROGRESS', expires_at = excluded.expires_at,
-    lease_until = excluded.lease_until, claim_token = excluded.claim_token,
-    namespace = excluded.namespace, topic = excluded.topic,
-    first_seen_at = excluded.first_seen_at, dup_count = 0, last_dup_at = NULL,
-    run_id = excluded.run_id
-WHERE dedup.expires_at < ?7
-   OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < ?7)
-"""
-
-_SEED = f"""
-INSERT INTO dedup (key_hash, {_COLUMNS}) VALUES
-    (:key_hash, :key, 'COMPLETED', :expires_at, NULL, NULL, :namespace, :topic, :now, 0, NULL,
-     :run_id)
-ON CONFLICT(key_hash) DO UPDATE SET
-    status = 'COMPLETED', expires_at = excluded.expires_at, lease_until = NULL,
-    claim_token = NULL, namespace = excluded.namespace, topic = excluded.topic,
-    first_seen_at = excluded.first_seen_at, dup_count = 0, last_dup_at = NULL,
-    run_id = excluded.run_id
-WHERE dedup.expires_at < :now
-   OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < :now)
-"""
-
-_BUMP = "UPDATE dedup SET dup_count = dup_count + 1, last_dup_at = ? WHERE key_hash = ?"
-_COMPLETE = (
-    "UPDATE dedup SET status = 'COMPLETED', expires_at = ?, lease_until = NULL, "
-    "claim_token = NULL WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
-)
-_RENEW = (
-    "UPDATE dedup SET lease_until = ?1, expires_at = max(expires_at, ?2) "
-    "WHERE key_hash = ?3 AND claim_token = ?4 AND status = 'IN_PROGRESS'"
-)
-_RELEASE = "DELETE FROM dedup WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
-
-
-def key_hash(key: str) -> bytes:
-    """The indexed form of a key (see the module docstring)."""
-    return blake2b(key.encode(), digest_size=16).digest()
-
 
 #: How long a write waits for another process's lock before the store fails.
 DEFAULT_BUSY_TIMEOUT_MS = 30_000
@@ -143,26 +86,6 @@ _TUNING = (
     "cache_size = -65536",  # KiB: 64 MiB of pages, allocated only as the store grows
     "wal_autocheckpoint = 8192",  # pages: the WAL stays under ~32 MiB between checkpoints
 )
-
-
-def _row_to_record(row: Sequence[Any], bumped_at: float | None = None) -> Record:
-    """A Record from a row; ``bumped_at`` counts one more duplicate seen at that time."""
-    dup_count, last_dup_at = int(row[8]), row[9]
-    if bumped_at is not None:
-        dup_count, last_dup_at = dup_count + 1, bumped_at
-    return Record(
-        key=row[0],
-        status=RecordStatus(row[1]),
-        expires_at=int(row[2]),
-        lease_until=row[3],
-        claim_token=row[4],
-        namespace=row[5],
-        topic=row[6],
-        first_seen_at=float(row[7]),
-        dup_count=dup_count,
-        last_dup_at=last_dup_at,
-        run_id=row[10],
-    )
 
 
 class SQLiteStore(DedupStore):
@@ -312,11 +235,18 @@ class SQLiteStore(DedupStore):
     def _select(self, conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, Record]:
         return {key: _row_to_record(row) for key, row in self._rows(conn, keys).items()}
 
-    def _rows(self, conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-        """Raw rows by key (Record objects are built only where a caller needs one)."""
+    def _rows(
+        self,
+        conn: sqlite3.Connection,
+        keys: Sequence[str],
+        hashes: Sequence[bytes] | None = None,
+    ) -> dict[str, tuple[Any, ...]]:
+        """Raw rows by key (Record objects are built only where a caller needs one);
+        ``hashes`` are the keys' digests when the caller has them already."""
         found: dict[str, tuple[Any, ...]] = {}
-        for start in range(0, len(keys), _IN_CHUNK):
-            chunk = [key_hash(key) for key in keys[start : start + _IN_CHUNK]]
+        digests = hashes if hashes is not None else [key_hash(key) for key in keys]
+        for start in range(0, len(digests), _IN_CHUNK):
+            chunk = digests[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT {_COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
             for row in conn.execute(sql, chunk):
@@ -470,43 +400,34 @@ class SQLiteStore(DedupStore):
             raise self._failure("release", exc) from exc
 
     def seed(self, items: Sequence[KeyItem], ttl_seconds: int) -> list[Result]:
+        return self.mark_done(items, ttl_seconds, count_duplicates=False)
+
+    def mark_done(
+        self, items: Sequence[KeyItem], ttl_seconds: int, *, count_duplicates: bool
+    ) -> list[Result]:
+        """One write per key instead of a claim and a completion. Under the write lock
+        the rows read first are the rows the upsert meets, so they tell each answer: a
+        fresh key has none (in a stream of new events that read finds almost nothing)."""
         if not items:
             return []
         now = self.clock()
+        expires_at = int(now) + ttl_seconds
+        run_id = self.run_id
+        hashes: dict[str, bytes] = {}
+        params = []
+        for key, namespace, topic in items:
+            if key not in hashes:
+                h = hashes[key] = key_hash(key)
+                params.append((h, key, expires_at, namespace, topic, now, run_id))
         try:
             with self._write() as conn:
-                before = self._select(conn, [item.key for item in items])
-                params = [
-                    {
-                        "key": item.key,
-                        "key_hash": key_hash(item.key),
-                        "expires_at": int(now) + ttl_seconds,
-                        "namespace": item.namespace,
-                        "topic": item.topic,
-                        "now": now,
-                        "run_id": self.run_id,
-                    }
-                    for item in items
-                ]
-                conn.executemany(_SEED, params)
+                before = self._rows(conn, list(hashes), list(hashes.values()))
+                conn.executemany(_MARK_DONE, params)
+                results, bumps = _mark_done_results(items, hashes, before, now)
+                if count_duplicates and bumps:
+                    conn.executemany(_BUMP, [(now, h) for h in bumps])
         except sqlite3.Error as exc:
-            raise self._failure("seed", exc) from exc
-        results = []
-        seen: set[str] = set()
-        for item in items:
-            record = before.get(item.key)
-            outcome = classify(record, now)
-            if outcome is Outcome.NEW and item.key not in seen:
-                results.append(Result(item.key, Outcome.SEEDED))
-            else:
-                results.append(
-                    Result(
-                        item.key,
-                        outcome if outcome is not Outcome.NEW else Outcome.DUPLICATE,
-                        record=record,
-                    )
-                )
-            seen.add(item.key)
+            raise self._failure("claim" if count_duplicates else "seed", exc) from exc
         return results
 
     def check(self, keys: Sequence[str]) -> list[Result]:

@@ -300,3 +300,51 @@ def test_release_many_releases_only_what_each_token_holds(make_store: MakeStore)
         Outcome.DUPLICATE,
     ]
     assert store.release_many([]) == []
+
+
+@pytest.mark.parametrize("counting", [True, False])
+def test_mark_done_writes_new_keys_done_and_answers_the_rest_like_a_claim(
+    make_store: MakeStore, clock, counting: bool
+) -> None:
+    store = make_store()
+    done = store.claim(items("done"), LEASE, TTL)
+    store.complete("done", done[0].token or "", TTL)
+    store.claim(items("live"), LEASE, TTL)
+    store.claim(items("lapsed"), LEASE, TTL)
+    clock.advance(LEASE + 1)  # "lapsed" and "live" lapse; renew "live" only
+    live = store.claim(items("live"), LEASE, TTL)  # taken over, live again
+    answers = store.mark_done(
+        items("new", "done", "live", "lapsed", "new", "live"), TTL, count_duplicates=counting
+    )
+    assert outcomes(answers) == [
+        Outcome.SEEDED,
+        Outcome.DUPLICATE,
+        Outcome.IN_FLIGHT,
+        Outcome.SEEDED,  # a lapsed claim is taken over
+        Outcome.DUPLICATE,  # the later copy of a key written by this call
+        Outcome.IN_FLIGHT,
+    ]
+    assert answers[2].record is not None
+    assert answers[2].record.lease_until == pytest.approx(clock() + LEASE)
+    for key in ("new", "lapsed"):
+        record = store.get(key)
+        assert record is not None and record.status is RecordStatus.COMPLETED
+        assert record.claim_token is None and record.expires_at == int(clock()) + TTL
+    # counting: every DUPLICATE / IN_FLIGHT answer is a duplicate seen, as for a claim
+    assert store.get("done").dup_count == (1 if counting else 0)
+    assert store.get("live").dup_count == (2 if counting else 0)
+    assert store.get("new").dup_count == (1 if counting else 0)
+    assert store.complete("live", live[0].token or "", TTL) is True  # never overwritten
+
+
+def test_mark_done_answers_every_key_of_a_large_batch(make_store: MakeStore, backend: str) -> None:
+    # Many more keys than one SQLite read binds (900) or one DynamoDB batch holds; a
+    # remote table gets fewer keys (each is a request there).
+    count = 300 if backend == "dynamodb" else 6000
+    store = make_store()
+    keys = [f"k{n:05d}" for n in range(count)]
+    first = store.mark_done(items(*keys), TTL, count_duplicates=True)
+    assert outcomes(first) == [Outcome.SEEDED] * count
+    again = store.mark_done(items(*keys[::-1]), TTL, count_duplicates=True)
+    assert outcomes(again) == [Outcome.DUPLICATE] * count
+    assert [r.key for r in again] == keys[::-1]
