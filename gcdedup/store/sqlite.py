@@ -67,41 +67,53 @@ CREATE TABLE IF NOT EXISTS dedup (
     first_seen_at REAL NOT NULL,
     dup_count INTEGER NOT NULL DEFAULT 0,
     last_dup_at REAL,
-    run_id TEXT
+    run_id TEXT,
+    fingerprint TEXT,
+    origin TEXT,
+    result TEXT
 );
 CREATE INDEX IF NOT EXISTS dedup_namespace ON dedup(namespace);
 """
 
 _COLUMNS = (
     "key, status, expires_at, lease_until, claim_token, namespace, topic, "
-    "first_seen_at, dup_count, last_dup_at, run_id"
+    "first_seen_at, dup_count, last_dup_at, run_id, fingerprint, origin, result"
 )
 
-# The claim: insert, or take over a record that is expired or whose lease ran out.
+#: Columns added after the first layout: a file without them gets them on open.
+_ADDED_COLUMNS = ("fingerprint TEXT", "origin TEXT", "result TEXT")
+
+# The claim: insert, or take over a record that is expired or whose lease ran out,
+# or (?10 = 1: --on-conflict process) a completed record of another payload.
 # Numbered parameters: ?1 key, ?2 expires_at, ?3 lease_until, ?4 token, ?5 namespace,
-# ?6 topic, ?7 now, ?8 run_id, ?9 key_hash (tuples bind faster than dicts).
+# ?6 topic, ?7 now, ?8 run_id, ?9 key_hash, ?10 take conflicts, ?11 fingerprint (NULL:
+# unknown), ?12 origin (tuples bind faster than dicts).
 _CLAIM = f"""
 INSERT INTO dedup (key_hash, {_COLUMNS})
-VALUES (?9, ?1, 'IN_PROGRESS', ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, ?8)
+VALUES (?9, ?1, 'IN_PROGRESS', ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, ?8, ?11, ?12, NULL)
 ON CONFLICT(key_hash) DO UPDATE SET
     status = 'IN_PROGRESS', expires_at = excluded.expires_at,
     lease_until = excluded.lease_until, claim_token = excluded.claim_token,
     namespace = excluded.namespace, topic = excluded.topic,
     first_seen_at = excluded.first_seen_at, dup_count = 0, last_dup_at = NULL,
-    run_id = excluded.run_id
+    run_id = excluded.run_id, fingerprint = excluded.fingerprint,
+    origin = excluded.origin, result = NULL
 WHERE dedup.expires_at < ?7
    OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < ?7)
+   OR (?10 AND dedup.status = 'COMPLETED' AND ?11 IS NOT NULL
+       AND dedup.fingerprint IS NOT NULL AND dedup.fingerprint <> ?11)
 """
 
 _SEED = f"""
 INSERT INTO dedup (key_hash, {_COLUMNS}) VALUES
     (:key_hash, :key, 'COMPLETED', :expires_at, NULL, NULL, :namespace, :topic, :now, 0, NULL,
-     :run_id)
+     :run_id, :fingerprint, :origin, NULL)
 ON CONFLICT(key_hash) DO UPDATE SET
     status = 'COMPLETED', expires_at = excluded.expires_at, lease_until = NULL,
     claim_token = NULL, namespace = excluded.namespace, topic = excluded.topic,
     first_seen_at = excluded.first_seen_at, dup_count = 0, last_dup_at = NULL,
-    run_id = excluded.run_id
+    run_id = excluded.run_id, fingerprint = excluded.fingerprint,
+    origin = excluded.origin, result = NULL
 WHERE dedup.expires_at < :now
    OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < :now)
 """
@@ -109,7 +121,8 @@ WHERE dedup.expires_at < :now
 _BUMP = "UPDATE dedup SET dup_count = dup_count + 1, last_dup_at = ? WHERE key_hash = ?"
 _COMPLETE = (
     "UPDATE dedup SET status = 'COMPLETED', expires_at = ?, lease_until = NULL, "
-    "claim_token = NULL WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
+    "claim_token = NULL, result = ? "
+    "WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
 )
 _RENEW = (
     "UPDATE dedup SET lease_until = ?1, expires_at = max(expires_at, ?2) "
@@ -162,6 +175,9 @@ def _row_to_record(row: Sequence[Any], bumped_at: float | None = None) -> Record
         dup_count=dup_count,
         last_dup_at=last_dup_at,
         run_id=row[10],
+        fingerprint=row[11],
+        origin=row[12],
+        result=row[13],
     )
 
 
@@ -213,12 +229,31 @@ class SQLiteStore(DedupStore):
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(dedup)")}
             if not columns or "key_hash" in columns:
                 self._conn.executescript(_SCHEMA)
+            if columns and "key_hash" in columns:
+                self._add_columns(columns)
         if columns and "key_hash" not in columns:
             self._conn.close()
             raise StoreError(
                 f"SQLite store {self.path} has an older layout (no key_hash column): "
                 "move it aside and run again to start a new store"
             )
+
+    def _add_columns(self, columns: set[str]) -> None:
+        """Bring a file of the first layout up to date (ALTER TABLE ADD COLUMN is cheap:
+        existing rows read the new columns as NULL, i.e. no fingerprint)."""
+        missing = [c for c in _ADDED_COLUMNS if c.split()[0] not in columns]
+        if not missing:
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            now = {row[1] for row in self._conn.execute("PRAGMA table_info(dedup)")}
+            for column in missing:  # another process may have added them meanwhile
+                if column.split()[0] not in now:
+                    self._conn.execute(f"ALTER TABLE dedup ADD COLUMN {column}")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     @classmethod
     def from_url(
@@ -323,31 +358,41 @@ class SQLiteStore(DedupStore):
                 found[row[0]] = row
         return found
 
-    def _unsure(self, conn: sqlite3.Connection, keys: list[str], hashes: list[bytes]) -> set[str]:
-        """Keys whose claim outcome must be read back after the upsert.
+    def _unsure(
+        self, conn: sqlite3.Connection, keys: list[str], hashes: list[bytes]
+    ) -> dict[str, tuple[Any, ...] | None]:
+        """Keys whose claim outcome must be read back after the upsert, with their
+        rows before it (None: repeated in the batch but not stored yet).
 
         Under the write lock, a key that is absent now and met once in the batch
         is certainly inserted, so it is ours; only keys already stored (live,
         expired or lease-expired) and keys repeated in the batch are not known in
-        advance. In a stream of mostly new events that is a few keys per batch,
-        found from the key index alone, instead of every row read back.
+        advance. In a stream of mostly new events that is a few keys per batch.
         """
-        unsure: set[str] = set()
+        unsure: dict[str, tuple[Any, ...] | None] = {}
         for start in range(0, len(hashes), _IN_CHUNK):
             chunk = hashes[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT key FROM dedup WHERE key_hash IN ({marks})"
-            unsure.update(row[0] for row in conn.execute(sql, chunk))
+            sql = f"SELECT {_COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
+            unsure.update((row[0], row) for row in conn.execute(sql, chunk))
         if len(set(keys)) < len(keys):
             counts = Counter(keys)
-            unsure.update(key for key, n in counts.items() if n > 1)
+            for key, n in counts.items():
+                if n > 1:
+                    unsure.setdefault(key, None)
         return unsure
 
     def init(self) -> str:
         return f"SQLite store ready at {self.path}"
 
     def claim(
-        self, items: Sequence[KeyItem], lease_seconds: float, ttl_seconds: int
+        self,
+        items: Sequence[KeyItem],
+        lease_seconds: float,
+        ttl_seconds: int,
+        *,
+        take_conflicts: bool = False,
+        count_duplicates: bool = True,
     ) -> list[Result]:
         if not items:
             return []
@@ -356,38 +401,65 @@ class SQLiteStore(DedupStore):
         expires_at = int(now) + ttl_seconds
         lease_until = now + lease_seconds
         run_id = self.run_id
+        take = 1 if take_conflicts else 0
         hashes = [key_hash(item.key) for item in items]
         params = [
-            (key, expires_at, lease_until, f"{batch}.{index}", namespace, topic, now, run_id, h)
-            for index, ((key, namespace, topic), h) in enumerate(zip(items, hashes, strict=True))
+            (
+                item.key,
+                expires_at,
+                lease_until,
+                f"{batch}.{index}",
+                item.namespace,
+                item.topic,
+                now,
+                run_id,
+                h,
+                take,
+                item.fingerprint or None,
+                item.origin or None,
+            )
+            for index, (item, h) in enumerate(zip(items, hashes, strict=True))
         ]
         keys = [param[0] for param in params]
         try:
             with self._write() as conn:
-                unsure = self._unsure(conn, keys, hashes)
+                before = self._unsure(conn, keys, hashes)
                 conn.executemany(_CLAIM, params)
-                rows = self._rows(conn, list(unsure)) if unsure else {}
+                rows = self._rows(conn, list(before)) if before else {}
                 results: list[Result] = []
                 bumps = []
-                for param in params:
+                for item, param in zip(items, params, strict=True):
                     key, token = param[0], param[3]
-                    if key not in unsure:
+                    if key not in before:
                         results.append(Result(key, Outcome.CLAIMED, token=token))
                         continue
                     row = rows.get(key)
                     if row is not None and row[4] == token:
-                        results.append(Result(key, Outcome.CLAIMED, token=token))
+                        old = before[key]
+                        replaced = _row_to_record(old) if old is not None else None
+                        conflict = replaced is not None and (
+                            classify(replaced, now, item.fingerprint) is Outcome.CONFLICT
+                        )
+                        results.append(
+                            Result(
+                                key, Outcome.CLAIMED, token=token, record=replaced, conflict=True
+                            )
+                            if conflict
+                            else Result(key, Outcome.CLAIMED, token=token)
+                        )
                         continue
-                    bumps.append((now, param[8]))
                     if row is None:  # only if a key repeats inside this call
+                        if count_duplicates:
+                            bumps.append((now, param[8]))
                         results.append(Result(key, Outcome.IN_FLIGHT))
                         continue
-                    record = _row_to_record(row, bumped_at=now)
-                    outcome = (
-                        Outcome.DUPLICATE
-                        if record.status is RecordStatus.COMPLETED
-                        else Outcome.IN_FLIGHT
-                    )
+                    record = _row_to_record(row)
+                    outcome = classify(record, now, item.fingerprint)
+                    if outcome is Outcome.NEW:  # cannot happen: the upsert would have won
+                        outcome = Outcome.IN_FLIGHT
+                    if count_duplicates and outcome is not Outcome.CONFLICT:
+                        bumps.append((now, param[8]))
+                        record = _row_to_record(row, bumped_at=now)
                     results.append(Result(key, outcome, record=record))
                 if bumps:
                     conn.executemany(_BUMP, bumps)
@@ -395,20 +467,29 @@ class SQLiteStore(DedupStore):
             raise self._failure("claim", exc) from exc
         return results
 
-    def complete(self, key: str, token: str, ttl_seconds: int) -> bool:
-        return self.complete_many([(key, token)], ttl_seconds)[0]
+    def complete(self, key: str, token: str, ttl_seconds: int, result: str | None = None) -> bool:
+        return self.complete_many([(key, token)], ttl_seconds, [result])[0]
 
-    def complete_many(self, pairs: Sequence[tuple[str, str]], ttl_seconds: int) -> list[bool]:
+    def complete_many(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        ttl_seconds: int,
+        results: Sequence[str | None] | None = None,
+    ) -> list[bool]:
         if not pairs:
             return []
         expires_at = int(self.clock()) + ttl_seconds
+        saved = results if results is not None else [None] * len(pairs)
         try:
             with self._write() as conn:
                 # The common case: every claim is still ours, and the update's own
                 # token check proves it (one change per pair). Otherwise undo it and
                 # find out pair by pair which claims were lost.
                 conn.execute("SAVEPOINT complete_all")
-                params = [(expires_at, key_hash(key), token) for key, token in pairs]
+                params = [
+                    (expires_at, result, key_hash(key), token)
+                    for (key, token), result in zip(pairs, saved, strict=True)
+                ]
                 if conn.executemany(_COMPLETE, params).rowcount == len(pairs):
                     conn.execute("RELEASE complete_all")
                     return [True] * len(pairs)
@@ -480,6 +561,8 @@ class SQLiteStore(DedupStore):
                     {
                         "key": item.key,
                         "key_hash": key_hash(item.key),
+                        "fingerprint": item.fingerprint or None,
+                        "origin": item.origin or None,
                         "expires_at": int(now) + ttl_seconds,
                         "namespace": item.namespace,
                         "topic": item.topic,

@@ -300,3 +300,125 @@ def test_release_many_releases_only_what_each_token_holds(make_store: MakeStore)
         Outcome.DUPLICATE,
     ]
     assert store.release_many([]) == []
+
+
+# -- fingerprints, conflicts, optional counters, saved results ----------------------------
+
+
+def fp_items(key: str, fingerprint: str, origin: str = "") -> list[KeyItem]:
+    return [KeyItem(key, "test", "t", fingerprint, origin)]
+
+
+def _completed(store: DedupStore, key: str, fingerprint: str, origin: str = "a.json:1") -> None:
+    token = store.claim(fp_items(key, fingerprint, origin), LEASE, TTL)[0].token
+    assert store.complete(key, token or "", TTL)
+
+
+def test_a_record_keeps_the_fingerprint_and_origin_of_its_claim(make_store: MakeStore) -> None:
+    store = make_store()
+    _completed(store, "k", "f1", "03.json:1")
+    record = store.get("k")
+    assert record is not None
+    assert (record.fingerprint, record.origin) == ("f1", "03.json:1")
+
+
+def test_same_key_other_payload_is_a_conflict_left_as_it_was(make_store: MakeStore) -> None:
+    store = make_store()
+    _completed(store, "k", "f1")
+    before = store.get("k")
+    results = store.claim(fp_items("k", "f2", "05.json:1"), LEASE, TTL)
+    assert outcomes(results) == [Outcome.CONFLICT]
+    assert results[0].record is not None
+    assert results[0].record.origin == "a.json:1"
+    assert store.get("k") == before  # not taken, not counted
+    # The same payload again is a plain duplicate.
+    assert outcomes(store.claim(fp_items("k", "f1"), LEASE, TTL)) == [Outcome.DUPLICATE]
+
+
+def test_a_record_or_a_delivery_without_a_fingerprint_is_never_a_conflict(
+    make_store: MakeStore,
+) -> None:
+    store = make_store()
+    _completed(store, "old", "")
+    _completed(store, "new", "f1")
+    assert outcomes(store.claim(fp_items("old", "f2"), LEASE, TTL)) == [Outcome.DUPLICATE]
+    assert outcomes(store.claim(fp_items("new", ""), LEASE, TTL)) == [Outcome.DUPLICATE]
+    assert outcomes(store.claim(fp_items("old", "f2"), LEASE, TTL, take_conflicts=True)) == [
+        Outcome.DUPLICATE
+    ]
+
+
+def test_take_conflicts_claims_a_completed_record_of_another_payload(
+    make_store: MakeStore,
+) -> None:
+    store = make_store()
+    _completed(store, "k", "f1", "03.json:1")
+    taken = store.claim(fp_items("k", "f2", "05.json:1"), LEASE, TTL, take_conflicts=True)[0]
+    assert taken.outcome is Outcome.CLAIMED
+    assert taken.conflict is True
+    assert taken.record is not None and taken.record.origin == "03.json:1"
+    record = store.get("k")
+    assert record is not None
+    assert (record.status, record.fingerprint, record.origin) == (
+        RecordStatus.IN_PROGRESS,
+        "f2",
+        "05.json:1",
+    )
+    # A live claim of the other payload is never taken, whatever the fingerprints.
+    held = store.claim(fp_items("k", "f3"), LEASE, TTL, take_conflicts=True)
+    assert outcomes(held) == [Outcome.IN_FLIGHT]
+    assert store.complete("k", taken.token or "", TTL)
+    same = store.claim(fp_items("k", "f2"), LEASE, TTL, take_conflicts=True)
+    assert outcomes(same) == [Outcome.DUPLICATE]
+
+
+def test_without_counting_a_duplicate_changes_nothing(make_store: MakeStore) -> None:
+    store = make_store()
+    _completed(store, "k", "f1")
+    before = store.get("k")
+    again = store.claim(fp_items("k", "f1"), LEASE, TTL, count_duplicates=False)
+    assert outcomes(again) == [Outcome.DUPLICATE]
+    assert again[0].record == before
+    assert store.get("k") == before
+    assert outcomes(store.claim(fp_items("k", "f1"), LEASE, TTL)) == [Outcome.DUPLICATE]
+    record = store.get("k")
+    assert record is not None and record.dup_count == 1
+
+
+def test_a_saved_result_comes_back_with_each_duplicate(make_store: MakeStore) -> None:
+    store = make_store()
+    tokens = [r.token or "" for r in store.claim(items("a", "b"), LEASE, TTL)]
+    assert store.complete_many(
+        [("a", tokens[0]), ("b", tokens[1])], TTL, ['{"status":200}', None]
+    ) == [True, True]
+    dup = store.claim(items("a", "b"), LEASE, TTL, count_duplicates=False)
+    assert [r.record.result if r.record else "?" for r in dup] == ['{"status":200}', None]
+
+
+def test_sqlite_adds_the_new_columns_to_a_file_of_the_first_layout(tmp_path) -> None:
+    import sqlite3
+
+    from gcdedup.store import open_store
+
+    path = tmp_path / "v1.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE dedup (key_hash BLOB NOT NULL UNIQUE, key TEXT NOT NULL, "
+            "status TEXT NOT NULL, expires_at INTEGER NOT NULL, lease_until REAL, "
+            "claim_token TEXT, namespace TEXT NOT NULL, topic TEXT NOT NULL DEFAULT '', "
+            "first_seen_at REAL NOT NULL, dup_count INTEGER NOT NULL DEFAULT 0, "
+            "last_dup_at REAL, run_id TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO dedup VALUES (?, 'old', 'COMPLETED', 9999999999, NULL, NULL, "
+            "'test', 't', 1.0, 0, NULL, NULL)",
+            [__import__("gcdedup.store.sqlite", fromlist=["key_hash"]).key_hash("old")],
+        )
+    with open_store(f"sqlite:///{path}") as store:
+        record = store.get("old")
+        assert record is not None and record.fingerprint is None
+        assert outcomes(store.claim(fp_items("old", "f1"), LEASE, TTL)) == [Outcome.DUPLICATE]
+        _completed(store, "new", "f1")
+    with open_store(f"sqlite:///{path}") as store:  # opening again changes nothing
+        record = store.get("new")
+        assert record is not None and record.fingerprint == "f1"

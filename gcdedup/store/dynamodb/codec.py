@@ -43,6 +43,15 @@ SUMMARY_ATTRIBUTES = (
 )
 
 
+#: An origin (file and line, message id) is kept for messages only: bounded.
+MAX_ORIGIN_CHARS = 512
+
+
+def _text(item: DynamoDBItem, name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value["S"])
+
+
 def names(*attributes: str) -> dict[str, str]:
     """ExpressionAttributeNames for exactly these attributes (DynamoDB rejects unused ones)."""
     return {f"#{a}": a for a in attributes}
@@ -80,6 +89,10 @@ def new_item(
         "first_seen_at": num(now),
         "dup_count": num(0),
     }
+    if item.fingerprint:
+        attrs["fingerprint"] = string(item.fingerprint)
+    if item.origin:
+        attrs["origin"] = string(item.origin[:MAX_ORIGIN_CHARS])
     if token is not None and lease_seconds is not None:
         attrs["claim_token"] = string(token)
         attrs["lease_until"] = num(now + lease_seconds)
@@ -139,6 +152,9 @@ def to_record(item: DynamoDBItem) -> Record:
         dup_count=int(numbers["dup_count"] or 0),
         last_dup_at=float(last_dup_at) if last_dup_at is not None else None,
         run_id=item["run_id"]["S"] if "run_id" in item else None,
+        fingerprint=_text(item, "fingerprint"),
+        origin=_text(item, "origin"),
+        result=_text(item, "result"),
     )
 
 

@@ -94,6 +94,10 @@ _CLAIMABLE = (
     "attribute_not_exists(#dedup_key) OR #expires_at < :now"
     " OR (#status = :in_progress AND #lease_until < :now)"
 )
+#: With --on-conflict process: a completed record of another payload is claimable too.
+_CONFLICTING = (
+    " OR (#status = :completed AND attribute_exists(#fingerprint) AND #fingerprint <> :fingerprint)"
+)
 _HELD_BY_TOKEN = "#claim_token = :token AND #status = :in_progress"
 
 
@@ -222,30 +226,43 @@ class DynamoDBStore(DedupStore):
         return read_record(self.table, item)
 
     def _conditional_put(
-        self, operation: str, attrs: dict[str, Any], now: float
-    ) -> DynamoDBItem | None:
-        """Put if claimable; None on success, else the item that stood in the way."""
+        self, operation: str, attrs: dict[str, Any], now: float, take_conflicts: bool = False
+    ) -> tuple[bool, DynamoDBItem | None]:
+        """Put if claimable: (True, the item it replaced if it reports one) or (False, the
+        item that stood in the way). One request either way: the old item comes back in
+        the response (``ReturnValues`` / ``ReturnValuesOnConditionCheckFailure``)."""
+        condition = _CLAIMABLE
+        attribute_names = names(KEY_ATTRIBUTE, "expires_at", "status", "lease_until")
+        values: dict[str, Any] = {
+            ":now": num(now),
+            ":in_progress": string(RecordStatus.IN_PROGRESS.value),
+        }
+        extra: dict[str, Any] = {}
+        if take_conflicts and "fingerprint" in attrs:
+            # Records without a fingerprint are never taken (attribute_exists: moto
+            # answers true for <> on a missing attribute).
+            condition += _CONFLICTING
+            attribute_names.update(names("fingerprint"))
+            values[":completed"] = string(RecordStatus.COMPLETED.value)
+            values[":fingerprint"] = attrs["fingerprint"]
+            extra["ReturnValues"] = "ALL_OLD"
         try:
-            self._call(
+            response = self._call(
                 operation,
                 self._client.put_item,
                 TableName=self.table,
                 Item=attrs,
-                ConditionExpression=_CLAIMABLE,
-                ExpressionAttributeNames=names(
-                    KEY_ATTRIBUTE, "expires_at", "status", "lease_until"
-                ),
-                ExpressionAttributeValues={
-                    ":now": num(now),
-                    ":in_progress": string(RecordStatus.IN_PROGRESS.value),
-                },
+                ConditionExpression=condition,
+                ExpressionAttributeNames=attribute_names,
+                ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **extra,
             )
         except ConditionFailed as failed:
             if failed.item is None:  # a server without ALL_OLD support: read it
-                return self._get_item(operation, str(attrs[KEY_ATTRIBUTE]["S"])) or {}
-            return failed.item
-        return None
+                return False, self._get_item(operation, str(attrs[KEY_ATTRIBUTE]["S"])) or {}
+            return False, failed.item
+        return True, (response.get("Attributes") or None)
 
     def _get_item(self, operation: str, key: str) -> DynamoDBItem | None:
         response = self._call(
@@ -287,8 +304,17 @@ class DynamoDBStore(DedupStore):
         return init_table(self._db)
 
     def claim(
-        self, items: Sequence[KeyItem], lease_seconds: float, ttl_seconds: int
+        self,
+        items: Sequence[KeyItem],
+        lease_seconds: float,
+        ttl_seconds: int,
+        *,
+        take_conflicts: bool = False,
+        count_duplicates: bool = True,
     ) -> list[Result]:
+        """One conditional PutItem per key: all a new event or a duplicate costs (a
+        duplicate learns its record from ``ALL_OLD``); ``count_duplicates`` adds one
+        UpdateItem per duplicate for its counter."""
         for item in items:
             self._check_key(item.key)
         now = self.clock()
@@ -307,12 +333,20 @@ class DynamoDBStore(DedupStore):
                 token,
                 lease_seconds,
             )
-            old = self._conditional_put("claim", attrs, now)
-            if old is None:
+            won, old = self._conditional_put("claim", attrs, now, take_conflicts)
+            if won:
                 with lock:
                     claimed.append((item.key, token))
+                replaced = self._record(old) if old else None
+                if replaced is not None and (
+                    classify(replaced, now, item.fingerprint) is Outcome.CONFLICT
+                ):
+                    return Result(
+                        item.key, Outcome.CLAIMED, token=token, record=replaced, conflict=True
+                    )
                 return Result(item.key, Outcome.CLAIMED, token=token)
-            return self._count_duplicate(item.key, old, now)
+            assert old is not None
+            return self._count_duplicate(item, old, now, count_duplicates)
 
         try:
             return self._map_waves([i.key for i in items], one)
@@ -340,19 +374,24 @@ class DynamoDBStore(DedupStore):
 
         return sum(not released for released in self._map(one, claims))
 
-    def _count_duplicate(self, key: str, old: DynamoDBItem, now: float) -> Result:
-        """The claim failed: the record is live. Count the delivery on it.
+    def _count_duplicate(
+        self, item: KeyItem, old: DynamoDBItem, now: float, count: bool = True
+    ) -> Result:
+        """The claim failed: the record is live. With ``count``, count the delivery on it.
 
-        Only failed claims pay this second write. It is bound to the same life of the
-        record (same first_seen_at), so a count never lands on a record that was
-        released and claimed again in between.
+        Only counted duplicates pay this second write. It is bound to the same life of
+        the record (same first_seen_at), so a count never lands on a record that was
+        released and claimed again in between. A conflict is not counted.
         """
+        key = item.key
         if not old:  # vanished between the put and the read
             return Result(key, Outcome.IN_FLIGHT)
         before = self._record(old)
-        outcome = classify(before, now)
+        outcome = classify(before, now, item.fingerprint)
         if outcome is Outcome.NEW:  # cannot happen: the condition said it is live
             outcome = Outcome.IN_FLIGHT
+        if not count or outcome is Outcome.CONFLICT:
+            return Result(key, outcome, record=before)
         if "first_seen_at" in old:
             same_life = "#first_seen_at = :seen"
             attribute_names = names("dup_count", "last_dup_at", "first_seen_at")
@@ -377,18 +416,43 @@ class DynamoDBStore(DedupStore):
             return Result(key, outcome, record=before)
         return Result(key, outcome, record=self._record(response["Attributes"]))
 
-    def complete(self, key: str, token: str, ttl_seconds: int) -> bool:
-        return self.complete_many([(key, token)], ttl_seconds)[0]
+    def complete(self, key: str, token: str, ttl_seconds: int, result: str | None = None) -> bool:
+        return self.complete_many([(key, token)], ttl_seconds, [result])[0]
 
-    def complete_many(self, pairs: Sequence[tuple[str, str]], ttl_seconds: int) -> list[bool]:
+    def complete_many(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        ttl_seconds: int,
+        results: Sequence[str | None] | None = None,
+    ) -> list[bool]:
+        """One conditional UpdateItem per claim (a saved result goes in the same write)."""
         expires_at = int(self.clock()) + ttl_seconds
-        return self._update_held(
-            "complete",
-            pairs,
-            "SET #status = :completed, #expires_at = :expires_at REMOVE #lease_until, #claim_token",
-            ("status", "expires_at", "lease_until", "claim_token"),
-            {":completed": string(RecordStatus.COMPLETED.value), ":expires_at": num(expires_at)},
-        )
+        values = {
+            ":completed": string(RecordStatus.COMPLETED.value),
+            ":expires_at": num(expires_at),
+        }
+        update = "SET #status = :completed, #expires_at = :expires_at"
+        remove = " REMOVE #lease_until, #claim_token"
+        attributes = ("status", "expires_at", "lease_until", "claim_token")
+        if results is None or all(r is None for r in results):
+            return self._update_held("complete", pairs, update + remove, attributes, values)
+        saved = [(i, r) for i, r in enumerate(results) if r is not None]
+        bare = [i for i, r in enumerate(results) if r is None]
+        out: dict[int, bool] = {}
+        for index, result in saved:  # each result is its own value: one update each
+            out[index] = self._update_held(
+                "complete",
+                [pairs[index]],
+                update + ", #result = :result" + remove,
+                (*attributes, "result"),
+                {**values, ":result": string(result)},
+            )[0]
+        if bare:
+            done = self._update_held(
+                "complete", [pairs[i] for i in bare], update + remove, attributes, values
+            )
+            out.update(zip(bare, done, strict=True))
+        return [out[i] for i in range(len(pairs))]
 
     def renew(self, pairs: Sequence[tuple[str, str]], lease_seconds: float) -> list[bool]:
         """``expires_at`` is set just past the new lease: DynamoDB has no ``max`` in an
@@ -471,8 +535,8 @@ class DynamoDBStore(DedupStore):
         def one(index: int) -> Result:
             item = items[index]
             attrs = new_item(item, RecordStatus.COMPLETED, now, ttl_seconds, self.run_id)
-            old = self._conditional_put("seed", attrs, now)
-            if old is None:
+            won, old = self._conditional_put("seed", attrs, now)
+            if won:
                 return Result(item.key, Outcome.SEEDED)
             if not old:
                 return Result(item.key, Outcome.IN_FLIGHT)
