@@ -135,6 +135,43 @@ def process(
             "process what it left (a worker that died), instead of only reporting them.",
         ),
     ] = False,
+    on_conflict: Annotated[
+        str | None,
+        typer.Option(
+            "--on-conflict",
+            help="A completed key delivered again with another payload (a conflict): skip "
+            "it (reported), process it again (its claim takes the record over) or fail it "
+            "(the record is left as it was). Default: skip. (env: GCDEDUP_ON_CONFLICT)",
+            show_default=False,
+        ),
+    ] = None,
+    on_unkeyable: Annotated[
+        str | None,
+        typer.Option(
+            "--on-unkeyable",
+            help="An event the key strategy cannot key: fail (a bad record) or process it "
+            "without deduplication. Default: fail. (env: GCDEDUP_ON_UNKEYABLE)",
+            show_default=False,
+        ),
+    ] = None,
+    count_duplicates: Annotated[
+        bool | None,
+        typer.Option(
+            "--count-duplicates/--no-count-duplicates",
+            help="Keep a per-key duplicate counter (dup_count) in the store: one more write "
+            "per duplicate on DynamoDB. Default: on. (env: GCDEDUP_COUNT_DUPLICATES)",
+            show_default=False,
+        ),
+    ] = None,
+    save_result: Annotated[
+        bool | None,
+        typer.Option(
+            "--save-result/--no-save-result",
+            help="Keep each handler's JSON return value (up to 64 KiB) with its record; "
+            "duplicates then carry it in --out. Default: off. (env: GCDEDUP_SAVE_RESULT)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run events through the dedup store once each.
 
@@ -161,6 +198,10 @@ def process(
         concurrency=concurrency,
         batch_size=batch_size,
         run_id=run_id,
+        on_conflict=on_conflict,
+        on_unkeyable=on_unkeyable,
+        count_duplicates=count_duplicates,
+        save_result=save_result,
     )
     reader = EventReader(paths, fmt)
     with ExitStack() as stack:
@@ -360,12 +401,15 @@ def _render(output: Output, report: RunReport, settings: Settings, stopped_by: l
         rows += [("new (would be processed)", report.new)]
     rows += [
         ("duplicates", report.duplicate),
+        ("conflicts", report.conflicts),
         ("in flight elsewhere", report.in_flight),
         ("bad records", report.bad_record),
         ("duplicate rate", percent(rate(report.duplicate, events))),
     ]
     if report.lease_lost:
         rows.append(("claims lost to lease expiry", report.lease_lost))
+    if report.unkeyed:
+        rows.append(("processed without a key", report.unkeyed))
     output.table(
         f"{report.mode.value}: {settings.key_strategy} keys, namespace {settings.namespace}, "
         f"run {settings.run_id}",

@@ -75,6 +75,9 @@ class Record:
     origin: str | None = None
     #: The handler's saved return value as JSON text (``--save-result``), if any.
     result: str | None = None
+    #: False when claimed without duplicate counting (``count_duplicates=False``):
+    #: its ``dup_count`` says nothing about the duplicates it met.
+    counted: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -169,6 +172,8 @@ class StoreSummary:
     records: int = 0
     expired: int = 0
     duplicates: int = 0
+    #: Live records claimed without duplicate counting (their dup_count stays 0).
+    uncounted: int = 0
     by_namespace: dict[str, dict[str, int]] = field(default_factory=dict)
     by_status: dict[str, int] = field(default_factory=dict)
     by_topic: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -181,6 +186,7 @@ class StoreSummary:
             return
         self.records += 1
         self.duplicates += record.dup_count
+        self.uncounted += not record.counted
         ns = self.by_namespace.setdefault(record.namespace, {"records": 0, "duplicates": 0})
         ns["records"] += 1
         ns["duplicates"] += record.dup_count
@@ -196,6 +202,7 @@ class StoreSummary:
         self.records += other.records
         self.expired += other.expired
         self.duplicates += other.duplicates
+        self.uncounted += other.uncounted
         for mine, theirs in (
             (self.by_namespace, other.by_namespace),
             (self.by_topic, other.by_topic),
@@ -223,6 +230,7 @@ class StoreSummary:
             "expired": self.expired,
             "duplicates": self.duplicates,
             "duplicate_rate": self.duplicate_rate,
+            "uncounted": self.uncounted,
             "by_namespace": self.by_namespace,
             "by_status": self.by_status,
             "by_topic": self.by_topic,

@@ -66,9 +66,10 @@ class MemoryStore(DedupStore):
                 taken = outcome is Outcome.CONFLICT and take_conflicts
                 if outcome is Outcome.NEW or taken:
                     token = new_token()
-                    self._records[item.key] = self._fresh(
+                    fresh = self._fresh(
                         item, now, ttl_seconds, RecordStatus.IN_PROGRESS, now + lease_seconds, token
                     )
+                    self._records[item.key] = replace(fresh, counted=count_duplicates)
                     results.append(
                         Result(
                             item.key, Outcome.CLAIMED, token=token, record=current, conflict=taken
@@ -80,7 +81,9 @@ class MemoryStore(DedupStore):
                     results.append(Result(item.key, outcome, record=current))
                 else:
                     assert current is not None
-                    bumped = replace(current, dup_count=current.dup_count + 1, last_dup_at=now)
+                    bumped = replace(
+                        current, dup_count=current.dup_count + 1, last_dup_at=now, counted=True
+                    )
                     self._records[item.key] = bumped
                     results.append(Result(item.key, outcome, record=bumped))
         return results

@@ -33,7 +33,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from hashlib import blake2b
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -47,94 +46,24 @@ from .base import (
     Outcome,
     PurgeFilter,
     Record,
-    RecordStatus,
     Result,
     StoreSummary,
     classify,
     new_token,
 )
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS dedup (
-    key_hash BLOB NOT NULL UNIQUE,
-    key TEXT NOT NULL,
-    status TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    lease_until REAL,
-    claim_token TEXT,
-    namespace TEXT NOT NULL,
-    topic TEXT NOT NULL DEFAULT '',
-    first_seen_at REAL NOT NULL,
-    dup_count INTEGER NOT NULL DEFAULT 0,
-    last_dup_at REAL,
-    run_id TEXT,
-    fingerprint TEXT,
-    origin TEXT,
-    result TEXT
-);
-CREATE INDEX IF NOT EXISTS dedup_namespace ON dedup(namespace);
-"""
-
-_COLUMNS = (
-    "key, status, expires_at, lease_until, claim_token, namespace, topic, "
-    "first_seen_at, dup_count, last_dup_at, run_id, fingerprint, origin, result"
+from .sqlite_schema import (
+    ADDED_COLUMNS,
+    BUMP,
+    CLAIM,
+    COLUMNS,
+    COMPLETE,
+    RELEASE,
+    RENEW,
+    SCHEMA,
+    SEED,
+    key_hash,
+    row_to_record,
 )
-
-#: Columns added after the first layout: a file without them gets them on open.
-_ADDED_COLUMNS = ("fingerprint TEXT", "origin TEXT", "result TEXT")
-
-# The claim: insert, or take over a record that is expired or whose lease ran out,
-# or (?10 = 1: --on-conflict process) a completed record of another payload.
-# Numbered parameters: ?1 key, ?2 expires_at, ?3 lease_until, ?4 token, ?5 namespace,
-# ?6 topic, ?7 now, ?8 run_id, ?9 key_hash, ?10 take conflicts, ?11 fingerprint (NULL:
-# unknown), ?12 origin (tuples bind faster than dicts).
-_CLAIM = f"""
-INSERT INTO dedup (key_hash, {_COLUMNS})
-VALUES (?9, ?1, 'IN_PROGRESS', ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, ?8, ?11, ?12, NULL)
-ON CONFLICT(key_hash) DO UPDATE SET
-    status = 'IN_PROGRESS', expires_at = excluded.expires_at,
-    lease_until = excluded.lease_until, claim_token = excluded.claim_token,
-    namespace = excluded.namespace, topic = excluded.topic,
-    first_seen_at = excluded.first_seen_at, dup_count = 0, last_dup_at = NULL,
-    run_id = excluded.run_id, fingerprint = excluded.fingerprint,
-    origin = excluded.origin, result = NULL
-WHERE dedup.expires_at < ?7
-   OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < ?7)
-   OR (?10 AND dedup.status = 'COMPLETED' AND ?11 IS NOT NULL
-       AND dedup.fingerprint IS NOT NULL AND dedup.fingerprint <> ?11)
-"""
-
-_SEED = f"""
-INSERT INTO dedup (key_hash, {_COLUMNS}) VALUES
-    (:key_hash, :key, 'COMPLETED', :expires_at, NULL, NULL, :namespace, :topic, :now, 0, NULL,
-     :run_id, :fingerprint, :origin, NULL)
-ON CONFLICT(key_hash) DO UPDATE SET
-    status = 'COMPLETED', expires_at = excluded.expires_at, lease_until = NULL,
-    claim_token = NULL, namespace = excluded.namespace, topic = excluded.topic,
-    first_seen_at = excluded.first_seen_at, dup_count = 0, last_dup_at = NULL,
-    run_id = excluded.run_id, fingerprint = excluded.fingerprint,
-    origin = excluded.origin, result = NULL
-WHERE dedup.expires_at < :now
-   OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < :now)
-"""
-
-_BUMP = "UPDATE dedup SET dup_count = dup_count + 1, last_dup_at = ? WHERE key_hash = ?"
-_COMPLETE = (
-    "UPDATE dedup SET status = 'COMPLETED', expires_at = ?, lease_until = NULL, "
-    "claim_token = NULL, result = ? "
-    "WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
-)
-_RENEW = (
-    "UPDATE dedup SET lease_until = ?1, expires_at = max(expires_at, ?2) "
-    "WHERE key_hash = ?3 AND claim_token = ?4 AND status = 'IN_PROGRESS'"
-)
-_RELEASE = "DELETE FROM dedup WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
-
-
-def key_hash(key: str) -> bytes:
-    """The indexed form of a key (see the module docstring)."""
-    return blake2b(key.encode(), digest_size=16).digest()
-
 
 #: How long a write waits for another process's lock before the store fails.
 DEFAULT_BUSY_TIMEOUT_MS = 30_000
@@ -156,29 +85,6 @@ _TUNING = (
     "cache_size = -65536",  # KiB: 64 MiB of pages, allocated only as the store grows
     "wal_autocheckpoint = 8192",  # pages: the WAL stays under ~32 MiB between checkpoints
 )
-
-
-def _row_to_record(row: Sequence[Any], bumped_at: float | None = None) -> Record:
-    """A Record from a row; ``bumped_at`` counts one more duplicate seen at that time."""
-    dup_count, last_dup_at = int(row[8]), row[9]
-    if bumped_at is not None:
-        dup_count, last_dup_at = dup_count + 1, bumped_at
-    return Record(
-        key=row[0],
-        status=RecordStatus(row[1]),
-        expires_at=int(row[2]),
-        lease_until=row[3],
-        claim_token=row[4],
-        namespace=row[5],
-        topic=row[6],
-        first_seen_at=float(row[7]),
-        dup_count=dup_count,
-        last_dup_at=last_dup_at,
-        run_id=row[10],
-        fingerprint=row[11],
-        origin=row[12],
-        result=row[13],
-    )
 
 
 class SQLiteStore(DedupStore):
@@ -228,7 +134,7 @@ class SQLiteStore(DedupStore):
                 self._conn.execute(f"PRAGMA {pragma}")
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(dedup)")}
             if not columns or "key_hash" in columns:
-                self._conn.executescript(_SCHEMA)
+                self._conn.executescript(SCHEMA)
             if columns and "key_hash" in columns:
                 self._add_columns(columns)
         if columns and "key_hash" not in columns:
@@ -241,7 +147,7 @@ class SQLiteStore(DedupStore):
     def _add_columns(self, columns: set[str]) -> None:
         """Bring a file of the first layout up to date (ALTER TABLE ADD COLUMN is cheap:
         existing rows read the new columns as NULL, i.e. no fingerprint)."""
-        missing = [c for c in _ADDED_COLUMNS if c.split()[0] not in columns]
+        missing = [c for c in ADDED_COLUMNS if c.split()[0] not in columns]
         if not missing:
             return
         self._conn.execute("BEGIN IMMEDIATE")
@@ -345,7 +251,7 @@ class SQLiteStore(DedupStore):
                 self._conn.execute("COMMIT")
 
     def _select(self, conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, Record]:
-        return {key: _row_to_record(row) for key, row in self._rows(conn, keys).items()}
+        return {key: row_to_record(row) for key, row in self._rows(conn, keys).items()}
 
     def _rows(self, conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, tuple[Any, ...]]:
         """Raw rows by key (Record objects are built only where a caller needs one)."""
@@ -353,7 +259,7 @@ class SQLiteStore(DedupStore):
         for start in range(0, len(keys), _IN_CHUNK):
             chunk = [key_hash(key) for key in keys[start : start + _IN_CHUNK]]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {_COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
+            sql = f"SELECT {COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
             for row in conn.execute(sql, chunk):
                 found[row[0]] = row
         return found
@@ -373,7 +279,7 @@ class SQLiteStore(DedupStore):
         for start in range(0, len(hashes), _IN_CHUNK):
             chunk = hashes[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {_COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
+            sql = f"SELECT {COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
             unsure.update((row[0], row) for row in conn.execute(sql, chunk))
         if len(set(keys)) < len(keys):
             counts = Counter(keys)
@@ -417,6 +323,7 @@ class SQLiteStore(DedupStore):
                 take,
                 item.fingerprint or None,
                 item.origin or None,
+                None if count_duplicates else 1,
             )
             for index, (item, h) in enumerate(zip(items, hashes, strict=True))
         ]
@@ -424,7 +331,7 @@ class SQLiteStore(DedupStore):
         try:
             with self._write() as conn:
                 before = self._unsure(conn, keys, hashes)
-                conn.executemany(_CLAIM, params)
+                conn.executemany(CLAIM, params)
                 rows = self._rows(conn, list(before)) if before else {}
                 results: list[Result] = []
                 bumps = []
@@ -436,7 +343,7 @@ class SQLiteStore(DedupStore):
                     row = rows.get(key)
                     if row is not None and row[4] == token:
                         old = before[key]
-                        replaced = _row_to_record(old) if old is not None else None
+                        replaced = row_to_record(old) if old is not None else None
                         conflict = replaced is not None and (
                             classify(replaced, now, item.fingerprint) is Outcome.CONFLICT
                         )
@@ -453,16 +360,16 @@ class SQLiteStore(DedupStore):
                             bumps.append((now, param[8]))
                         results.append(Result(key, Outcome.IN_FLIGHT))
                         continue
-                    record = _row_to_record(row)
+                    record = row_to_record(row)
                     outcome = classify(record, now, item.fingerprint)
                     if outcome is Outcome.NEW:  # cannot happen: the upsert would have won
                         outcome = Outcome.IN_FLIGHT
                     if count_duplicates and outcome is not Outcome.CONFLICT:
                         bumps.append((now, param[8]))
-                        record = _row_to_record(row, bumped_at=now)
+                        record = row_to_record(row, bumped_at=now)
                     results.append(Result(key, outcome, record=record))
                 if bumps:
-                    conn.executemany(_BUMP, bumps)
+                    conn.executemany(BUMP, bumps)
         except sqlite3.Error as exc:
             raise self._failure("claim", exc) from exc
         return results
@@ -490,7 +397,7 @@ class SQLiteStore(DedupStore):
                     (expires_at, result, key_hash(key), token)
                     for (key, token), result in zip(pairs, saved, strict=True)
                 ]
-                if conn.executemany(_COMPLETE, params).rowcount == len(pairs):
+                if conn.executemany(COMPLETE, params).rowcount == len(pairs):
                     conn.execute("RELEASE complete_all")
                     return [True] * len(pairs)
                 conn.execute("ROLLBACK TO complete_all")
@@ -505,7 +412,7 @@ class SQLiteStore(DedupStore):
                     for key, token in pairs
                 ]
                 conn.executemany(
-                    _COMPLETE,
+                    COMPLETE,
                     [p for p, ok in zip(params, held, strict=True) if ok],
                 )
                 return held
@@ -520,7 +427,7 @@ class SQLiteStore(DedupStore):
         try:
             with self._write() as conn:
                 return [
-                    conn.execute(_RENEW, (lease_until, keep_until, key_hash(key), token)).rowcount
+                    conn.execute(RENEW, (lease_until, keep_until, key_hash(key), token)).rowcount
                     == 1
                     for key, token in pairs
                 ]
@@ -541,7 +448,7 @@ class SQLiteStore(DedupStore):
             try:
                 with self._write() as conn:
                     return [
-                        conn.execute(_RELEASE, (key_hash(key), token)).rowcount == 1
+                        conn.execute(RELEASE, (key_hash(key), token)).rowcount == 1
                         for key, token in pairs
                     ]
             finally:
@@ -571,7 +478,7 @@ class SQLiteStore(DedupStore):
                     }
                     for item in items
                 ]
-                conn.executemany(_SEED, params)
+                conn.executemany(SEED, params)
         except sqlite3.Error as exc:
             raise self._failure("seed", exc) from exc
         results = []
@@ -651,7 +558,8 @@ class SQLiteStore(DedupStore):
             + f" ELSE '{AGE_BUCKETS[-1][0]}' END"
         )
         sql = (
-            f"SELECT namespace, status, topic, {bucket_sql} AS age, count(*), sum(dup_count) "
+            f"SELECT namespace, status, topic, {bucket_sql} AS age, count(*), sum(dup_count), "
+            "sum(coalesce(uncounted, 0)) "
             "FROM dedup WHERE expires_at >= ? GROUP BY 1, 2, 3, 4"
         )
         with self._lock, self._errors("summary"):
@@ -660,8 +568,9 @@ class SQLiteStore(DedupStore):
                 "SELECT count(*) FROM dedup WHERE expires_at < ?", [now]
             ).fetchone()[0]
         out.expired = int(expired)
-        for namespace, status, topic, age, count, dups in rows:
+        for namespace, status, topic, age, count, dups, uncounted in rows:
             count, dups = int(count), int(dups or 0)
+            out.uncounted += int(uncounted or 0)
             out.records += count
             out.duplicates += dups
             ns = out.by_namespace.setdefault(namespace, {"records": 0, "duplicates": 0})

@@ -422,3 +422,13 @@ def test_sqlite_adds_the_new_columns_to_a_file_of_the_first_layout(tmp_path) -> 
     with open_store(f"sqlite:///{path}") as store:  # opening again changes nothing
         record = store.get("new")
         assert record is not None and record.fingerprint == "f1"
+
+
+def test_the_summary_tells_records_claimed_without_counting_apart(make_store: MakeStore) -> None:
+    store = make_store()
+    for key, counted in (("a", True), ("b", False), ("c", False)):
+        token = store.claim(items(key), LEASE, TTL, count_duplicates=counted)[0].token
+        store.complete(key, token or "", TTL)
+    store.claim(items("a", "b"), LEASE, TTL)  # a counted duplicate starts b's counter
+    summary = store.summary()
+    assert (summary.records, summary.uncounted, summary.duplicates) == (3, 1, 2)

@@ -78,8 +78,12 @@ def new_item(
     run_id: str | None,
     token: str | None = None,
     lease_seconds: float | None = None,
+    counted: bool = True,
 ) -> dict[str, Any]:
-    """A fresh record's item: first seen now, no duplicates yet, a lease when claimed."""
+    """A fresh record's item: first seen now, no duplicates yet, a lease when claimed.
+
+    Without ``counted`` it has no ``dup_count`` (claimed without duplicate counting:
+    a summary tells such records apart, and the first counted duplicate adds one)."""
     attrs: dict[str, Any] = {
         KEY_ATTRIBUTE: string(item.key),
         "status": string(status.value),
@@ -87,8 +91,9 @@ def new_item(
         "namespace": string(item.namespace),
         "topic": string(item.topic),
         "first_seen_at": num(now),
-        "dup_count": num(0),
     }
+    if counted:
+        attrs["dup_count"] = num(0)
     if item.fingerprint:
         attrs["fingerprint"] = string(item.fingerprint)
     if item.origin:
@@ -155,6 +160,7 @@ def to_record(item: DynamoDBItem) -> Record:
         fingerprint=_text(item, "fingerprint"),
         origin=_text(item, "origin"),
         result=_text(item, "result"),
+        counted="dup_count" in item,
     )
 
 

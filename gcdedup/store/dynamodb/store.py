@@ -332,6 +332,7 @@ class DynamoDBStore(DedupStore):
                 self.run_id,
                 token,
                 lease_seconds,
+                counted=count_duplicates,
             )
             won, old = self._conditional_put("claim", attrs, now, take_conflicts)
             if won:
