@@ -62,7 +62,9 @@ class Pipeline:
         self.handler = handler
         self.mode = mode
         self.keys = KeyMaker.create(settings.key_strategy, settings.namespace)
-        self._seen: set[str] = set()  # check mode: keys met earlier in this run
+        #: check mode: keys met earlier in this run -> (fingerprint, origin) of the record
+        #: a process run would hold for them by then.
+        self._seen: dict[str, tuple[str, str | None]] = {}
         self._pool: ThreadPoolExecutor | None = None
         if handler is not None and settings.concurrency > 1 and mode is Mode.PROCESS:
             self._pool = ThreadPoolExecutor(
@@ -395,26 +397,29 @@ class Pipeline:
     def _check_round(self, items: list[EventResult]) -> None:
         seen = self._seen
         fresh: list[EventResult] = []
-        for item in items:
-            if item.key in seen:
-                item.status = EventOutcome.DUPLICATE
-            else:
+        fresh_items: list[KeyItem] = []
+        for item, key_item in zip(items, self._key_items(items), strict=True):
+            earlier = seen.get(item.key or "")
+            if earlier is None:
                 fresh.append(item)
-        keys = [item.key or "" for item in fresh]
-        checked = self.store.check(keys) if fresh else []
+                fresh_items.append(key_item)
+            elif key_item.fingerprint and earlier[0] and key_item.fingerprint != earlier[0]:
+                item.status = EventOutcome.CONFLICT
+                item.conflict, item.conflict_with = True, earlier[1]
+            else:
+                item.status = EventOutcome.DUPLICATE
+        checked = self.store.check([i.key for i in fresh_items]) if fresh else []
         status = {Outcome.NEW: EventOutcome.NEW, Outcome.DUPLICATE: EventOutcome.DUPLICATE}
-        fingerprints = self._key_items(fresh)
-        for item, found, key_item in zip(fresh, checked, fingerprints, strict=True):
+        for item, found, key_item in zip(fresh, checked, fresh_items, strict=True):
             item.status = status.get(found.outcome, EventOutcome.IN_FLIGHT)
             record = found.record
-            if (
-                item.status is EventOutcome.DUPLICATE
-                and record is not None
-                and is_conflict(record, key_item.fingerprint)
-            ):
+            if record is None or found.outcome is Outcome.NEW:
+                seen[key_item.key] = (key_item.fingerprint, key_item.origin)
+                continue
+            seen[key_item.key] = (record.fingerprint or "", record.origin)
+            if item.status is EventOutcome.DUPLICATE and is_conflict(record, key_item.fingerprint):
                 item.status = EventOutcome.CONFLICT
                 item.conflict, item.conflict_with = True, record.origin
-        seen.update(keys)
 
     def close(self) -> None:
         self._claims.close()

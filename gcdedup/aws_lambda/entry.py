@@ -66,6 +66,8 @@ class _Run:
 
     def counts(self) -> Counter[str]:
         counts = Counter(result.status.value for result in self.results)
+        for result in self.results:
+            counts.update(result.flags())
         counts["failed"] += len(self.unfinished)
         counts["not_started"] = len(self.not_started)
         return counts
@@ -171,6 +173,10 @@ def _log_result(result: EventResult) -> None:
         fields["error"] = result.error
     if result.lease_lost:
         fields["lease_lost"] = True
+    if result.conflict:
+        fields["conflict_with"] = result.conflict_with
+    if result.cached:
+        fields["cached"] = True
     level = logging.WARNING if result.status in RETRY_STATUSES else logging.INFO
     emit(level, "event", **fields)
 
@@ -194,6 +200,8 @@ def _summary(container: Container, run: _Run, *, level: int = logging.INFO) -> d
         "records": len(run.results),
         **{status.value: counts[status.value] for status in EventOutcome},
         "not_started": counts["not_started"],
+        "cached": counts["cached"],
+        "unkeyed": counts["unkeyed"],
         "failures": sum(counts[s.value] for s in RETRY_STATUSES) + counts["not_started"],
         "namespace": container.settings.namespace,
         "key_strategy": container.settings.key_strategy,

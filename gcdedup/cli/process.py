@@ -23,6 +23,7 @@ from ..pipeline import EventOutcome, EventResult, Mode, Pipeline, RunReport
 from ..settings import ENV_VARS, Settings
 from ..sources import EventReader
 from ..store import open_store
+from ..store.cache import CachedStore
 from .common import (
     BatchOpt,
     ConcurrencyOpt,
@@ -216,6 +217,8 @@ def process(
                 **_store_options(concurrency, settings),
             )
         )
+        if settings.cache_size:  # GCDEDUP_CACHE_SIZE: repeats of keys completed in this run
+            dedup = CachedStore(dedup, settings.cache_size)
         pipeline = stack.enter_context(Pipeline(dedup, settings, event_handler, mode))
         sink = _open_out(stack, out)
         if json_output or str(out) == "-":
