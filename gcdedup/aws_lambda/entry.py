@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,10 +76,18 @@ class _Run:
 
 def handler(event: Any, context: LambdaContext | None = None) -> dict[str, Any]:
     """Lambda's entry point: an SQS batch or one EventBridge event."""
+    return invoke(get_container, event, context)
+
+
+def invoke(
+    container_of: Callable[[], Container], event: Any, context: LambdaContext | None
+) -> dict[str, Any]:
+    """One invocation on the container ``container_of()`` returns (built on first use):
+    the entry point's, or one a user's handler built with :func:`gcdedup.dedup`."""
     started = time.monotonic()
     set_request_id(getattr(context, "aws_request_id", None))
     try:
-        container = get_container()
+        container = container_of()
         container.deadline.start(context)
         try:
             return _invoke(container, event, context, started)
