@@ -432,3 +432,54 @@ def test_the_summary_tells_records_claimed_without_counting_apart(make_store: Ma
     store.claim(items("a", "b"), LEASE, TTL)  # a counted duplicate starts b's counter
     summary = store.summary()
     assert (summary.records, summary.uncounted, summary.duplicates) == (3, 1, 2)
+
+
+# -- the container cache in front of every backend ----------------------------------------
+
+
+def test_the_cache_answers_completed_keys_without_the_store(make_store: MakeStore) -> None:
+    from gcdedup.store.cache import CachedStore
+
+    inner = make_store()
+    store = CachedStore(inner, size=10)
+    token = store.claim(fp_items("k", "f1"), LEASE, TTL)[0].token
+    assert store.complete("k", token or "", TTL, '{"r":1}')
+    again = store.claim(fp_items("k", "f1"), LEASE, TTL)
+    assert outcomes(again) == [Outcome.DUPLICATE]
+    assert again[0].cached is True
+    assert again[0].record is not None and again[0].record.result == '{"r":1}'
+    record = inner.get("k")
+    assert record is not None and record.dup_count == 0  # the store was not asked
+    assert store.hits == 1
+    # Another payload goes to the store, which says conflict.
+    other = store.claim(fp_items("k", "f2"), LEASE, TTL)
+    assert outcomes(other) == [Outcome.CONFLICT]
+    assert other[0].cached is False
+
+
+def test_the_cache_forgets_expired_keys_and_is_bounded(make_store: MakeStore, clock) -> None:
+    from gcdedup.store.cache import CachedStore
+
+    store = CachedStore(make_store(), size=2)
+    for key in ("a", "b", "c"):
+        token = store.claim(items(key), LEASE, TTL)[0].token
+        store.complete(key, token or "", TTL)
+    results = store.claim(items("a", "b", "c"), LEASE, TTL)
+    assert [r.cached for r in results] == [False, True, True]  # "a" was pushed out
+    assert outcomes(results) == [Outcome.DUPLICATE] * 3
+    clock.advance(TTL + 1)
+    expired = store.claim(items("b"), LEASE, TTL)
+    assert outcomes(expired) == [Outcome.CLAIMED]  # the store's answer, not the cache's
+
+
+def test_the_cache_never_answers_for_a_released_or_purged_key(make_store: MakeStore) -> None:
+    from gcdedup.store.cache import CachedStore
+
+    store = CachedStore(make_store(), size=10)
+    token = store.claim(items("k"), LEASE, TTL)[0].token
+    assert store.release("k", token or "")
+    again = store.claim(items("k"), LEASE, TTL)
+    assert outcomes(again) == [Outcome.CLAIMED]
+    assert store.complete("k", again[0].token or "", TTL)
+    assert store.purge(PurgeFilter(all_records=True)) == 1  # a purge empties the cache too
+    assert outcomes(store.claim(items("k"), LEASE, TTL)) == [Outcome.CLAIMED]
