@@ -316,13 +316,14 @@ def _open_store(settings: Settings, clock: Clock | None, deadline: Deadline) -> 
     if urlsplit(url).scheme != "dynamodb":
         return open_store(url, clock=clock, run_id=settings.run_id)
     from ..store.dynamodb import DynamoDBStore
-    from ..store.dynamodb.client import ClientOptions, parse_url
+    from ..store.dynamodb.client import LAYOUT_OPTIONS, ClientOptions, parse_url
 
     overrides: dict[str, Any] = {}
     if "max_attempts" not in parse_qs(urlsplit(url).query):
         overrides["max_attempts"] = DYNAMODB_MAX_ATTEMPTS
     table, options = parse_url(url, **overrides)
-    client = dynamodb_client(table, deadline, ClientOptions(**options))
+    reach = {k: v for k, v in options.items() if k not in LAYOUT_OPTIONS}
+    client = dynamodb_client(table, deadline, ClientOptions(**reach))
     return DynamoDBStore(table, clock=clock, run_id=settings.run_id, client=client, **options)
 
 

@@ -483,3 +483,56 @@ def test_the_cache_never_answers_for_a_released_or_purged_key(make_store: MakeSt
     assert store.complete("k", again[0].token or "", TTL)
     assert store.purge(PurgeFilter(all_records=True)) == 1  # a purge empties the cache too
     assert outcomes(store.claim(items("k"), LEASE, TTL)) == [Outcome.CLAIMED]
+
+
+# -- single-table designs (dynamodb://T?pk=PK&sk=SK) ---------------------------------------
+
+
+def test_a_single_table_store_leaves_the_other_entities_alone(
+    make_store: MakeStore, backend: str, store_url: str
+) -> None:
+    if not backend.startswith("dynamodb-sk"):
+        pytest.skip("a single-table layout is a DynamoDB option")
+    import boto3
+    from conftest import OTHER_ENTITIES
+
+    from gcdedup.store.dynamodb.client import parse_url
+
+    store = make_store()
+    assert "records at PK = " in store.init()
+    _completed(store, "a", "f1")
+    store.claim(items("b"), LEASE, TTL)
+    summary = store.summary()
+    assert (summary.records, summary.by_status) == (2, {"COMPLETED": 1, "IN_PROGRESS": 1})
+    table, options = parse_url(store_url)
+    client = boto3.client(
+        "dynamodb", endpoint_url=options["endpoint_url"], region_name=options["region"]
+    )
+    stored = client.get_item(TableName=table, Key=store.layout.key("a"))["Item"]  # type: ignore[attr-defined]
+    assert stored["dedup_key"] == {"S": "a"}
+    assert store.purge(PurgeFilter(all_records=True)) == 2
+    left = client.scan(TableName=table)["Items"]
+    assert sorted(map(str, left)) == sorted(map(str, OTHER_ENTITIES))
+
+
+@pytest.mark.integration
+def test_init_names_what_a_single_table_url_needs(dynamodb_server) -> None:
+    from conftest import single_table
+
+    from gcdedup.errors import StoreError
+    from gcdedup.store import open_store
+
+    plain = dynamodb_server.table_url()
+    single_table(plain)
+    with open_store(plain) as store, pytest.raises(StoreError) as refused:
+        store.init()
+    assert "it has a sort key 'SK', gcdedup needs none (or name both in the URL:" in str(
+        refused.value
+    )
+    with open_store(f"{plain}&pk=PK&sk=Other") as store, pytest.raises(StoreError) as wrong:
+        store.init()
+    assert "its sort key is 'SK', the URL names 'Other'" in str(wrong.value)
+    missing = dynamodb_server.table_url()
+    with open_store(f"{missing}&pk=PK&sk=SK") as store, pytest.raises(StoreError) as absent:
+        store.init()
+    assert "does not exist: a store with pk/sk options lives in an existing" in str(absent.value)

@@ -56,7 +56,7 @@ from .codec import (
     KEY_ATTRIBUTE,
     SUMMARY_ATTRIBUTES,
     DynamoDBItem,
-    key_of,
+    Layout,
     names,
     new_item,
     num,
@@ -76,6 +76,7 @@ R = TypeVar("R")
 MAX_BATCH_GET = 100
 MAX_BATCH_WRITE = 25
 MAX_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
 #: Items per Scan page. Our items are ~200-400 bytes, so a page stays under the
 #: 1 MB DynamoDB cuts pages at; a local server that does not cut pages still
 #: never sends us an unbounded one.
@@ -91,7 +92,7 @@ MAX_UNPROCESSED_ROUNDS = 12
 # A key is claimable when absent, expired (TTL deletion lags by up to ~48 h) or an
 # IN_PROGRESS whose lease ran out: the same rule as classify(), inside the write.
 _CLAIMABLE = (
-    "attribute_not_exists(#dedup_key) OR #expires_at < :now"
+    "attribute_not_exists(#table_pk) OR #expires_at < :now"
     " OR (#status = :in_progress AND #lease_until < :now)"
 )
 #: With --on-conflict process: a completed record of another payload is claimable too.
@@ -139,9 +140,16 @@ class DynamoDBStore(DedupStore):
         concurrency: int = DEFAULT_CONCURRENCY,
         retry_mode: str = DEFAULT_RETRY_MODE,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        pk: str | None = None,
+        sk: str | None = None,
+        partition: str | None = None,
+        prefix: str | None = None,
     ) -> None:
         super().__init__(clock=clock or time.time, run_id=run_id)
         self.table = check_table_name(table)
+        #: Where records live in the table (codec.Layout): ``?pk=PK&sk=SK`` for a
+        #: single-table design.
+        self.layout = Layout.from_options(pk, sk, partition, prefix)
         options = ClientOptions(
             endpoint_url, region, profile, concurrency, retry_mode, max_attempts
         )
@@ -149,7 +157,10 @@ class DynamoDBStore(DedupStore):
         #: Items per Scan page (a test may lower it to see many pages).
         self.scan_page_items = SCAN_PAGE_ITEMS
         query = "&".join(
-            f"{k}={v}" for k, v in (("endpoint_url", endpoint_url), ("region", region)) if v
+            [
+                *(f"{k}={v}" for k, v in (("endpoint_url", endpoint_url), ("region", region)) if v),
+                *([self.layout.query()] if self.layout.query() else []),
+            ]
         )
         self.url = f"dynamodb://{table}" + (f"?{query}" if query else "")
         self._owns_client = client is None
@@ -216,10 +227,15 @@ class DynamoDBStore(DedupStore):
         return [out[i] for i in range(len(keys))]
 
     def _check_key(self, key: str) -> None:
-        if not key or len(key.encode()) > MAX_KEY_BYTES:
+        layout = self.layout
+        if layout.partition is not None:  # the key is the sort key
+            limit, what = MAX_SORT_KEY_BYTES, "a sort key"
+        else:
+            limit, what = MAX_KEY_BYTES - len((layout.prefix or "").encode()), "a partition key"
+        if not key or len(key.encode()) > limit:
             raise StoreError(
-                f"key {key[:40]!r}... cannot be stored in DynamoDB: a partition key must be "
-                f"1 to {MAX_KEY_BYTES} bytes"
+                f"key {key[:40]!r}... cannot be stored in DynamoDB: {what} must be "
+                f"1 to {limit} bytes"
             )
 
     def _record(self, item: DynamoDBItem) -> Record:
@@ -232,7 +248,10 @@ class DynamoDBStore(DedupStore):
         item that stood in the way). One request either way: the old item comes back in
         the response (``ReturnValues`` / ``ReturnValuesOnConditionCheckFailure``)."""
         condition = _CLAIMABLE
-        attribute_names = names(KEY_ATTRIBUTE, "expires_at", "status", "lease_until")
+        attribute_names = {
+            "#table_pk": self.layout.pk,
+            **names("expires_at", "status", "lease_until"),
+        }
         values: dict[str, Any] = {
             ":now": num(now),
             ":in_progress": string(RecordStatus.IN_PROGRESS.value),
@@ -269,7 +288,7 @@ class DynamoDBStore(DedupStore):
             operation,
             self._client.get_item,
             TableName=self.table,
-            Key=key_of(key),
+            Key=self.layout.key(key),
             ConsistentRead=True,
         )
         return response.get("Item")
@@ -301,7 +320,7 @@ class DynamoDBStore(DedupStore):
 
     def init(self) -> str:
         """Create the table (on-demand, TTL on expires_at) or verify an existing one."""
-        return init_table(self._db)
+        return init_table(self._db, self.layout)
 
     def claim(
         self,
@@ -333,6 +352,7 @@ class DynamoDBStore(DedupStore):
                 token,
                 lease_seconds,
                 counted=count_duplicates,
+                layout=self.layout,
             )
             won, old = self._conditional_put("claim", attrs, now, take_conflicts)
             if won:
@@ -406,7 +426,7 @@ class DynamoDBStore(DedupStore):
                 "claim",
                 self._client.update_item,
                 TableName=self.table,
-                Key=key_of(key),
+                Key=self.layout.key(key),
                 UpdateExpression="ADD #dup_count :one SET #last_dup_at = :now",
                 ConditionExpression=same_life,
                 ExpressionAttributeNames=attribute_names,
@@ -486,7 +506,7 @@ class DynamoDBStore(DedupStore):
                     operation,
                     self._client.update_item,
                     TableName=self.table,
-                    Key=key_of(key),
+                    Key=self.layout.key(key),
                     UpdateExpression=update,
                     ConditionExpression=_HELD_BY_TOKEN,
                     ExpressionAttributeNames=names(*attributes),
@@ -508,7 +528,7 @@ class DynamoDBStore(DedupStore):
                 "release",
                 self._client.delete_item,
                 TableName=self.table,
-                Key=key_of(key),
+                Key=self.layout.key(key),
                 ConditionExpression=_HELD_BY_TOKEN,
                 ExpressionAttributeNames=names("claim_token", "status"),
                 ExpressionAttributeValues={
@@ -535,7 +555,9 @@ class DynamoDBStore(DedupStore):
 
         def one(index: int) -> Result:
             item = items[index]
-            attrs = new_item(item, RecordStatus.COMPLETED, now, ttl_seconds, self.run_id)
+            attrs = new_item(
+                item, RecordStatus.COMPLETED, now, ttl_seconds, self.run_id, layout=self.layout
+            )
             won, old = self._conditional_put("seed", attrs, now)
             if won:
                 return Result(item.key, Outcome.SEEDED)
@@ -579,7 +601,7 @@ class DynamoDBStore(DedupStore):
         self._retry_unprocessed(
             "check",
             send,
-            {self.table: {"Keys": [key_of(k) for k in keys], "ConsistentRead": True}},
+            {self.table: {"Keys": [self.layout.key(k) for k in keys], "ConsistentRead": True}},
             lambda unprocessed: len(unprocessed.get(self.table, {}).get("Keys", [])),
             "keys",
             f"retry later or {LOWER_CONCURRENCY}",
@@ -602,6 +624,7 @@ class DynamoDBStore(DedupStore):
     ) -> None:
         """Every Scan page of every segment through ``on_page``, the segments in parallel."""
         segments = min(SCAN_SEGMENTS, self.concurrency)
+        request = self._scoped(request)
 
         def segment(number: int) -> None:
             start: Mapping[str, Any] | None = None
@@ -623,6 +646,26 @@ class DynamoDBStore(DedupStore):
 
         self._map(segment, list(range(segments)))
 
+    def _scoped(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A Scan request reading this layout's records only (a single table holds
+        other entities too); unchanged for gcdedup's own table."""
+        clause, scope_names, values = self.layout.scope()
+        if not clause:
+            return request
+        given = request.get("FilterExpression")
+        return {
+            **request,
+            "FilterExpression": f"{clause} AND {given}" if given else clause,
+            "ExpressionAttributeNames": {
+                **request.get("ExpressionAttributeNames", {}),
+                **scope_names,
+            },
+            "ExpressionAttributeValues": {
+                **request.get("ExpressionAttributeValues", {}),
+                **values,
+            },
+        }
+
     def purge(self, where: PurgeFilter, dry_run: bool = False) -> int:
         """Parallel Scan for the matching keys, BatchWriteItem deletes (25 a call).
 
@@ -639,7 +682,7 @@ class DynamoDBStore(DedupStore):
             if dry_run:
                 n = int(page.get("Count", 0))
             else:
-                keys = [item[KEY_ATTRIBUTE]["S"] for item in page.get("Items", [])]
+                keys = [self.layout.key_of_item(item) for item in page.get("Items", [])]
                 for chunk in _chunks(keys, MAX_BATCH_WRITE):
                     self._batch_delete(chunk)
                 n = len(keys)
@@ -649,16 +692,17 @@ class DynamoDBStore(DedupStore):
         if dry_run:
             request = {**matching, "Select": "COUNT"}
         else:
-            projected = {**matching.get("ExpressionAttributeNames", {}), **names(KEY_ATTRIBUTE)}
+            table_keys = [a for a in (self.layout.pk, self.layout.sk) if a is not None]
+            projected = {**matching.get("ExpressionAttributeNames", {}), **names(*table_keys)}
             request = {
                 **matching,
-                "ProjectionExpression": f"#{KEY_ATTRIBUTE}",
+                "ProjectionExpression": ", ".join(f"#{a}" for a in table_keys),
                 "ExpressionAttributeNames": projected,
             }
         self._scan_segments("purge", request, on_page)
         return sum(counts)
 
-    def _batch_delete(self, keys: Sequence[str]) -> None:
+    def _batch_delete(self, keys: Sequence[Mapping[str, Any]]) -> None:
         def send(request: Mapping[str, Any]) -> Mapping[str, Any]:
             response = self._call("purge", self._client.batch_write_item, RequestItems=request)
             return response.get("UnprocessedItems") or {}
@@ -666,7 +710,7 @@ class DynamoDBStore(DedupStore):
         self._retry_unprocessed(
             "purge",
             send,
-            {self.table: [{"DeleteRequest": {"Key": key_of(k)}} for k in keys]},
+            {self.table: [{"DeleteRequest": {"Key": dict(k)}} for k in keys]},
             lambda unprocessed: len(unprocessed.get(self.table, [])),
             "deletes",
             "run it again",
