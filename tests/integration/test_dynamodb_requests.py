@@ -136,3 +136,14 @@ def _key(event: Event) -> str:
     from gcdedup.keys import KeyMaker
 
     return KeyMaker.create("genesys", "cost")(event)
+
+
+def test_a_failed_handler_costs_its_claim_and_one_release(store: DynamoDBStore) -> None:
+    def fail(_: dict[str, Any]) -> None:
+        raise RuntimeError("downstream said no")
+
+    requests = Requests(store)
+    with Pipeline(store, settings(count_duplicates=False), fail) as pipeline:
+        report = pipeline.run(audits(1))
+    assert report.failed == 1
+    assert requests.take() == {"PutItem": 1, "DeleteItem": 1}  # claim, conditional release
