@@ -19,6 +19,7 @@ from test_aws_lambda import (
     genesys,
     key_of,
     load,
+    log_lines,
     outcomes,
     sqs_batch,
     sqs_record,
@@ -163,3 +164,24 @@ def test_a_call_on_a_key_held_elsewhere_raises_in_flight(tmp_path: Path) -> None
     holder.handle(event)
     holder.handle.close()
     inner.handle.close()
+
+
+@both_stores
+def test_the_invocation_line_counts_conflicts_and_cache_hits_as_metrics(
+    lambda_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    batch = sqs_batch(sqs_record(genesys(3), "m-03"), sqs_record(genesys(5), "m-05"))
+    assert failures(aws_lambda.handler(batch, FakeContext())) == set()
+    again = sqs_batch(sqs_record(genesys(3), "m-03b"))
+    assert failures(aws_lambda.handler(again, FakeContext())) == set()
+    lines = [line for line in log_lines(capsys.readouterr().out) if "message" in line]
+    events = {line["message_id"]: line for line in lines if line["message"] == "event"}
+    assert events["m-05"]["outcome"] == "conflict"
+    assert events["m-05"]["conflict_with"] == "sqs [m-03]"
+    assert events["m-03b"]["outcome"] == "duplicate" and events["m-03b"]["cached"] is True
+    first, second = [line for line in lines if line["message"] == "invocation"]
+    metrics = {m["Name"] for m in first["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"conflict", "cached", "unkeyed"} <= metrics
+    assert (first["processed"], first["conflict"], first["cached"]) == (1, 1, 0)
+    assert (second["duplicate"], second["cached"]) == (1, 1)

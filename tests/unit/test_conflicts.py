@@ -112,3 +112,18 @@ def test_stats_store_says_when_duplicate_counters_are_off(env: Path) -> None:
     )
     document = json.loads(CliRunner().invoke(app, ["stats", "--store", db, "--json"]).stdout)
     assert (document["records"], document["uncounted"], document["duplicates"]) == (1, 1, 0)
+
+
+def test_save_result_keeps_the_handlers_result_for_duplicates(env: Path) -> None:
+    out = env / "out.jsonl"
+    process(env, "--save-result")
+    process(env, "--out", str(out))
+    lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [line["outcome"] for line in lines] == ["duplicate", "conflict"]
+    assert lines[0]["result"]["handled"]  # what the first run's handler returned
+
+
+def test_policies_are_checked_with_one_line(env: Path) -> None:
+    result = CliRunner().invoke(app, ["process", S03, "--on-conflict", "maybe"])
+    assert result.exit_code == 2
+    assert "invalid on-conflict 'maybe': use skip, process, fail" in result.output
