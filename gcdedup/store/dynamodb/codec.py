@@ -267,7 +267,7 @@ def to_record(item: DynamoDBItem) -> Record:
         fingerprint=_text(item, "fingerprint"),
         origin=_text(item, "origin"),
         result=_text(item, "result"),
-        counted="dup_count" in item,
+        counted="dup_count" in item or foreign,  # the tutorial's items never had counters
     )
 
 
