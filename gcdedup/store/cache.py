@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 from .base import (
     DedupStore,
@@ -46,6 +47,12 @@ class CachedStore(DedupStore):
         self._records: OrderedDict[str, Record] = OrderedDict()
         self._claims: dict[str, KeyItem] = {}  # token -> what it claimed
         self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        """What the backend has beyond the contract (a DynamoDB store's ``client``)."""
+        if name == "inner":  # not set yet: no recursion while unpickling or building
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def _remember(self, record: Record) -> None:
         """Under the lock."""
