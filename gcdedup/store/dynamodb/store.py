@@ -455,25 +455,21 @@ class DynamoDBStore(DedupStore):
         update = "SET #status = :completed, #expires_at = :expires_at"
         remove = " REMOVE #lease_until, #claim_token"
         attributes = ("status", "expires_at", "lease_until", "claim_token")
-        if results is None or all(r is None for r in results):
-            return self._update_held("complete", pairs, update + remove, attributes, values)
-        saved = [(i, r) for i, r in enumerate(results) if r is not None]
-        bare = [i for i, r in enumerate(results) if r is None]
-        out: dict[int, bool] = {}
-        for index, result in saved:  # each result is its own value: one update each
-            out[index] = self._update_held(
-                "complete",
-                [pairs[index]],
+        saved = results if results is not None else [None] * len(pairs)
+
+        def with_result(index: int) -> tuple[str, tuple[str, ...], dict[str, Any]] | None:
+            result = saved[index]
+            if result is None:
+                return None
+            return (
                 update + ", #result = :result" + remove,
                 (*attributes, "result"),
                 {**values, ":result": string(result)},
-            )[0]
-        if bare:
-            done = self._update_held(
-                "complete", [pairs[i] for i in bare], update + remove, attributes, values
             )
-            out.update(zip(bare, done, strict=True))
-        return [out[i] for i in range(len(pairs))]
+
+        return self._update_held(
+            "complete", pairs, update + remove, attributes, values, per_pair=with_result
+        )
 
     def renew(self, pairs: Sequence[tuple[str, str]], lease_seconds: float) -> list[bool]:
         """``expires_at`` is set just past the new lease: DynamoDB has no ``max`` in an
@@ -494,24 +490,28 @@ class DynamoDBStore(DedupStore):
         update: str,
         attributes: tuple[str, ...],
         values: dict[str, Any],
+        per_pair: Callable[[int], tuple[str, tuple[str, ...], dict[str, Any]] | None] | None = None,
     ) -> list[bool]:
         """One conditional UpdateItem per claim, the token check inside the condition
         (``attributes``: every #name the update and that condition use); False for a
-        claim the token no longer holds."""
+        claim the token no longer holds. ``per_pair(index)`` may give one pair its own
+        (update, attributes, values), e.g. to save its result in the same write."""
 
         def one(index: int) -> bool:
             key, token = pairs[index]
+            own = per_pair(index) if per_pair is not None else None
+            update_, attributes_, values_ = own or (update, attributes, values)
             try:
                 self._call(
                     operation,
                     self._client.update_item,
                     TableName=self.table,
                     Key=self.layout.key(key),
-                    UpdateExpression=update,
+                    UpdateExpression=update_,
                     ConditionExpression=_HELD_BY_TOKEN,
-                    ExpressionAttributeNames=names(*attributes),
+                    ExpressionAttributeNames=names(*attributes_),
                     ExpressionAttributeValues={
-                        **values,
+                        **values_,
                         ":token": string(token),
                         ":in_progress": string(RecordStatus.IN_PROGRESS.value),
                     },
