@@ -4,6 +4,8 @@ call returns, skips or raises as documented."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -185,3 +187,43 @@ def test_the_invocation_line_counts_conflicts_and_cache_hits_as_metrics(
     assert {"conflict", "cached", "unkeyed"} <= metrics
     assert (first["processed"], first["conflict"], first["cached"]) == (1, 1, 0)
     assert (second["duplicate"], second["cached"]) == (1, 1)
+
+
+def test_the_lambda_reprocessing_200_known_events_costs_one_write_each(
+    lambda_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Lambda's defaults on the DynamoDB test server: a duplicate is one PutItem; in a warm
+    container that completed it, none."""
+    sample = genesys(1)
+    events = []
+    for index in range(200):
+        event = json.loads(json.dumps(sample))
+        event["detail"]["eventBody"]["id"] = str(uuid.UUID(int=index))
+        events.append(sqs_record(event, f"m-{index}"))
+    batch = sqs_batch(*events)
+
+    def requests() -> Counter[str]:
+        sent: Counter[str] = Counter()
+        client = aws_lambda.get_container().store.client  # type: ignore[attr-defined]
+        client.meta.events.register(
+            "before-send.dynamodb", lambda event_name, **_: sent.update([event_name[12:]])
+        )
+        return sent
+
+    first = requests()
+    assert failures(aws_lambda.handler(batch, FakeContext())) == set()
+    assert first == {"dynamodb.PutItem": 200, "dynamodb.UpdateItem": 200}
+    warm = requests()
+    assert failures(aws_lambda.handler(batch, FakeContext())) == set()
+    assert warm == {}  # the container cache
+    aws_lambda.reset()  # a new container: nothing cached
+    cold = requests()
+    assert failures(aws_lambda.handler(batch, FakeContext())) == set()
+    assert cold == {"dynamodb.PutItem": 200}
+    summaries = [line for line in log_lines(capsys.readouterr().out) if line.get("_aws")]
+    assert [(s["processed"], s["duplicate"], s["cached"]) for s in summaries] == [
+        (200, 0, 0),
+        (0, 200, 200),
+        (0, 200, 0),
+    ]
