@@ -173,7 +173,9 @@ def counts_process(path: str) -> dict[str, int]:
         "events": doc["events"],
         "bad_records": doc["bad_records"],
         "unique": doc["processed"],
-        "duplicates": doc["duplicates"],
+        # stats counts a same-key copy with another payload as a duplicate of kind
+        # "conflict"; process reports it apart, as a conflict
+        "duplicates": doc["duplicates"] + doc["conflicts"],
     }
 
 

@@ -1,7 +1,8 @@
 """gcdedup: process each Genesys Cloud EventBridge event once.
 
 The library is the product; the CLI (``gcdedup.cli``) and the Lambda entry point
-(``gcdedup.aws_lambda``) are thin adapters over :func:`gcdedup.pipeline.process`.
+(``gcdedup.aws_lambda``) are thin adapters over :func:`gcdedup.pipeline.process`, and
+:func:`dedup` wraps a function of your own (your own Lambda handler) in the same pipeline.
 
 ``__all__`` is the public API. Names are imported on first use, so ``import
 gcdedup`` stays cheap and a Lambda that only processes never loads the offline
@@ -20,13 +21,17 @@ _EXPORTS = {
     "AnalysisOptions": "gcdedup.analysis",
     "BadRecord": "gcdedup.events",
     "ConfigError": "gcdedup.errors",
+    "ConflictError": "gcdedup.errors",
+    "Deduplicated": "gcdedup.api",
     "DedupStore": "gcdedup.store",
     "Event": "gcdedup.events",
     "EventOutcome": "gcdedup.pipeline",
     "EventReader": "gcdedup.sources",
     "EventResult": "gcdedup.pipeline",
     "GcdedupError": "gcdedup.errors",
+    "InFlightError": "gcdedup.errors",
     "KeyMaker": "gcdedup.keys",
+    "KeyStrategyError": "gcdedup.errors",
     "Location": "gcdedup.events",
     "Mode": "gcdedup.pipeline",
     "Pipeline": "gcdedup.pipeline",
@@ -37,6 +42,7 @@ _EXPORTS = {
     "StoreError": "gcdedup.errors",
     "analyze": "gcdedup.analysis",
     "build_handler": "gcdedup.handlers",
+    "dedup": "gcdedup.api",
     "open_store": "gcdedup.store",
     "process": "gcdedup.pipeline",
 }
@@ -45,13 +51,17 @@ __all__ = [
     "AnalysisOptions",
     "BadRecord",
     "ConfigError",
+    "ConflictError",
     "DedupStore",
+    "Deduplicated",
     "Event",
     "EventOutcome",
     "EventReader",
     "EventResult",
     "GcdedupError",
+    "InFlightError",
     "KeyMaker",
+    "KeyStrategyError",
     "Location",
     "Mode",
     "Pipeline",
@@ -63,13 +73,22 @@ __all__ = [
     "__version__",
     "analyze",
     "build_handler",
+    "dedup",
     "open_store",
     "process",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from gcdedup.analysis import AnalysisOptions, analyze
-    from gcdedup.errors import ConfigError, GcdedupError, StoreError
+    from gcdedup.api import Deduplicated, dedup
+    from gcdedup.errors import (
+        ConfigError,
+        ConflictError,
+        GcdedupError,
+        InFlightError,
+        KeyStrategyError,
+        StoreError,
+    )
     from gcdedup.events import BadRecord, Event, Location
     from gcdedup.handlers import build_handler
     from gcdedup.keys import KeyMaker

@@ -62,3 +62,11 @@ class HandlerError(GcdedupError):
 
 class GenesysError(GcdedupError):
     """A Genesys Cloud API call failed after the retries it is allowed."""
+
+
+class InFlightError(GcdedupError):
+    """The event's key is claimed by another live worker: deliver it again later."""
+
+
+class ConflictError(GcdedupError):
+    """The event's key was completed for another payload (``on_conflict="fail"``)."""

@@ -91,6 +91,15 @@ def content_digest(value: Any) -> str:
     return digest(canonical_json(value))
 
 
+def payload_fingerprint(event: Event) -> str:
+    """The digest a record keeps of its payload: the canonical ``eventBody`` (the whole
+    ``detail`` for shapes without one), as ``stats`` compares deliveries. Two deliveries
+    of one key with different fingerprints are a conflict."""
+    detail = event.detail
+    body = detail.get("eventBody")
+    return digest(canonical_json(body if type(body) is dict else detail))
+
+
 def validate_namespace(namespace: str) -> str:
     """Namespaces are short, printable and free of the ``#`` separator."""
     if not _NAMESPACE.match(namespace):

@@ -12,226 +12,36 @@ processing (a failed first copy lets the second copy run) at batch speed.
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+
+import orjson
 
 from .concurrency import waves
 from .errors import KeyStrategyError
-from .events import BadRecord, Event, Location
+from .events import BadRecord, Event
 from .handlers import Handler
 from .heartbeat import Heartbeat
-from .keys import KeyMaker
+from .keys import KeyMaker, payload_fingerprint
+from .outcomes import EventOutcome, EventResult, Mode, RunReport
 from .settings import Settings
-from .store import DedupStore, KeyItem, Outcome
+from .store import DedupStore, KeyItem, Outcome, Record
+from .store.base import is_conflict
 
 log = logging.getLogger(__name__)
-
-#: How many bad records and failures a report keeps verbatim (all are counted).
-REPORT_SAMPLES = 100
 
 #: Waiting for another holder's lease: how long past its stored lapse to try again
 #: (clocks of two machines differ a little).
 LAPSE_MARGIN_SECONDS = 1.0
 
-
-class Mode(str, enum.Enum):
-    PROCESS = "process"  # claim, run the handler, complete
-    CHECK = "check"  # read only: what a process run would skip
-    SEED = "seed"  # mark as seen without running the handler
-
-
-class EventOutcome(str, enum.Enum):
-    """The outcome of one event in a run (the ``outcome`` field of ``--out``); a stored
-    record's state is store.RecordStatus."""
-
-    PROCESSED = "processed"
-    DUPLICATE = "duplicate"
-    IN_FLIGHT = "in_flight"
-    FAILED = "failed"
-    NEW = "new"  # check mode: would be processed
-    SEEDED = "seeded"
-    BAD_RECORD = "bad_record"
-    NOT_STARTED = "not_started"  # claimed, then released unrun because the run was stopped
-
-
-@dataclass(slots=True)
-class EventResult:
-    """What happened to one input record."""
-
-    location: Location
-    status: EventOutcome
-    key: str | None = None
-    topic: str | None = None
-    error: str | None = None
-    result: Any = None
-    lease_lost: bool = False
-    event: Event | None = None
-    #: For IN_FLIGHT: when the other holder's stored lease lapses (epoch seconds), if known.
-    lease_until: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "location": str(self.location),
-            "key": self.key,
-            "topic": self.topic,
-            "outcome": self.status.value,
-        }
-        if self.location.record is not None:
-            out["record"] = self.location.record
-        if self.error is not None:
-            out["error"] = self.error
-        if self.result is not None:
-            out["result"] = self.result
-        if self.lease_lost:
-            out["lease_lost"] = True
-        return out
-
-
-@dataclass
-class RunReport:
-    """Counts for a run, plus samples of what went wrong."""
-
-    mode: Mode
-    run_id: str
-    key_strategy: str
-    namespace: str
-    counts: Counter[str] = field(default_factory=Counter)
-    by_topic: dict[str, Counter[str]] = field(default_factory=dict)
-    bad_records: list[BadRecord] = field(default_factory=list)
-    failures: list[EventResult] = field(default_factory=list)
-    #: The earliest stored lease among events found IN_FLIGHT (epoch seconds).
-    in_flight_lapse_at: float | None = None
-
-    def count_all(self, results: Sequence[EventResult]) -> None:
-        """Fold a batch of results in (one Counter update per batch, not per event)."""
-        tally: Counter[tuple[str | None, EventOutcome]] = Counter(
-            (r.topic, r.status) for r in results
-        )
-        for result in results:
-            if result.lease_lost:
-                self.counts["lease_lost"] += 1
-            if result.lease_until is not None and (
-                self.in_flight_lapse_at is None or result.lease_until < self.in_flight_lapse_at
-            ):
-                self.in_flight_lapse_at = result.lease_until
-            if result.status is EventOutcome.BAD_RECORD and len(self.bad_records) < REPORT_SAMPLES:
-                self.bad_records.append(BadRecord(result.location, result.error or ""))
-            elif result.status is EventOutcome.FAILED and len(self.failures) < REPORT_SAMPLES:
-                self.failures.append(result)
-        for (topic, status), n in tally.items():
-            self.counts["events"] += n
-            self.counts[status.value] += n
-            if status is EventOutcome.BAD_RECORD:
-                continue
-            per_topic = self.by_topic.setdefault(topic or "unknown", Counter())
-            per_topic["events"] += n
-            per_topic[status.value] += n
-
-    def count_retry(self, results: Sequence[EventResult]) -> None:
-        """Fold in a second pass over events this report counted as IN_FLIGHT: each
-        moves from in_flight to its new outcome; the earliest lapse is re-read."""
-        self.in_flight_lapse_at = None
-        for result in results:
-            per_topic = self.by_topic.setdefault(result.topic or "unknown", Counter())
-            for counter in (self.counts, per_topic):
-                counter["in_flight"] -= 1
-                counter[result.status.value] += 1
-            if result.lease_lost:
-                self.counts["lease_lost"] += 1
-            if result.status is EventOutcome.FAILED and len(self.failures) < REPORT_SAMPLES:
-                self.failures.append(result)
-            if result.lease_until is not None and (
-                self.in_flight_lapse_at is None or result.lease_until < self.in_flight_lapse_at
-            ):
-                self.in_flight_lapse_at = result.lease_until
-
-    # One property per count, so a misspelt name is a type error, not a silent 0.
-
-    @property
-    def events(self) -> int:
-        """Input records of the run, bad records included (``records`` in to_dict)."""
-        return self.counts["events"]
-
-    @property
-    def processed(self) -> int:
-        return self.counts[EventOutcome.PROCESSED.value]
-
-    @property
-    def duplicate(self) -> int:
-        return self.counts[EventOutcome.DUPLICATE.value]
-
-    @property
-    def in_flight(self) -> int:
-        return self.counts[EventOutcome.IN_FLIGHT.value]
-
-    @property
-    def failed(self) -> int:
-        return self.counts[EventOutcome.FAILED.value]
-
-    @property
-    def new(self) -> int:
-        return self.counts[EventOutcome.NEW.value]
-
-    @property
-    def seeded(self) -> int:
-        return self.counts[EventOutcome.SEEDED.value]
-
-    @property
-    def bad_record(self) -> int:
-        return self.counts[EventOutcome.BAD_RECORD.value]
-
-    @property
-    def lease_lost(self) -> int:
-        """Events processed whose claim was taken over before completion."""
-        return self.counts["lease_lost"]
-
-    @property
-    def not_started(self) -> int:
-        """Events claimed, then released unrun because the run was stopped."""
-        return self.counts[EventOutcome.NOT_STARTED.value]
-
-    @property
-    def valid_events(self) -> int:
-        """Records that were events (everything but bad records)."""
-        return self.counts["events"] - self.counts["bad_record"]
-
-    def to_dict(self) -> dict[str, Any]:
-        c = self.counts
-        return {
-            "mode": self.mode.value,
-            "run_id": self.run_id,
-            "key_strategy": self.key_strategy,
-            "namespace": self.namespace,
-            "records": c["events"],
-            "events": self.valid_events,
-            "processed": c["processed"],
-            "duplicates": c["duplicate"],
-            "in_flight": c["in_flight"],
-            "failed": c["failed"],
-            "new": c["new"],
-            "seeded": c["seeded"],
-            "bad_records": c["bad_record"],
-            "lease_lost": c["lease_lost"],
-            "not_started": c["not_started"],
-            "in_flight_lapse_at": self.in_flight_lapse_at,
-            "by_topic": {
-                topic: dict(sorted(counter.items()))
-                for topic, counter in sorted(self.by_topic.items())
-            },
-            "bad_record_samples": [b.to_dict() for b in self.bad_records],
-            "failure_samples": [
-                {"location": str(f.location), "key": f.key, "error": f.error} for f in self.failures
-            ],
-        }
+#: The largest handler result --save-result keeps (JSON bytes): DynamoDB items are
+#: limited to 400 KB, and a result is returned, not archived.
+MAX_SAVED_RESULT_BYTES = 64 * 1024
 
 
 ResultSink = Callable[[EventResult], None]
@@ -252,7 +62,9 @@ class Pipeline:
         self.handler = handler
         self.mode = mode
         self.keys = KeyMaker.create(settings.key_strategy, settings.namespace)
-        self._seen: set[str] = set()  # check mode: keys met earlier in this run
+        #: check mode: keys met earlier in this run -> (fingerprint, origin) of the record
+        #: a process run would hold for them by then.
+        self._seen: dict[str, tuple[str, str | None]] = {}
         self._pool: ThreadPoolExecutor | None = None
         if handler is not None and settings.concurrency > 1 and mode is Mode.PROCESS:
             self._pool = ThreadPoolExecutor(
@@ -295,6 +107,8 @@ class Pipeline:
         results: list[EventResult] = []
         # Each keyed result carries its event and key, so it is a round's work item too.
         keyed: list[EventResult] = []
+        unkeyed: list[EventResult] = []  # --on-unkeyable process: handled without a claim
+        unkeyable_runs = self.settings.on_unkeyable == "process"
         make_key = self.keys
         for record in batch:
             if type(record) is not Event and isinstance(record, BadRecord):
@@ -305,6 +119,14 @@ class Pipeline:
             try:
                 key = make_key(record)
             except KeyStrategyError as exc:
+                if unkeyable_runs and self.mode is not Mode.SEED:
+                    loose = EventResult(
+                        record.location, EventOutcome.NEW, None, record.family, event=record
+                    )
+                    loose.unkeyed = True
+                    results.append(loose)
+                    unkeyed.append(loose)
+                    continue
                 results.append(
                     EventResult(record.location, EventOutcome.BAD_RECORD, error=f"no key: {exc}")
                 )
@@ -315,23 +137,60 @@ class Pipeline:
             results.append(result)
             keyed.append(result)
         lease = self.settings.lease_seconds if lease_seconds is None else lease_seconds
-        if keyed and (self.mode is Mode.SEED or (self.mode is Mode.PROCESS and not self.handler)):
+        if keyed and self._marks_done():
             # Nothing runs, so nothing can fail in between: one write per key marks it
             # done, and the store answers a key's later copies in the batch itself.
             self._mark_done(keyed)
-            return results
-        # Wave n holds the (n+1)-th occurrence of each key in this batch.
-        for wave in waves([result.key for result in keyed]):
-            items = [keyed[index] for index in wave]
-            if self.mode is Mode.PROCESS:
-                self._process_round(items, lease)
+        else:
+            # Wave n holds the (n+1)-th occurrence of each key in this batch.
+            for wave in waves([result.key for result in keyed]):
+                items = [keyed[index] for index in wave]
+                if self.mode is Mode.PROCESS:
+                    self._process_round(items, lease)
+                else:
+                    self._check_round(items)
+        if unkeyed and self.mode is Mode.PROCESS:
+            if self.handler is None:
+                for item in unkeyed:
+                    item.status = EventOutcome.PROCESSED
             else:
-                self._check_round(items)
+                for _ in self._handle(unkeyed):
+                    pass
         return results
 
     def _key_items(self, items: list[EventResult]) -> list[KeyItem]:
         namespace = self.settings.namespace
-        return [KeyItem(item.key or "", namespace, item.topic or "") for item in items]
+        return [
+            KeyItem(
+                item.key or "",
+                namespace,
+                item.topic or "",
+                payload_fingerprint(item.event) if item.event is not None else "",
+                str(item.location),
+            )
+            for item in items
+        ]
+
+    def _conflict(self, item: EventResult, stored: Record | None) -> None:
+        """Mark and log a conflict: this delivery's payload differs from the stored one.
+
+        Logged at INFO: the Lambda's log shows each one; the CLI counts them in its
+        report and lists each in --out (and on stderr with -v)."""
+        item.conflict = True
+        item.conflict_with = stored.origin if stored is not None else None
+        log.info(
+            "conflict: %s at %s has another payload than its first delivery at %s "
+            "(--on-conflict %s)",
+            item.key,
+            item.location,
+            item.conflict_with or "an unknown place",
+            self.settings.on_conflict,
+            extra={
+                "key": item.key,
+                "location": str(item.location),
+                "first_location": item.conflict_with,
+            },
+        )
 
     def _process_round(self, items: list[EventResult], lease: float) -> None:
         ttl = self.settings.ttl_seconds
@@ -339,7 +198,14 @@ class Pipeline:
         # while IN_PROGRESS, so with a TTL shorter than the lease (say --ttl 1m, or a
         # Lambda lease of 15 min) a second worker could take a live claim.
         claim_ttl = max(ttl, math.ceil(lease) + 1)
-        claims = self.store.claim(self._key_items(items), lease, claim_ttl)
+        policy = self.settings.on_conflict
+        claims = self.store.claim(
+            self._key_items(items),
+            lease,
+            claim_ttl,
+            take_conflicts=policy == "process",
+            count_duplicates=self.settings.count_duplicates,
+        )
         claimed: list[EventResult] = []
         tokens: dict[str, str] = {}
         for item, claim in zip(items, claims, strict=True):
@@ -347,13 +213,36 @@ class Pipeline:
             if outcome is Outcome.CLAIMED:
                 claimed.append(item)
                 tokens[item.key or ""] = claim.token or ""
+                if claim.conflict:
+                    self._conflict(item, claim.record)
             elif outcome is Outcome.DUPLICATE:
                 item.status = EventOutcome.DUPLICATE
+                item.cached = claim.cached
+                if claim.record is not None and claim.record.result is not None:
+                    item.result = orjson.loads(claim.record.result)
+            elif outcome is Outcome.CONFLICT:
+                self._conflict(item, claim.record)
+                if policy == "fail":
+                    item.status = EventOutcome.FAILED
+                    item.error = (
+                        f"conflict: key {item.key} was completed for another payload (first "
+                        f"delivery: {item.conflict_with or 'unknown'}); --on-conflict fail "
+                        "leaves its record as it was"
+                    )
+                else:
+                    item.status = EventOutcome.CONFLICT
             else:
                 item.status = EventOutcome.IN_FLIGHT
                 if claim.record is not None:
                     item.lease_until = claim.record.lease_until
         if not claimed:
+            return
+        if self.handler is None:
+            # Count only (with a conflict policy that takes over or fails): nothing
+            # runs, so nothing can fail or be cut short in between.
+            for item in claimed:
+                item.status = EventOutcome.PROCESSED
+            self._finish(claimed, tokens, ttl)
             return
         self._claims.hold(tokens, lease)
         try:
@@ -374,8 +263,9 @@ class Pipeline:
         undone = [item for item in items if item.status is not EventOutcome.PROCESSED]
         self._claims.drop([item.key or "" for item in items])
         if done:
+            saved = [self._saved(item) for item in done] if self.settings.save_result else None
             kept = self.store.complete_many(
-                [(item.key or "", tokens[item.key or ""]) for item in done], ttl
+                [(item.key or "", tokens[item.key or ""]) for item in done], ttl, saved
             )
             for item, still_ours in zip(done, kept, strict=True):
                 if not still_ours:
@@ -383,6 +273,26 @@ class Pipeline:
                     item.lease_lost = True
         if undone:
             self._release({item.key or "": tokens[item.key or ""] for item in undone})
+
+    def _saved(self, item: EventResult) -> str | None:
+        """The handler's result as JSON text to keep (--save-result), or None: nothing
+        returned, not JSON-serialisable, or over MAX_SAVED_RESULT_BYTES (logged)."""
+        if item.result is None:
+            return None
+        try:
+            text = orjson.dumps(item.result)
+        except TypeError as exc:
+            log.warning("result not saved: %s", exc, extra={"key": item.key})
+            return None
+        if len(text) > MAX_SAVED_RESULT_BYTES:
+            log.warning(
+                "result not saved: %d bytes, over %d",
+                len(text),
+                MAX_SAVED_RESULT_BYTES,
+                extra={"key": item.key},
+            )
+            return None
+        return text.decode()
 
     def _release(self, held: dict[str, str]) -> None:
         try:
@@ -485,18 +395,38 @@ class Pipeline:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def _marks_done(self) -> bool:
+        """Seed mode, and count only (no handler) where a conflict is only reported: the
+        cases where one write per key (``store.mark_done``) gives every outcome."""
+        if self.mode is Mode.SEED:
+            return True
+        return (
+            self.mode is Mode.PROCESS and not self.handler and self.settings.on_conflict == "skip"
+        )
+
     def _mark_done(self, items: list[EventResult]) -> None:
-        """Seed mode, and process mode with no handler (count only)."""
         counting = self.mode is Mode.PROCESS
         answers = self.store.mark_done(
-            self._key_items(items), self.settings.ttl_seconds, count_duplicates=counting
+            self._key_items(items),
+            self.settings.ttl_seconds,
+            count_duplicates=counting and self.settings.count_duplicates,
+            uncounted=counting and not self.settings.count_duplicates,
         )
         done = EventOutcome.PROCESSED if counting else EventOutcome.SEEDED
+        first: dict[str, EventResult] = {}  # a key's first copy in this batch
         for item, answer in zip(items, answers, strict=True):
+            key = item.key or ""
+            first.setdefault(key, item)
             if answer.outcome is Outcome.SEEDED:
                 item.status = done
             elif answer.outcome is Outcome.DUPLICATE:
                 item.status = EventOutcome.DUPLICATE
+                item.cached = answer.cached
+            elif answer.outcome is Outcome.CONFLICT:
+                self._conflict(item, answer.record)
+                if answer.record is None:  # another payload than a copy earlier in this batch
+                    item.conflict_with = str(first[key].location)
+                item.status = EventOutcome.CONFLICT
             else:
                 item.status = EventOutcome.IN_FLIGHT
                 if answer.record is not None:
@@ -505,17 +435,29 @@ class Pipeline:
     def _check_round(self, items: list[EventResult]) -> None:
         seen = self._seen
         fresh: list[EventResult] = []
-        for item in items:
-            if item.key in seen:
-                item.status = EventOutcome.DUPLICATE
-            else:
+        fresh_items: list[KeyItem] = []
+        for item, key_item in zip(items, self._key_items(items), strict=True):
+            earlier = seen.get(item.key or "")
+            if earlier is None:
                 fresh.append(item)
-        keys = [item.key or "" for item in fresh]
-        checked = self.store.check(keys) if fresh else []
+                fresh_items.append(key_item)
+            elif key_item.fingerprint and earlier[0] and key_item.fingerprint != earlier[0]:
+                item.status = EventOutcome.CONFLICT
+                item.conflict, item.conflict_with = True, earlier[1]
+            else:
+                item.status = EventOutcome.DUPLICATE
+        checked = self.store.check([i.key for i in fresh_items]) if fresh else []
         status = {Outcome.NEW: EventOutcome.NEW, Outcome.DUPLICATE: EventOutcome.DUPLICATE}
-        for item, found in zip(fresh, checked, strict=True):
+        for item, found, key_item in zip(fresh, checked, fresh_items, strict=True):
             item.status = status.get(found.outcome, EventOutcome.IN_FLIGHT)
-        seen.update(keys)
+            record = found.record
+            if record is None or found.outcome is Outcome.NEW:
+                seen[key_item.key] = (key_item.fingerprint, key_item.origin)
+                continue
+            seen[key_item.key] = (record.fingerprint or "", record.origin)
+            if item.status is EventOutcome.DUPLICATE and is_conflict(record, key_item.fingerprint):
+                item.status = EventOutcome.CONFLICT
+                item.conflict, item.conflict_with = True, record.origin
 
     def close(self) -> None:
         self._claims.close()

@@ -57,7 +57,22 @@ ENV_VARS = {
     "batch_size": "GCDEDUP_BATCH_SIZE",
     "concurrency": "GCDEDUP_CONCURRENCY",
     "run_id": "GCDEDUP_RUN_ID",
+    "on_conflict": "GCDEDUP_ON_CONFLICT",
+    "on_unkeyable": "GCDEDUP_ON_UNKEYABLE",
+    "count_duplicates": "GCDEDUP_COUNT_DUPLICATES",
+    "save_result": "GCDEDUP_SAVE_RESULT",
+    "cache_size": "GCDEDUP_CACHE_SIZE",
 }
+
+#: --on-conflict: a same-key delivery of another payload is skipped (and reported),
+#: processed again (its claim takes the record over), or failed (the record is left).
+ON_CONFLICT = ("skip", "process", "fail")
+#: --on-unkeyable: an event the key strategy cannot key is a bad record, or is
+#: handled without deduplication.
+ON_UNKEYABLE = ("fail", "process")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,14 @@ class Settings:
     batch_size: int = DEFAULT_BATCH_SIZE
     concurrency: int = DEFAULT_CONCURRENCY
     run_id: str = ""
+    on_conflict: str = "skip"
+    on_unkeyable: str = "fail"
+    #: Per-key duplicate counters (one more write per duplicate on DynamoDB).
+    count_duplicates: bool = True
+    #: Save each handler's JSON return value with its record (returned for duplicates).
+    save_result: bool = False
+    #: Keys of completed records remembered in this process (0: no cache).
+    cache_size: int = 0
 
     @classmethod
     def resolve(cls, env: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
@@ -115,6 +138,17 @@ class Settings:
             check("namespace", validate_namespace)
         if "key_strategy" in values:
             check("key_strategy", get_strategy)
+        for name, choices in (("on_conflict", ON_CONFLICT), ("on_unkeyable", ON_UNKEYABLE)):
+            if name in values:
+                what = name.replace("_", "-")
+                values[name] = check(name, partial(_choice, choices=choices, what=what))
+        for name in ("count_duplicates", "save_result"):
+            if name in values:
+                values[name] = check(name, partial(_bool, what=name.replace("_", "-")))
+        if "cache_size" in values:
+            values["cache_size"] = check(
+                "cache_size", partial(_positive_int, what="cache size", minimum=0)
+            )
         values["run_id"] = values.get("run_id") or new_run_id()
         settings = cls(**values)
         validate_namespace(settings.namespace)
@@ -140,11 +174,29 @@ def check_store_url(url: str, variable: str | None = None) -> None:
         )
 
 
-def _positive_int(value: Any, what: str) -> int:
+def _positive_int(value: Any, what: str, minimum: int = 1) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"invalid {what} {value!r}: expected a whole number") from None
-    if number < 1:
-        raise ConfigError(f"invalid {what} {value!r}: must be at least 1")
+    if number < minimum:
+        raise ConfigError(f"invalid {what} {value!r}: must be at least {minimum}")
     return number
+
+
+def _choice(value: Any, choices: tuple[str, ...], what: str) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise ConfigError(f"invalid {what} {value!r}: use {', '.join(choices)}")
+    return text
+
+
+def _bool(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"invalid {what} {value!r}: use true or false")

@@ -31,7 +31,14 @@ SAMPLE_EVENTS = REPO / "sample_events"
 BACKENDS = [
     "memory",
     "sqlite",
-    *([pytest.param("dynamodb", marks=pytest.mark.integration)] if HAVE_DYNAMODB else []),
+    *(
+        [
+            pytest.param(name, marks=pytest.mark.integration)
+            for name in ("dynamodb", "dynamodb-sk-prefix", "dynamodb-sk-partition")
+        ]
+        if HAVE_DYNAMODB
+        else []
+    ),
 ]
 INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
 
@@ -90,7 +97,48 @@ def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
         return f"memory://{uuid.uuid4().hex}"
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'dedup.sqlite3'}"
-    return str(request.getfixturevalue("dynamodb_table_url"))
+    url = str(request.getfixturevalue("dynamodb_table_url"))
+    if backend == "dynamodb":
+        return url
+    # A single-table design: an existing table keyed PK/SK holding other entities too.
+    single_table(url)
+    layout = "partition=DEDUP" if backend.endswith("partition") else "prefix=DEDUP%23"
+    return f"{url}&pk=PK&sk=SK&{layout}"
+
+
+#: Items of other entities in every single-table test table: never read, changed or
+#: deleted by a dedup store (tests/unit/test_store_contract.py checks it).
+OTHER_ENTITIES = [
+    {"PK": {"S": "DEDUP"}, "SK": {"S": "ORDER#1"}, "status": {"S": "OPEN"}},
+    {"PK": {"S": "DEDUP#a"}, "SK": {"S": "PROFILE"}, "name": {"S": "not a record"}},
+    {"PK": {"S": "CUSTOMER#1"}, "SK": {"S": "gcdedup"}, "expires_at": {"N": "1"}},
+]
+
+
+def single_table(url: str) -> None:
+    """Create the table of ``url`` as a single-table design with items of other entities."""
+    import boto3
+
+    from gcdedup.store.dynamodb.client import parse_url
+
+    table, options = parse_url(url)
+    client = boto3.client(
+        "dynamodb", endpoint_url=options["endpoint_url"], region_name=options["region"]
+    )
+    client.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "PK", "KeyType": "HASH"},
+            {"AttributeName": "SK", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for item in OTHER_ENTITIES:
+        client.put_item(TableName=table, Item=item)
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@
 
 Importing this package imports neither the CLI (Typer, Rich) nor boto3. In Lambda's
 init phase (the runtime sets ``AWS_LAMBDA_RUNTIME_API``) the container is built at
-import, so its clients exist before the first invocation.
+import, so its clients exist before the first invocation, unless the function's
+handler (``_HANDLER``) is another one (a user's, built with :func:`gcdedup.dedup`).
 """
 
 from __future__ import annotations
@@ -47,5 +48,9 @@ __all__ = [
     "reset",
 ]
 
-if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
+# Only when the function's handler is ours: a user's handler built with the library API
+# (gcdedup.dedup) imports this package too, without the GCDEDUP_* configuration.
+if os.environ.get("AWS_LAMBDA_RUNTIME_API") and os.environ.get(
+    "_HANDLER", "gcdedup.aws_lambda"
+).startswith("gcdedup.aws_lambda"):
     prewarm()

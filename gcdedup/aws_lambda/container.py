@@ -25,6 +25,7 @@ from ..handlers import BuiltHandler, build_handler
 from ..pipeline import Pipeline
 from ..settings import ENV_VARS, Settings, new_run_id, parse_duration
 from ..store import Clock, DedupStore, open_store
+from ..store.cache import CachedStore
 from .logs import configure_logging, emit
 
 ENV_HANDLER = "GCDEDUP_HANDLER"
@@ -34,6 +35,11 @@ ENV_STORE = "GCDEDUP_STORE"
 #: No event starts with less than this left of the invocation; see :class:`Deadline`.
 ENV_MARGIN = "GCDEDUP_DEADLINE_MARGIN"
 DEFAULT_MARGIN_SECONDS = 5.0
+
+#: Lambda's defaults where the CLI's differ: no per-key duplicate counters (a second
+#: write per duplicate on DynamoDB; the invocation's metrics carry the counts), and a
+#: container cache of this many completed keys.
+LAMBDA_DEFAULTS = {"count_duplicates": False, "cache_size": 10_000}
 
 #: Added to the invocation's remaining time to make a claim's lease: the claim
 #: outlives its holder by at most this much if the invocation times out or dies.
@@ -208,7 +214,8 @@ def _build(
         if value and name not in ("store_url", "run_id"):
             with _naming(variable, value):
                 Settings.resolve(env={}, store_url=store_url, run_id=run_id, **{name: value})
-    settings = Settings.resolve(env=env, run_id=run_id)
+    defaults = {name: v for name, v in LAMBDA_DEFAULTS.items() if not env.get(ENV_VARS[name])}
+    settings = Settings.resolve(env=env, run_id=run_id, **defaults)
     margin = DEFAULT_MARGIN_SECONDS
     if raw_margin := (env.get(ENV_MARGIN) or "").strip():
         with _naming(ENV_MARGIN, raw_margin):
@@ -218,6 +225,8 @@ def _build(
     shown = _redact_url(settings.store_url)
     with _naming(ENV_STORE, settings.store_url, shown):
         store = _open_store(settings, clock, deadline)
+    if settings.cache_size:
+        store = CachedStore(store, settings.cache_size)
     try:
         pipeline = Pipeline(store, settings, handler.handler)
     except Exception:
@@ -231,6 +240,9 @@ def _build(
         key_strategy=settings.key_strategy,
         handler=handler.name,
         run_id=settings.run_id,
+        on_conflict=settings.on_conflict,
+        count_duplicates=settings.count_duplicates,
+        cache_size=settings.cache_size,
         deadline_margin_s=margin,
     )
     return Container(settings, store, handler, pipeline, deadline, margin, [handler.close])
@@ -304,13 +316,14 @@ def _open_store(settings: Settings, clock: Clock | None, deadline: Deadline) -> 
     if urlsplit(url).scheme != "dynamodb":
         return open_store(url, clock=clock, run_id=settings.run_id)
     from ..store.dynamodb import DynamoDBStore
-    from ..store.dynamodb.client import ClientOptions, parse_url
+    from ..store.dynamodb.client import LAYOUT_OPTIONS, ClientOptions, parse_url
 
     overrides: dict[str, Any] = {}
     if "max_attempts" not in parse_qs(urlsplit(url).query):
         overrides["max_attempts"] = DYNAMODB_MAX_ATTEMPTS
     table, options = parse_url(url, **overrides)
-    client = dynamodb_client(table, deadline, ClientOptions(**options))
+    reach = {k: v for k, v in options.items() if k not in LAYOUT_OPTIONS}
+    client = dynamodb_client(table, deadline, ClientOptions(**reach))
     return DynamoDBStore(table, clock=clock, run_id=settings.run_id, client=client, **options)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,8 @@ class _Run:
 
     def counts(self) -> Counter[str]:
         counts = Counter(result.status.value for result in self.results)
+        for result in self.results:
+            counts.update(result.flags())
         counts["failed"] += len(self.unfinished)
         counts["not_started"] = len(self.not_started)
         return counts
@@ -73,10 +76,18 @@ class _Run:
 
 def handler(event: Any, context: LambdaContext | None = None) -> dict[str, Any]:
     """Lambda's entry point: an SQS batch or one EventBridge event."""
+    return invoke(get_container, event, context)
+
+
+def invoke(
+    container_of: Callable[[], Container], event: Any, context: LambdaContext | None
+) -> dict[str, Any]:
+    """One invocation on the container ``container_of()`` returns (built on first use):
+    the entry point's, or one a user's handler built with :func:`gcdedup.dedup`."""
     started = time.monotonic()
     set_request_id(getattr(context, "aws_request_id", None))
     try:
-        container = get_container()
+        container = container_of()
         container.deadline.start(context)
         try:
             return _invoke(container, event, context, started)
@@ -171,6 +182,10 @@ def _log_result(result: EventResult) -> None:
         fields["error"] = result.error
     if result.lease_lost:
         fields["lease_lost"] = True
+    if result.conflict:
+        fields["conflict_with"] = result.conflict_with
+    if result.cached:
+        fields["cached"] = True
     level = logging.WARNING if result.status in RETRY_STATUSES else logging.INFO
     emit(level, "event", **fields)
 
@@ -194,6 +209,8 @@ def _summary(container: Container, run: _Run, *, level: int = logging.INFO) -> d
         "records": len(run.results),
         **{status.value: counts[status.value] for status in EventOutcome},
         "not_started": counts["not_started"],
+        "cached": counts["cached"],
+        "unkeyed": counts["unkeyed"],
         "failures": sum(counts[s.value] for s in RETRY_STATUSES) + counts["not_started"],
         "namespace": container.settings.namespace,
         "key_strategy": container.settings.key_strategy,

@@ -16,12 +16,13 @@ from typing import Any
 #: The CloudWatch namespace of the metrics.
 NAMESPACE = "gcdedup"
 
-#: Invocation-line field -> what it counts. ``conflict`` is 0 until the pipeline has
-#: such an outcome (a same-key delivery with another payload).
+#: Invocation-line field -> what it counts.
 METRICS = {
     "processed": "events handled and completed",
     "duplicate": "events already completed (skipped)",
-    "conflict": "same key, different payload",
+    "cached": "duplicates answered by the container cache, without a DynamoDB request",
+    "conflict": "same key, different payload (whatever GCDEDUP_ON_CONFLICT did with it)",
+    "unkeyed": "events without a key handled without dedup (GCDEDUP_ON_UNKEYABLE=process)",
     "in_flight": "events claimed by another live invocation (retried)",
     "failed": "events whose handler failed (retried)",
     "bad_record": "records that are not events (retried, then the dead-letter queue)",

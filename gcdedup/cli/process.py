@@ -25,6 +25,7 @@ from ..sources import EventReader
 from ..sources.s3 import with_window
 from ..sources.sqs import SqsDrain, sqs_input
 from ..store import open_store
+from ..store.cache import CachedStore
 from .common import (
     BatchOpt,
     FormatOpt,
@@ -60,6 +61,7 @@ NO_KEY = "no key: "
 #: Column headers of the by-topic table, in the words of the summary table.
 STATUS_HEADERS = {
     EventOutcome.DUPLICATE: "duplicates",
+    EventOutcome.CONFLICT: "conflicts",
     EventOutcome.IN_FLIGHT: "in flight elsewhere",
     EventOutcome.NOT_STARTED: "not started",
     EventOutcome.NEW: "new",
@@ -189,6 +191,76 @@ def process(
             "process what it left (a worker that died), instead of only reporting them.",
         ),
     ] = False,
+    on_conflict: Annotated[
+        str | None,
+        typer.Option(
+            "--on-conflict",
+            help=note(
+                "A completed key delivered again with another payload (a conflict): skip it "
+                "(reported), process it again (its claim takes the record over) or fail it "
+                "(the record is left as it was).",
+                default="skip",
+                env="GCDEDUP_ON_CONFLICT",
+            ),
+            metavar="skip|process|fail",
+            show_default=False,
+        ),
+    ] = None,
+    on_unkeyable: Annotated[
+        str | None,
+        typer.Option(
+            "--on-unkeyable",
+            help=note(
+                "An event the key strategy cannot key: fail (a bad record) or process it "
+                "without deduplication.",
+                default="fail",
+                env="GCDEDUP_ON_UNKEYABLE",
+            ),
+            metavar="fail|process",
+            show_default=False,
+        ),
+    ] = None,
+    count_duplicates: Annotated[
+        bool | None,
+        typer.Option(
+            "--count-duplicates/--no-count-duplicates",
+            help=note(
+                "Keep a per-key duplicate counter (dup_count) in the store: one more write "
+                "per duplicate on DynamoDB.",
+                default="on",
+                env="GCDEDUP_COUNT_DUPLICATES",
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    save_result: Annotated[
+        bool | None,
+        typer.Option(
+            "--save-result/--no-save-result",
+            help=note(
+                "Keep each handler's JSON return value (up to 64 KiB) with its record; "
+                "duplicates then carry it in --out.",
+                default="off",
+                env="GCDEDUP_SAVE_RESULT",
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    cache_size: Annotated[
+        int | None,
+        typer.Option(
+            "--cache-size",
+            min=0,
+            help=note(
+                "Remember this many completed keys in memory, so a repeat delivery of one "
+                "is answered without a store request (0: no cache).",
+                default="0",
+                env="GCDEDUP_CACHE_SIZE",
+            ),
+            metavar="KEYS",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run events through the dedup store once each.
 
@@ -223,6 +295,11 @@ def process(
         concurrency=concurrency,
         batch_size=batch_size,
         run_id=run_id,
+        on_conflict=on_conflict,
+        on_unkeyable=on_unkeyable,
+        count_duplicates=count_duplicates,
+        cache_size=cache_size,
+        save_result=save_result,
     )
     queue = sqs_input(paths)
     if max_messages is not None and queue is None:
@@ -246,6 +323,8 @@ def process(
                 **_store_options(concurrency, settings),
             )
         )
+        if settings.cache_size:  # GCDEDUP_CACHE_SIZE: repeats of keys completed in this run
+            dedup = CachedStore(dedup, settings.cache_size)
         pipeline = stack.enter_context(Pipeline(dedup, settings, event_handler, mode))
         sink = _open_out(stack, out)
         if json_output or str(out) == "-":
@@ -466,12 +545,15 @@ def _render(
         rows += [("new (would be processed)", report.new)]
     rows += [
         ("duplicates", report.duplicate),
+        ("conflicts", report.conflicts),
         ("in flight elsewhere", report.in_flight),
         ("bad records", report.bad_record),
         ("duplicate rate", percent(rate(report.duplicate, events))),
     ]
     if report.lease_lost:
         rows.append(("claims lost to lease expiry", report.lease_lost))
+    if report.unkeyed:
+        rows.append(("processed without a key", report.unkeyed))
     output.table(
         f"{report.mode.value}: {settings.key_strategy} keys, namespace {settings.namespace}, "
         f"run {settings.run_id}",

@@ -347,6 +347,12 @@ def _store_stats(output: Output, url: str, csv_dir: Path | None, sections: set[s
         output.json(doc)
     else:
         _render(output, tables)
+        if doc["uncounted"]:
+            output.warn(
+                f"duplicate counters are off for {doc['uncounted']:,} of {doc['records']:,} "
+                "records (claimed without --count-duplicates, the Lambda's default: its "
+                "metrics carry the counts); 'duplicates recorded' counts the others only"
+            )
 
 
 def _cell(value: Any) -> Any:

@@ -6,7 +6,8 @@ carrying one) or a :class:`~gcdedup.events.BadRecord`, located as
 ``sqs://queue [MessageId]``. The pipeline's outcome for each record comes back
 through :meth:`SqsDrain.settle`:
 
-* processed or duplicate: the message is deleted (in batches of ten);
+* processed, duplicate or conflict (a same-key payload that ``--on-conflict skip``
+  reported and left): the message is deleted (in batches of ten);
 * anything else (bad record, failed handler, in flight elsewhere, not started):
   the message is left alone, so it returns after its visibility timeout and a
   redrive policy moves it to a dead-letter queue in the end.
@@ -43,7 +44,7 @@ DEFAULT_WAIT = 5
 #: Receives in a row bringing only messages this run left before the drain ends.
 STALE_RECEIVES = 3
 #: Statuses whose message is deleted: the event needs no further delivery.
-DONE = frozenset({"processed", "duplicate"})
+DONE = frozenset({"processed", "duplicate", "conflict"})
 
 
 def is_sqs(name: str) -> bool:
@@ -195,7 +196,7 @@ class SqsDrain:
     # -- outcomes ---------------------------------------------------------------
 
     def settle(self, status: str, message_id: str | None) -> None:
-        """Delete the message of a processed or duplicate event; leave any other."""
+        """Delete the message of a processed, duplicate or conflict event; leave any other."""
         if message_id is None:
             return
         with self._lock:

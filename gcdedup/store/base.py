@@ -39,14 +39,23 @@ class Outcome(str, enum.Enum):
     IN_FLIGHT = "in_flight"  # another live claim holds it: retry later
     NEW = "new"  # check(): absent or claimable
     SEEDED = "seeded"  # seed(): marked as done
+    #: completed and not expired, but its payload fingerprint differs from ours (both
+    #: known): the same key for another payload. Never counted in ``dup_count``.
+    CONFLICT = "conflict"
 
 
 class KeyItem(NamedTuple):
-    """A key with the attributes stored beside it on first sight (cheap: one per event)."""
+    """A key with the attributes stored beside it on first sight (cheap: one per event).
+
+    ``fingerprint`` is the digest of the event's payload (empty: unknown, never a
+    conflict); ``origin`` says where the event was read, for conflict messages.
+    """
 
     key: str
     namespace: str
     topic: str = ""
+    fingerprint: str = ""
+    origin: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,15 @@ class Record:
     dup_count: int
     last_dup_at: float | None
     run_id: str | None
+    #: The payload digest of the delivery that claimed it (None: older records).
+    fingerprint: str | None = None
+    #: Where that delivery was read (a file and line, an SQS message id).
+    origin: str | None = None
+    #: The handler's saved return value as JSON text (``--save-result``), if any.
+    result: str | None = None
+    #: False when claimed without duplicate counting (``count_duplicates=False``):
+    #: its ``dup_count`` says nothing about the duplicates it met.
+    counted: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,17 +95,26 @@ class Record:
             "dup_count": self.dup_count,
             "last_dup_at": self.last_dup_at,
             "run_id": self.run_id,
+            "fingerprint": self.fingerprint,
+            "origin": self.origin,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """The outcome for one key; ``token`` is set when CLAIMED (needed to finish it)."""
+    """The outcome for one key; ``token`` is set when CLAIMED (needed to finish it).
+
+    ``conflict`` marks a CLAIMED result that took over a completed record of another
+    payload (``claim(take_conflicts=True)``); ``record`` is then the record it
+    replaced. ``cached`` marks an answer given by a container cache, not the store.
+    """
 
     key: str
     outcome: Outcome
     token: str | None = None
     record: Record | None = None
+    conflict: bool = False
+    cached: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +176,8 @@ class StoreSummary:
     records: int = 0
     expired: int = 0
     duplicates: int = 0
+    #: Live records claimed without duplicate counting (their dup_count stays 0).
+    uncounted: int = 0
     by_namespace: dict[str, dict[str, int]] = field(default_factory=dict)
     by_status: dict[str, int] = field(default_factory=dict)
     by_topic: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -161,6 +190,7 @@ class StoreSummary:
             return
         self.records += 1
         self.duplicates += record.dup_count
+        self.uncounted += not record.counted
         ns = self.by_namespace.setdefault(record.namespace, {"records": 0, "duplicates": 0})
         ns["records"] += 1
         ns["duplicates"] += record.dup_count
@@ -176,6 +206,7 @@ class StoreSummary:
         self.records += other.records
         self.expired += other.expired
         self.duplicates += other.duplicates
+        self.uncounted += other.uncounted
         for mine, theirs in (
             (self.by_namespace, other.by_namespace),
             (self.by_topic, other.by_topic),
@@ -203,6 +234,7 @@ class StoreSummary:
             "expired": self.expired,
             "duplicates": self.duplicates,
             "duplicate_rate": self.duplicate_rate,
+            "uncounted": self.uncounted,
             "by_namespace": self.by_namespace,
             "by_status": self.by_status,
             "by_topic": self.by_topic,
@@ -236,25 +268,47 @@ class DedupStore(ABC):
 
     @abstractmethod
     def claim(
-        self, items: Sequence[KeyItem], lease_seconds: float, ttl_seconds: int
+        self,
+        items: Sequence[KeyItem],
+        lease_seconds: float,
+        ttl_seconds: int,
+        *,
+        take_conflicts: bool = False,
+        count_duplicates: bool = True,
     ) -> list[Result]:
-        """Claim each key: CLAIMED (with a token), DUPLICATE or IN_FLIGHT.
+        """Claim each key: CLAIMED (with a token), DUPLICATE, CONFLICT or IN_FLIGHT.
 
-        A DUPLICATE or IN_FLIGHT answer adds one to the record's ``dup_count`` and
-        sets ``last_dup_at``. A CLAIMED record gets ``expires_at = now + ttl`` too,
-        so abandoned claims are cleaned up by TTL.
+        CONFLICT: the record is COMPLETED and live, and both its fingerprint and the
+        item's are known and differ. With ``take_conflicts`` such a record is
+        claimable too, inside the same atomic write (CLAIMED with ``conflict`` set
+        and the replaced record). With ``count_duplicates`` a DUPLICATE or IN_FLIGHT
+        answer adds one to the record's ``dup_count`` and sets ``last_dup_at``
+        (a second write on DynamoDB); without, a duplicate changes nothing. A
+        CLAIMED record gets ``expires_at = now + ttl`` too, so abandoned claims are
+        cleaned up by TTL.
         """
 
     @abstractmethod
-    def complete(self, key: str, token: str, ttl_seconds: int) -> bool:
-        """IN_PROGRESS -> COMPLETED with ``expires_at = now + ttl``.
+    def complete(self, key: str, token: str, ttl_seconds: int, result: str | None = None) -> bool:
+        """IN_PROGRESS -> COMPLETED with ``expires_at = now + ttl`` (and ``result``,
+        JSON text, saved with it when given).
 
         False if the token no longer holds the claim (its lease was taken over).
         """
 
-    def complete_many(self, pairs: Sequence[tuple[str, str]], ttl_seconds: int) -> list[bool]:
-        """Complete several claims; backends override to batch."""
-        return [self.complete(key, token, ttl_seconds) for key, token in pairs]
+    def complete_many(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        ttl_seconds: int,
+        results: Sequence[str | None] | None = None,
+    ) -> list[bool]:
+        """Complete several claims (``results``: one saved result or None per pair);
+        backends override to batch."""
+        saved = results if results is not None else [None] * len(pairs)
+        return [
+            self.complete(key, token, ttl_seconds, result)
+            for (key, token), result in zip(pairs, saved, strict=True)
+        ]
 
     @abstractmethod
     def release(self, key: str, token: str) -> bool:
@@ -285,24 +339,35 @@ class DedupStore(ABC):
         counted in dup_count) or IN_FLIGHT (a live claim is never overwritten)."""
 
     def mark_done(
-        self, items: Sequence[KeyItem], ttl_seconds: int, *, count_duplicates: bool
+        self,
+        items: Sequence[KeyItem],
+        ttl_seconds: int,
+        *,
+        count_duplicates: bool,
+        uncounted: bool = False,
     ) -> list[Result]:
-        """Claim and complete in one step, for work that cannot fail (count only):
-        SEEDED where the key was claimable (it is COMPLETED now), else DUPLICATE or
-        IN_FLIGHT as a claim would answer, with the record where known. Keys may
-        repeat: a later copy of a key is answered after the earlier ones.
+        """Claim and complete in one step, for work that cannot fail (count only, seed):
+        SEEDED where the key was claimable (it is COMPLETED now), else DUPLICATE,
+        CONFLICT or IN_FLIGHT as a claim would answer, with the record where known.
+        Keys may repeat: a later copy of a key is answered after the earlier ones.
 
         ``count_duplicates`` adds each DUPLICATE and IN_FLIGHT answer to the record's
-        ``dup_count`` as a claim does (``seed`` does not). The default claims, then
-        completes (two writes per new key); backends override it with one write.
+        ``dup_count`` as a claim does (``seed`` does not); ``uncounted`` marks written
+        records as claimed without that counting. The default claims, then completes
+        (two writes per new key); backends override it with one write.
         """
-        if not count_duplicates:
+        if not count_duplicates and not uncounted:
             return self.seed(items, ttl_seconds)
         from ..concurrency import waves
 
         results: list[Result | None] = [None] * len(items)
         for wave in waves([item.key for item in items]):
-            answers = self.claim([items[i] for i in wave], MARK_DONE_LEASE, ttl_seconds)
+            answers = self.claim(
+                [items[i] for i in wave],
+                MARK_DONE_LEASE,
+                ttl_seconds,
+                count_duplicates=count_duplicates,
+            )
             done = [(a.key, a.token or "") for a in answers if a.outcome is Outcome.CLAIMED]
             self.complete_many(done, ttl_seconds)
             for index, answer in zip(wave, answers, strict=True):
@@ -343,12 +408,20 @@ class DedupStore(ABC):
         self.close()
 
 
-def classify(record: Record | None, now: float) -> Outcome:
-    """What a claim would find for this record at ``now`` (NEW if claimable)."""
+def classify(record: Record | None, now: float, fingerprint: str = "") -> Outcome:
+    """What a claim for a payload of ``fingerprint`` would find for this record at
+    ``now`` (NEW if claimable)."""
     if record is None or record.expires_at < now:
         return Outcome.NEW
     if record.status is RecordStatus.COMPLETED:
+        if is_conflict(record, fingerprint):
+            return Outcome.CONFLICT
         return Outcome.DUPLICATE
     if record.lease_until is not None and record.lease_until < now:
         return Outcome.NEW
     return Outcome.IN_FLIGHT
+
+
+def is_conflict(record: Record, fingerprint: str) -> bool:
+    """Both fingerprints known and different (a record without one is not a conflict)."""
+    return bool(fingerprint) and bool(record.fingerprint) and record.fingerprint != fingerprint

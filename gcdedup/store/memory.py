@@ -49,23 +49,41 @@ class MemoryStore(DedupStore):
         return "memory store ready (nothing is kept after the process ends)"
 
     def claim(
-        self, items: Sequence[KeyItem], lease_seconds: float, ttl_seconds: int
+        self,
+        items: Sequence[KeyItem],
+        lease_seconds: float,
+        ttl_seconds: int,
+        *,
+        take_conflicts: bool = False,
+        count_duplicates: bool = True,
     ) -> list[Result]:
         now = self.clock()
         results = []
         with self._lock:
             for item in items:
                 current = self._records.get(item.key)
-                outcome = classify(current, now)
-                if outcome is Outcome.NEW:
+                outcome = classify(current, now, item.fingerprint)
+                taken = outcome is Outcome.CONFLICT and take_conflicts
+                if outcome is Outcome.NEW or taken:
                     token = new_token()
-                    self._records[item.key] = self._fresh(
+                    fresh = self._fresh(
                         item, now, ttl_seconds, RecordStatus.IN_PROGRESS, now + lease_seconds, token
                     )
-                    results.append(Result(item.key, Outcome.CLAIMED, token=token))
+                    self._records[item.key] = replace(fresh, counted=count_duplicates)
+                    results.append(
+                        Result(
+                            item.key, Outcome.CLAIMED, token=token, record=current, conflict=taken
+                        )
+                        if taken
+                        else Result(item.key, Outcome.CLAIMED, token=token)
+                    )
+                elif outcome is Outcome.CONFLICT or not count_duplicates:
+                    results.append(Result(item.key, outcome, record=current))
                 else:
                     assert current is not None
-                    bumped = replace(current, dup_count=current.dup_count + 1, last_dup_at=now)
+                    bumped = replace(
+                        current, dup_count=current.dup_count + 1, last_dup_at=now, counted=True
+                    )
                     self._records[item.key] = bumped
                     results.append(Result(item.key, outcome, record=bumped))
         return results
@@ -92,6 +110,8 @@ class MemoryStore(DedupStore):
             dup_count=0,
             last_dup_at=None,
             run_id=self.run_id,
+            fingerprint=item.fingerprint or None,
+            origin=item.origin or None,
         )
 
     def _held(self, key: str, token: str) -> Record | None:
@@ -101,7 +121,7 @@ class MemoryStore(DedupStore):
             return None
         return current if current.status is RecordStatus.IN_PROGRESS else None
 
-    def complete(self, key: str, token: str, ttl_seconds: int) -> bool:
+    def complete(self, key: str, token: str, ttl_seconds: int, result: str | None = None) -> bool:
         now = self.clock()
         with self._lock:
             current = self._held(key, token)
@@ -113,6 +133,7 @@ class MemoryStore(DedupStore):
                 expires_at=int(now) + ttl_seconds,
                 lease_until=None,
                 claim_token=None,
+                result=result,
             )
             return True
 

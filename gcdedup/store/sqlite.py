@@ -46,24 +46,24 @@ from .base import (
     Outcome,
     PurgeFilter,
     Record,
-    RecordStatus,
     Result,
     StoreSummary,
     classify,
     new_token,
 )
-from .sqlite_table import (
-    _BUMP,
-    _CLAIM,
-    _COLUMNS,
-    _COMPLETE,
-    _MARK_DONE,
-    _RELEASE,
-    _RENEW,
-    _SCHEMA,
-    _mark_done_results,
-    _row_to_record,
+from .sqlite_schema import (
+    ADDED_COLUMNS,
+    BUMP,
+    CLAIM,
+    COLUMNS,
+    COMPLETE,
+    MARK_DONE,
+    RELEASE,
+    RENEW,
+    SCHEMA,
     key_hash,
+    mark_done_results,
+    row_to_record,
 )
 
 #: How long a write waits for another process's lock before the store fails.
@@ -135,13 +135,32 @@ class SQLiteStore(DedupStore):
                 self._conn.execute(f"PRAGMA {pragma}")
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(dedup)")}
             if not columns or "key_hash" in columns:
-                self._conn.executescript(_SCHEMA)
+                self._conn.executescript(SCHEMA)
+            if columns and "key_hash" in columns:
+                self._add_columns(columns)
         if columns and "key_hash" not in columns:
             self._conn.close()
             raise StoreError(
                 f"SQLite store {self.path} has an older layout (no key_hash column): "
                 "move it aside and run again to start a new store"
             )
+
+    def _add_columns(self, columns: set[str]) -> None:
+        """Bring a file of the first layout up to date (ALTER TABLE ADD COLUMN is cheap:
+        existing rows read the new columns as NULL, i.e. no fingerprint)."""
+        missing = [c for c in ADDED_COLUMNS if c.split()[0] not in columns]
+        if not missing:
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            now = {row[1] for row in self._conn.execute("PRAGMA table_info(dedup)")}
+            for column in missing:  # another process may have added them meanwhile
+                if column.split()[0] not in now:
+                    self._conn.execute(f"ALTER TABLE dedup ADD COLUMN {column}")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     @classmethod
     def from_url(
@@ -233,7 +252,7 @@ class SQLiteStore(DedupStore):
                 self._conn.execute("COMMIT")
 
     def _select(self, conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, Record]:
-        return {key: _row_to_record(row) for key, row in self._rows(conn, keys).items()}
+        return {key: row_to_record(row) for key, row in self._rows(conn, keys).items()}
 
     def _rows(
         self,
@@ -248,36 +267,46 @@ class SQLiteStore(DedupStore):
         for start in range(0, len(digests), _IN_CHUNK):
             chunk = digests[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {_COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
+            sql = f"SELECT {COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
             for row in conn.execute(sql, chunk):
                 found[row[0]] = row
         return found
 
-    def _unsure(self, conn: sqlite3.Connection, keys: list[str], hashes: list[bytes]) -> set[str]:
-        """Keys whose claim outcome must be read back after the upsert.
+    def _unsure(
+        self, conn: sqlite3.Connection, keys: list[str], hashes: list[bytes]
+    ) -> dict[str, tuple[Any, ...] | None]:
+        """Keys whose claim outcome must be read back after the upsert, with their
+        rows before it (None: repeated in the batch but not stored yet).
 
         Under the write lock, a key that is absent now and met once in the batch
         is certainly inserted, so it is ours; only keys already stored (live,
         expired or lease-expired) and keys repeated in the batch are not known in
-        advance. In a stream of mostly new events that is a few keys per batch,
-        found from the key index alone, instead of every row read back.
+        advance. In a stream of mostly new events that is a few keys per batch.
         """
-        unsure: set[str] = set()
+        unsure: dict[str, tuple[Any, ...] | None] = {}
         for start in range(0, len(hashes), _IN_CHUNK):
             chunk = hashes[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT key FROM dedup WHERE key_hash IN ({marks})"
-            unsure.update(row[0] for row in conn.execute(sql, chunk))
+            sql = f"SELECT {COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
+            unsure.update((row[0], row) for row in conn.execute(sql, chunk))
         if len(set(keys)) < len(keys):
             counts = Counter(keys)
-            unsure.update(key for key, n in counts.items() if n > 1)
+            for key, n in counts.items():
+                if n > 1:
+                    unsure.setdefault(key, None)
         return unsure
 
     def init(self) -> str:
         return f"SQLite store ready at {self.path}"
 
     def claim(
-        self, items: Sequence[KeyItem], lease_seconds: float, ttl_seconds: int
+        self,
+        items: Sequence[KeyItem],
+        lease_seconds: float,
+        ttl_seconds: int,
+        *,
+        take_conflicts: bool = False,
+        count_duplicates: bool = True,
     ) -> list[Result]:
         if not items:
             return []
@@ -286,60 +315,97 @@ class SQLiteStore(DedupStore):
         expires_at = int(now) + ttl_seconds
         lease_until = now + lease_seconds
         run_id = self.run_id
+        take = 1 if take_conflicts else 0
         hashes = [key_hash(item.key) for item in items]
         params = [
-            (key, expires_at, lease_until, f"{batch}.{index}", namespace, topic, now, run_id, h)
-            for index, ((key, namespace, topic), h) in enumerate(zip(items, hashes, strict=True))
+            (
+                item.key,
+                expires_at,
+                lease_until,
+                f"{batch}.{index}",
+                item.namespace,
+                item.topic,
+                now,
+                run_id,
+                h,
+                take,
+                item.fingerprint or None,
+                item.origin or None,
+                None if count_duplicates else 1,
+            )
+            for index, (item, h) in enumerate(zip(items, hashes, strict=True))
         ]
         keys = [param[0] for param in params]
         try:
             with self._write() as conn:
-                unsure = self._unsure(conn, keys, hashes)
-                conn.executemany(_CLAIM, params)
-                rows = self._rows(conn, list(unsure)) if unsure else {}
+                before = self._unsure(conn, keys, hashes)
+                conn.executemany(CLAIM, params)
+                rows = self._rows(conn, list(before)) if before else {}
                 results: list[Result] = []
                 bumps = []
-                for param in params:
+                for item, param in zip(items, params, strict=True):
                     key, token = param[0], param[3]
-                    if key not in unsure:
+                    if key not in before:
                         results.append(Result(key, Outcome.CLAIMED, token=token))
                         continue
                     row = rows.get(key)
                     if row is not None and row[4] == token:
-                        results.append(Result(key, Outcome.CLAIMED, token=token))
+                        old = before[key]
+                        replaced = row_to_record(old) if old is not None else None
+                        conflict = replaced is not None and (
+                            classify(replaced, now, item.fingerprint) is Outcome.CONFLICT
+                        )
+                        results.append(
+                            Result(
+                                key, Outcome.CLAIMED, token=token, record=replaced, conflict=True
+                            )
+                            if conflict
+                            else Result(key, Outcome.CLAIMED, token=token)
+                        )
                         continue
-                    bumps.append((now, param[8]))
                     if row is None:  # only if a key repeats inside this call
+                        if count_duplicates:
+                            bumps.append((now, param[8]))
                         results.append(Result(key, Outcome.IN_FLIGHT))
                         continue
-                    record = _row_to_record(row, bumped_at=now)
-                    outcome = (
-                        Outcome.DUPLICATE
-                        if record.status is RecordStatus.COMPLETED
-                        else Outcome.IN_FLIGHT
-                    )
+                    record = row_to_record(row)
+                    outcome = classify(record, now, item.fingerprint)
+                    if outcome is Outcome.NEW:  # cannot happen: the upsert would have won
+                        outcome = Outcome.IN_FLIGHT
+                    if count_duplicates and outcome is not Outcome.CONFLICT:
+                        bumps.append((now, param[8]))
+                        record = row_to_record(row, bumped_at=now)
                     results.append(Result(key, outcome, record=record))
                 if bumps:
-                    conn.executemany(_BUMP, bumps)
+                    conn.executemany(BUMP, bumps)
         except sqlite3.Error as exc:
             raise self._failure("claim", exc) from exc
         return results
 
-    def complete(self, key: str, token: str, ttl_seconds: int) -> bool:
-        return self.complete_many([(key, token)], ttl_seconds)[0]
+    def complete(self, key: str, token: str, ttl_seconds: int, result: str | None = None) -> bool:
+        return self.complete_many([(key, token)], ttl_seconds, [result])[0]
 
-    def complete_many(self, pairs: Sequence[tuple[str, str]], ttl_seconds: int) -> list[bool]:
+    def complete_many(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        ttl_seconds: int,
+        results: Sequence[str | None] | None = None,
+    ) -> list[bool]:
         if not pairs:
             return []
         expires_at = int(self.clock()) + ttl_seconds
+        saved = results if results is not None else [None] * len(pairs)
         try:
             with self._write() as conn:
                 # The common case: every claim is still ours, and the update's own
                 # token check proves it (one change per pair). Otherwise undo it and
                 # find out pair by pair which claims were lost.
                 conn.execute("SAVEPOINT complete_all")
-                params = [(expires_at, key_hash(key), token) for key, token in pairs]
-                if conn.executemany(_COMPLETE, params).rowcount == len(pairs):
+                params = [
+                    (expires_at, result, key_hash(key), token)
+                    for (key, token), result in zip(pairs, saved, strict=True)
+                ]
+                if conn.executemany(COMPLETE, params).rowcount == len(pairs):
                     conn.execute("RELEASE complete_all")
                     return [True] * len(pairs)
                 conn.execute("ROLLBACK TO complete_all")
@@ -354,7 +420,7 @@ class SQLiteStore(DedupStore):
                     for key, token in pairs
                 ]
                 conn.executemany(
-                    _COMPLETE,
+                    COMPLETE,
                     [p for p, ok in zip(params, held, strict=True) if ok],
                 )
                 return held
@@ -369,7 +435,7 @@ class SQLiteStore(DedupStore):
         try:
             with self._write() as conn:
                 return [
-                    conn.execute(_RENEW, (lease_until, keep_until, key_hash(key), token)).rowcount
+                    conn.execute(RENEW, (lease_until, keep_until, key_hash(key), token)).rowcount
                     == 1
                     for key, token in pairs
                 ]
@@ -390,7 +456,7 @@ class SQLiteStore(DedupStore):
             try:
                 with self._write() as conn:
                     return [
-                        conn.execute(_RELEASE, (key_hash(key), token)).rowcount == 1
+                        conn.execute(RELEASE, (key_hash(key), token)).rowcount == 1
                         for key, token in pairs
                     ]
             finally:
@@ -403,7 +469,12 @@ class SQLiteStore(DedupStore):
         return self.mark_done(items, ttl_seconds, count_duplicates=False)
 
     def mark_done(
-        self, items: Sequence[KeyItem], ttl_seconds: int, *, count_duplicates: bool
+        self,
+        items: Sequence[KeyItem],
+        ttl_seconds: int,
+        *,
+        count_duplicates: bool,
+        uncounted: bool = False,
     ) -> list[Result]:
         """One write per key instead of a claim and a completion. Under the write lock
         the rows read first are the rows the upsert meets, so they tell each answer: a
@@ -413,19 +484,23 @@ class SQLiteStore(DedupStore):
         now = self.clock()
         expires_at = int(now) + ttl_seconds
         run_id = self.run_id
+        flag = 1 if uncounted else None
         hashes: dict[str, bytes] = {}
         params = []
-        for key, namespace, topic in items:
-            if key not in hashes:
-                h = hashes[key] = key_hash(key)
-                params.append((h, key, expires_at, namespace, topic, now, run_id))
+        for item in items:
+            if item.key not in hashes:
+                h = hashes[item.key] = key_hash(item.key)
+                params.append(
+                    (h, item.key, expires_at, item.namespace, item.topic, now, run_id,
+                     item.fingerprint or None, item.origin or None, flag)
+                )  # fmt: skip
         try:
             with self._write() as conn:
                 before = self._rows(conn, list(hashes), list(hashes.values()))
-                conn.executemany(_MARK_DONE, params)
-                results, bumps = _mark_done_results(items, hashes, before, now)
+                conn.executemany(MARK_DONE, params)
+                results, bumps = mark_done_results(items, hashes, before, now)
                 if count_duplicates and bumps:
-                    conn.executemany(_BUMP, [(now, h) for h in bumps])
+                    conn.executemany(BUMP, [(now, h) for h in bumps])
         except sqlite3.Error as exc:
             raise self._failure("claim" if count_duplicates else "seed", exc) from exc
         return results
@@ -489,7 +564,8 @@ class SQLiteStore(DedupStore):
             + f" ELSE '{AGE_BUCKETS[-1][0]}' END"
         )
         sql = (
-            f"SELECT namespace, status, topic, {bucket_sql} AS age, count(*), sum(dup_count) "
+            f"SELECT namespace, status, topic, {bucket_sql} AS age, count(*), sum(dup_count), "
+            "sum(coalesce(uncounted, 0)) "
             "FROM dedup WHERE expires_at >= ? GROUP BY 1, 2, 3, 4"
         )
         with self._lock, self._errors("summary"):
@@ -498,8 +574,9 @@ class SQLiteStore(DedupStore):
                 "SELECT count(*) FROM dedup WHERE expires_at < ?", [now]
             ).fetchone()[0]
         out.expired = int(expired)
-        for namespace, status, topic, age, count, dups in rows:
+        for namespace, status, topic, age, count, dups, uncounted in rows:
             count, dups = int(count), int(dups or 0)
+            out.uncounted += int(uncounted or 0)
             out.records += count
             out.duplicates += dups
             ns = out.by_namespace.setdefault(namespace, {"records": 0, "duplicates": 0})

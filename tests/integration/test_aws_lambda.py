@@ -245,7 +245,7 @@ def test_sqs_batch_reports_exactly_the_failures(
     assert outcomes(capsys.readouterr().out) == {
         "m-bad": "bad_record",
         "m-first": "processed",
-        "m-dup": "duplicate",
+        "m-dup": "conflict",  # the key of m-first, another payload: skipped, reported
         "m-fail": "failed",
     }
     assert RECORDER.calls == {first["id"]: 1, failing["id"]: 1}
@@ -260,7 +260,11 @@ def test_sqs_batch_reports_exactly_the_failures(
     again = aws_lambda.handler(batch, FakeContext())
     assert failures(again) == {"m-bad"}
     assert RECORDER.calls == {first["id"]: 1, failing["id"]: 2}
-    assert set(outcomes(capsys.readouterr().out).values()) == {"bad_record", "duplicate"}
+    assert set(outcomes(capsys.readouterr().out).values()) == {
+        "bad_record",
+        "duplicate",
+        "conflict",
+    }
 
 
 @sqlite_only
@@ -382,9 +386,9 @@ def test_genesys_payloads_in_both_delivery_shapes(lambda_env: pytest.MonkeyPatch
         via_sqs = [
             aws_lambda.handler(sqs_batch(sqs_record(event)), FakeContext()) for _ in range(2)
         ]
-        key_seen_before = path.name.startswith("05_")  # same business event as 03
-        assert direct[0]["duplicate" if key_seen_before else "processed"] == 1, path.name
-        assert direct[1]["duplicate"] == 1
+        key_seen_before = path.name.startswith("05_")  # the key of 03, another payload
+        assert direct[0]["conflict" if key_seen_before else "processed"] == 1, path.name
+        assert direct[1]["conflict" if key_seen_before else "duplicate"] == 1
         assert via_sqs == [{"batchItemFailures": []}] * 2
     assert set(RECORDER.calls.values()) == {1}
     assert len(RECORDER.calls) == 4
@@ -706,7 +710,10 @@ def test_genesys_handler_with_credentials_from_secrets_manager(
     assert CLIENT_SECRET not in out
     assert aws_lambda.get_container().handler_name == "genesys"
     summaries = [line for line in log_lines(out) if line["message"] == "invocation"]
-    assert [(s["processed"], s["duplicate"]) for s in summaries] == [(4, 1), (0, 5)]
+    assert [(s["processed"], s["duplicate"], s["conflict"]) for s in summaries] == [
+        (4, 0, 1),
+        (0, 4, 1),
+    ]
 
 
 def test_secret_problems_are_configuration_errors(
@@ -775,14 +782,17 @@ def test_check_mode_and_the_lambda_report_the_same_duplicates(
         check_store.init()
         checked = pipeline.run_batch(records)
     check_duplicates = {r.location.record for r in checked if r.status is EventOutcome.DUPLICATE}
+    check_conflicts = {r.location.record for r in checked if r.status is EventOutcome.CONFLICT}
 
     batch = sqs_batch(*(sqs_record(doc, mid) for mid, doc in zip(ids, stream, strict=True)))
     capsys.readouterr()
     response = aws_lambda.handler(batch, FakeContext())
     seen = outcomes(capsys.readouterr().out)
     lambda_duplicates = {mid for mid, outcome in seen.items() if outcome == "duplicate"}
+    lambda_conflicts = {mid for mid, outcome in seen.items() if outcome == "conflict"}
 
-    assert check_duplicates == lambda_duplicates == {"m-4", "m-5", "m-6", "m-8"}
+    assert check_duplicates == lambda_duplicates == {"m-5", "m-6", "m-8"}
+    assert check_conflicts == lambda_conflicts == {"m-4"}  # 05: the key of 03, another payload
     assert failures(response) == {"m-7"}
     assert {r.location.record for r in checked if r.status is EventOutcome.NEW} == {
         mid for mid, outcome in seen.items() if outcome == "processed"
@@ -813,7 +823,7 @@ def test_cli_check_mode_and_the_lambda_report_the_same_duplicates(
     args += ["--namespace", namespace, "--out", str(results)]
     run = CliRunner().invoke(app, args)
     assert run.exit_code == 0, run.output
-    assert json.loads(run.stdout)["duplicates"] == 4
+    assert (json.loads(run.stdout)["duplicates"], json.loads(run.stdout)["conflicts"]) == (3, 1)
     cli_outcomes = {
         line["record"]: line["outcome"]
         for line in map(json.loads, results.read_text().splitlines())
@@ -822,9 +832,10 @@ def test_cli_check_mode_and_the_lambda_report_the_same_duplicates(
     capsys.readouterr()
     aws_lambda.handler(batch, FakeContext())
     lambda_outcomes = outcomes(capsys.readouterr().out)
-    assert {m for m, o in cli_outcomes.items() if o == "duplicate"} == {
-        m for m, o in lambda_outcomes.items() if o == "duplicate"
-    }
+    for outcome in ("duplicate", "conflict"):
+        assert {m for m, o in cli_outcomes.items() if o == outcome} == {
+            m for m, o in lambda_outcomes.items() if o == outcome
+        }
     assert {m for m, o in cli_outcomes.items() if o == "new"} == {
         m for m, o in lambda_outcomes.items() if o == "processed"
     }

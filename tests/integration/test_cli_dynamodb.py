@@ -47,11 +47,12 @@ def test_every_command_agrees_between_sqlite_and_dynamodb(
     on_dynamodb = session(dynamodb_server.table_url())
     assert [s for s in on_sqlite[1:]] == [s for s in on_dynamodb[1:]]
     first, replay, check = on_dynamodb[1:4]
-    assert (first["processed"], replay["processed"], replay["duplicates"]) == (15, 0, 43)
-    assert (check["new"], check["duplicates"]) == (0, 43)
+    assert (first["processed"], replay["processed"], replay["duplicates"]) == (15, 0, 42)
+    assert (replay["conflicts"], check["conflicts"]) == (1, 1)  # the key of one, another payload
+    assert (check["new"], check["duplicates"]) == (0, 42)
     stats = on_dynamodb[5]
     assert stats["records"] == 30
-    assert stats["duplicates"] == 43
+    assert stats["duplicates"] == 42
     assert stats["by_namespace"]["test"] == {"records": 15, "duplicates": 0}
     assert on_dynamodb[6]["matched"] == 15
     assert on_dynamodb[7]["deleted"] == 3

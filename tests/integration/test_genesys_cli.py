@@ -62,7 +62,8 @@ def test_each_unique_conversation_event_is_fetched_once_across_two_runs(
     assert sum(expected.values()) == 12
     out = tmp_path / "out.jsonl"
     first = process(str(SAMPLE_EVENTS), "--store", env, "--out", str(out))
-    assert (first["processed"], first["duplicates"], first["failed"]) == (15, 28, 0)
+    assert (first["processed"], first["duplicates"], first["failed"]) == (15, 27, 0)
+    assert first["conflicts"] == 1  # a delivery of a known key with another payload
     assert dict(genesys_server.conversation_calls) == dict(expected)
     assert genesys_server.token_requests == 1
     lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
@@ -74,7 +75,7 @@ def test_each_unique_conversation_event_is_fetched_once_across_two_runs(
     ]
     assert len(audits) == 3 and all("result" not in line for line in audits)
     second = process(str(SAMPLE_EVENTS), "--store", env)
-    assert (second["processed"], second["duplicates"]) == (0, 43)
+    assert (second["processed"], second["duplicates"], second["conflicts"]) == (0, 42, 1)
     assert dict(genesys_server.conversation_calls) == dict(expected)  # no new calls
 
 

@@ -213,7 +213,7 @@ def test_every_line_carries_the_request_id_and_the_invocation_line_is_emf(
     context = FakeContext()
     batch = sqs_batch(
         sqs_record(genesys(3), "m-1"),
-        sqs_record(genesys(5), "m-2"),  # the same business event as m-1
+        sqs_record(genesys(5), "m-2"),  # the key of m-1, another payload: a conflict
         sqs_record(failing, "m-3"),
         sqs_record("not json", "m-4"),
     )
@@ -234,7 +234,9 @@ def test_every_line_carries_the_request_id_and_the_invocation_line_is_emf(
     assert names == [
         "processed",
         "duplicate",
+        "cached",
         "conflict",
+        "unkeyed",
         "in_flight",
         "failed",
         "bad_record",
@@ -242,8 +244,10 @@ def test_every_line_carries_the_request_id_and_the_invocation_line_is_emf(
     ]
     assert {name: record[name] for name in names} == {
         "processed": 1,
-        "duplicate": 1,
-        "conflict": 0,
+        "duplicate": 0,
+        "cached": 0,
+        "conflict": 1,
+        "unkeyed": 0,
         "in_flight": 0,
         "failed": 1,
         "bad_record": 1,

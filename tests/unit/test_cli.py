@@ -60,7 +60,8 @@ def test_process_twice_second_run_is_all_duplicates(runner: CliRunner, db: str) 
 
 def test_process_sample_directory_counts(runner: CliRunner, db: str) -> None:
     report = run_json(runner, "process", str(SAMPLE_EVENTS), "--store", db)
-    assert (report["events"], report["processed"], report["duplicates"]) == (43, 15, 28)
+    assert (report["events"], report["processed"], report["duplicates"]) == (43, 15, 27)
+    assert report["conflicts"] == 1  # the samples' 05: the key of 03, another payload
 
 
 def test_default_store_lives_in_the_state_directory(runner: CliRunner, tmp_path: Path) -> None:
@@ -80,8 +81,9 @@ def test_table_output(runner: CliRunner, db: str) -> None:
     }
     assert lines["events"] == "5"
     assert lines["processed"] == "4"
-    assert lines["duplicates"] == "1"
-    assert lines["duplicate rate"] == "20.00%"
+    assert lines["duplicates"] == "0"
+    assert lines["conflicts"] == "1"
+    assert lines["duplicate rate"] == "0.00%"
 
 
 handler_module = textwrap.dedent(
@@ -118,18 +120,19 @@ def test_failed_handler_exits_1_and_the_next_run_processes_only_that_event(
         "--handler", f"{user_handler}:fail_on_presence_audit", "--out", str(out),
         code=1,
     )  # fmt: skip
-    assert (first["processed"], first["failed"], first["duplicates"]) == (3, 1, 1)
+    assert (first["processed"], first["failed"], first["conflicts"]) == (3, 1, 1)
     assert first["failure_samples"][0]["error"] == "ValueError: downstream said no"
     assert first["failure_samples"][0]["location"].endswith("01_user_presence_audit.json@0")
     lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert [line["outcome"] for line in lines] == [
-        "failed", "processed", "processed", "processed", "duplicate"
+        "failed", "processed", "processed", "processed", "conflict"
     ]  # fmt: skip
     assert lines[1]["result"] == {"ok": True}
     second = run_json(
         runner, "process", str(GENESYS), "--store", db, "--handler", f"{user_handler}:fine"
     )
-    assert (second["processed"], second["duplicates"], second["failed"]) == (1, 4, 0)
+    assert (second["processed"], second["duplicates"], second["failed"]) == (1, 3, 0)
+    assert second["conflicts"] == 1
 
 
 def test_failure_is_listed_on_stderr_without_traceback(
@@ -152,7 +155,7 @@ def test_check_mode_is_read_only_and_seed_mode_marks_seen(runner: CliRunner, db:
     seed = run_json(runner, "process", clean, "--store", db, "--mode", "seed")
     assert (seed["seeded"], seed["duplicates"]) == (15, 0)
     after = run_json(runner, "process", str(SAMPLE_EVENTS), "--store", db)
-    assert (after["processed"], after["duplicates"]) == (0, 43)
+    assert (after["processed"], after["duplicates"], after["conflicts"]) == (0, 42, 1)
 
 
 def test_namespaces_are_separate(runner: CliRunner, db: str) -> None:
@@ -337,7 +340,7 @@ def test_copying_samples_keeps_relative_locations(
         "--mode",
         "check",
     )
-    assert report["duplicates"] == 9
+    assert (report["duplicates"], report["conflicts"]) == (8, 1)
     assert report["new"] == 15
 
 

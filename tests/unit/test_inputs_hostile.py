@@ -93,7 +93,9 @@ def process_counts(paths: list[str]) -> dict[str, int]:
         "events": doc["events"],
         "bad_records": doc["bad_records"],
         "unique": doc["processed"],
-        "duplicates": doc["duplicates"],
+        # stats counts a same-key copy with another payload as a duplicate of kind
+        # "conflict"; process reports it apart, as a conflict
+        "duplicates": doc["duplicates"] + doc["conflicts"],
     }
 
 

@@ -69,9 +69,10 @@ class Recorder:
 def test_second_run_of_the_same_events_is_all_duplicates(make_store: MakeStore) -> None:
     store = make_store(run_id="run-1")
     first = process(sample_events(), store, cfg())
-    assert (first.events, first.processed, first.duplicate, first.failed) == (5, 4, 1, 0)
+    assert (first.events, first.processed, first.duplicate, first.failed) == (5, 4, 0, 0)
+    assert first.conflicts == 1  # 05: the key of 03, another payload
     second = process(sample_events(), store, cfg())
-    assert (second.events, second.processed, second.duplicate) == (5, 0, 5)
+    assert (second.events, second.processed, second.duplicate, second.conflicts) == (5, 0, 4, 1)
     record = store.get(
         "default#v2.detail.events.conversation.{id}.customer.end#2f7bf00a-0fc2-4d6a-9b56-"
         "92238191433e#9fb2ca78-8389-4758-b76a-9b0300de1fce#c03d300e-fa79-4353-9695-"
@@ -79,7 +80,7 @@ def test_second_run_of_the_same_events_is_all_duplicates(make_store: MakeStore) 
     )
     assert record is not None
     assert record.status is RecordStatus.COMPLETED
-    assert record.dup_count == 3  # 05 in the first run, then 03 and 05 in the second
+    assert record.dup_count == 1  # 03 in the second run (05 is a conflict, not counted)
     assert record.run_id == "run-1"
 
 

@@ -348,3 +348,239 @@ def test_mark_done_answers_every_key_of_a_large_batch(make_store: MakeStore, bac
     again = store.mark_done(items(*keys[::-1]), TTL, count_duplicates=True)
     assert outcomes(again) == [Outcome.DUPLICATE] * count
     assert [r.key for r in again] == keys[::-1]
+
+
+# -- fingerprints, conflicts, optional counters, saved results ----------------------------
+
+
+def fp_items(key: str, fingerprint: str, origin: str = "") -> list[KeyItem]:
+    return [KeyItem(key, "test", "t", fingerprint, origin)]
+
+
+def _completed(store: DedupStore, key: str, fingerprint: str, origin: str = "a.json:1") -> None:
+    token = store.claim(fp_items(key, fingerprint, origin), LEASE, TTL)[0].token
+    assert store.complete(key, token or "", TTL)
+
+
+def test_a_record_keeps_the_fingerprint_and_origin_of_its_claim(make_store: MakeStore) -> None:
+    store = make_store()
+    _completed(store, "k", "f1", "03.json:1")
+    record = store.get("k")
+    assert record is not None
+    assert (record.fingerprint, record.origin) == ("f1", "03.json:1")
+
+
+def test_same_key_other_payload_is_a_conflict_left_as_it_was(make_store: MakeStore) -> None:
+    store = make_store()
+    _completed(store, "k", "f1")
+    before = store.get("k")
+    results = store.claim(fp_items("k", "f2", "05.json:1"), LEASE, TTL)
+    assert outcomes(results) == [Outcome.CONFLICT]
+    assert results[0].record is not None
+    assert results[0].record.origin == "a.json:1"
+    assert store.get("k") == before  # not taken, not counted
+    # The same payload again is a plain duplicate.
+    assert outcomes(store.claim(fp_items("k", "f1"), LEASE, TTL)) == [Outcome.DUPLICATE]
+
+
+def test_a_record_or_a_delivery_without_a_fingerprint_is_never_a_conflict(
+    make_store: MakeStore,
+) -> None:
+    store = make_store()
+    _completed(store, "old", "")
+    _completed(store, "new", "f1")
+    assert outcomes(store.claim(fp_items("old", "f2"), LEASE, TTL)) == [Outcome.DUPLICATE]
+    assert outcomes(store.claim(fp_items("new", ""), LEASE, TTL)) == [Outcome.DUPLICATE]
+    assert outcomes(store.claim(fp_items("old", "f2"), LEASE, TTL, take_conflicts=True)) == [
+        Outcome.DUPLICATE
+    ]
+
+
+def test_take_conflicts_claims_a_completed_record_of_another_payload(
+    make_store: MakeStore,
+) -> None:
+    store = make_store()
+    _completed(store, "k", "f1", "03.json:1")
+    taken = store.claim(fp_items("k", "f2", "05.json:1"), LEASE, TTL, take_conflicts=True)[0]
+    assert taken.outcome is Outcome.CLAIMED
+    assert taken.conflict is True
+    assert taken.record is not None and taken.record.origin == "03.json:1"
+    record = store.get("k")
+    assert record is not None
+    assert (record.status, record.fingerprint, record.origin) == (
+        RecordStatus.IN_PROGRESS,
+        "f2",
+        "05.json:1",
+    )
+    # A live claim of the other payload is never taken, whatever the fingerprints.
+    held = store.claim(fp_items("k", "f3"), LEASE, TTL, take_conflicts=True)
+    assert outcomes(held) == [Outcome.IN_FLIGHT]
+    assert store.complete("k", taken.token or "", TTL)
+    same = store.claim(fp_items("k", "f2"), LEASE, TTL, take_conflicts=True)
+    assert outcomes(same) == [Outcome.DUPLICATE]
+
+
+def test_without_counting_a_duplicate_changes_nothing(make_store: MakeStore) -> None:
+    store = make_store()
+    _completed(store, "k", "f1")
+    before = store.get("k")
+    again = store.claim(fp_items("k", "f1"), LEASE, TTL, count_duplicates=False)
+    assert outcomes(again) == [Outcome.DUPLICATE]
+    assert again[0].record == before
+    assert store.get("k") == before
+    assert outcomes(store.claim(fp_items("k", "f1"), LEASE, TTL)) == [Outcome.DUPLICATE]
+    record = store.get("k")
+    assert record is not None and record.dup_count == 1
+
+
+def test_a_saved_result_comes_back_with_each_duplicate(make_store: MakeStore) -> None:
+    store = make_store()
+    tokens = [r.token or "" for r in store.claim(items("a", "b"), LEASE, TTL)]
+    assert store.complete_many(
+        [("a", tokens[0]), ("b", tokens[1])], TTL, ['{"status":200}', None]
+    ) == [True, True]
+    dup = store.claim(items("a", "b"), LEASE, TTL, count_duplicates=False)
+    assert [r.record.result if r.record else "?" for r in dup] == ['{"status":200}', None]
+
+
+def test_sqlite_adds_the_new_columns_to_a_file_of_the_first_layout(tmp_path) -> None:
+    import sqlite3
+
+    from gcdedup.store import open_store
+
+    path = tmp_path / "v1.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE dedup (key_hash BLOB NOT NULL UNIQUE, key TEXT NOT NULL, "
+            "status TEXT NOT NULL, expires_at INTEGER NOT NULL, lease_until REAL, "
+            "claim_token TEXT, namespace TEXT NOT NULL, topic TEXT NOT NULL DEFAULT '', "
+            "first_seen_at REAL NOT NULL, dup_count INTEGER NOT NULL DEFAULT 0, "
+            "last_dup_at REAL, run_id TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO dedup VALUES (?, 'old', 'COMPLETED', 9999999999, NULL, NULL, "
+            "'test', 't', 1.0, 0, NULL, NULL)",
+            [__import__("gcdedup.store.sqlite", fromlist=["key_hash"]).key_hash("old")],
+        )
+    with open_store(f"sqlite:///{path}") as store:
+        record = store.get("old")
+        assert record is not None and record.fingerprint is None
+        assert outcomes(store.claim(fp_items("old", "f1"), LEASE, TTL)) == [Outcome.DUPLICATE]
+        _completed(store, "new", "f1")
+    with open_store(f"sqlite:///{path}") as store:  # opening again changes nothing
+        record = store.get("new")
+        assert record is not None and record.fingerprint == "f1"
+
+
+def test_the_summary_tells_records_claimed_without_counting_apart(make_store: MakeStore) -> None:
+    store = make_store()
+    for key, counted in (("a", True), ("b", False), ("c", False)):
+        token = store.claim(items(key), LEASE, TTL, count_duplicates=counted)[0].token
+        store.complete(key, token or "", TTL)
+    store.claim(items("a", "b"), LEASE, TTL)  # a counted duplicate starts b's counter
+    summary = store.summary()
+    assert (summary.records, summary.uncounted, summary.duplicates) == (3, 1, 2)
+
+
+# -- the container cache in front of every backend ----------------------------------------
+
+
+def test_the_cache_answers_completed_keys_without_the_store(make_store: MakeStore) -> None:
+    from gcdedup.store.cache import CachedStore
+
+    inner = make_store()
+    store = CachedStore(inner, size=10)
+    token = store.claim(fp_items("k", "f1"), LEASE, TTL)[0].token
+    assert store.complete("k", token or "", TTL, '{"r":1}')
+    again = store.claim(fp_items("k", "f1"), LEASE, TTL)
+    assert outcomes(again) == [Outcome.DUPLICATE]
+    assert again[0].cached is True
+    assert again[0].record is not None and again[0].record.result == '{"r":1}'
+    record = inner.get("k")
+    assert record is not None and record.dup_count == 0  # the store was not asked
+    assert store.hits == 1
+    # Another payload goes to the store, which says conflict.
+    other = store.claim(fp_items("k", "f2"), LEASE, TTL)
+    assert outcomes(other) == [Outcome.CONFLICT]
+    assert other[0].cached is False
+
+
+def test_the_cache_forgets_expired_keys_and_is_bounded(make_store: MakeStore, clock) -> None:
+    from gcdedup.store.cache import CachedStore
+
+    store = CachedStore(make_store(), size=2)
+    for key in ("a", "b", "c"):
+        token = store.claim(items(key), LEASE, TTL)[0].token
+        store.complete(key, token or "", TTL)
+    results = store.claim(items("a", "b", "c"), LEASE, TTL)
+    assert [r.cached for r in results] == [False, True, True]  # "a" was pushed out
+    assert outcomes(results) == [Outcome.DUPLICATE] * 3
+    clock.advance(TTL + 1)
+    expired = store.claim(items("b"), LEASE, TTL)
+    assert outcomes(expired) == [Outcome.CLAIMED]  # the store's answer, not the cache's
+
+
+def test_the_cache_never_answers_for_a_released_or_purged_key(make_store: MakeStore) -> None:
+    from gcdedup.store.cache import CachedStore
+
+    store = CachedStore(make_store(), size=10)
+    token = store.claim(items("k"), LEASE, TTL)[0].token
+    assert store.release("k", token or "")
+    again = store.claim(items("k"), LEASE, TTL)
+    assert outcomes(again) == [Outcome.CLAIMED]
+    assert store.complete("k", again[0].token or "", TTL)
+    assert store.purge(PurgeFilter(all_records=True)) == 1  # a purge empties the cache too
+    assert outcomes(store.claim(items("k"), LEASE, TTL)) == [Outcome.CLAIMED]
+
+
+# -- single-table designs (dynamodb://T?pk=PK&sk=SK) ---------------------------------------
+
+
+def test_a_single_table_store_leaves_the_other_entities_alone(
+    make_store: MakeStore, backend: str, store_url: str
+) -> None:
+    if not backend.startswith("dynamodb-sk"):
+        pytest.skip("a single-table layout is a DynamoDB option")
+    import boto3
+    from conftest import OTHER_ENTITIES
+
+    from gcdedup.store.dynamodb.client import parse_url
+
+    store = make_store()
+    assert "records at PK = " in store.init()
+    _completed(store, "a", "f1")
+    store.claim(items("b"), LEASE, TTL)
+    summary = store.summary()
+    assert (summary.records, summary.by_status) == (2, {"COMPLETED": 1, "IN_PROGRESS": 1})
+    table, options = parse_url(store_url)
+    client = boto3.client(
+        "dynamodb", endpoint_url=options["endpoint_url"], region_name=options["region"]
+    )
+    stored = client.get_item(TableName=table, Key=store.layout.key("a"))["Item"]  # type: ignore[attr-defined]
+    assert stored["dedup_key"] == {"S": "a"}
+    assert store.purge(PurgeFilter(all_records=True)) == 2
+    left = client.scan(TableName=table)["Items"]
+    assert sorted(map(str, left)) == sorted(map(str, OTHER_ENTITIES))
+
+
+@pytest.mark.integration
+def test_init_names_what_a_single_table_url_needs(dynamodb_server) -> None:
+    from conftest import single_table
+
+    from gcdedup.errors import StoreError
+    from gcdedup.store import open_store
+
+    plain = dynamodb_server.table_url()
+    single_table(plain)
+    with open_store(plain) as store, pytest.raises(StoreError) as refused:
+        store.init()
+    assert "it has a sort key 'SK', gcdedup needs none (or name both in the URL:" in str(
+        refused.value
+    )
+    with open_store(f"{plain}&pk=PK&sk=Other") as store, pytest.raises(StoreError) as wrong:
+        store.init()
+    assert "its sort key is 'SK', the URL names 'Other'" in str(wrong.value)
+    missing = dynamodb_server.table_url()
+    with open_store(f"{missing}&pk=PK&sk=SK") as store, pytest.raises(StoreError) as absent:
+        store.init()
+    assert "does not exist: a store with pk/sk options lives in an existing" in str(absent.value)

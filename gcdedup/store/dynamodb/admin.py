@@ -9,13 +9,15 @@ from typing import Any
 
 from ...errors import StoreError
 from .client import TableClient
-from .codec import KEY_ATTRIBUTE, TTL_ATTRIBUTE
+from .codec import KEY_ATTRIBUTE, TTL_ATTRIBUTE, Layout
 from .errors import Refused, one_line
 
 
-def init_table(db: TableClient) -> str:
+def init_table(db: TableClient, layout: Layout | None = None) -> str:
     """Create the table (on-demand, TTL on expires_at) or verify an existing one;
-    a one-line description of what was done."""
+    a one-line description of what was done. A single-table layout (``?pk=&sk=``)
+    lives in a table that exists already: it is verified, never created."""
+    layout = layout or Layout()
     try:
         table = db.call(
             "init",
@@ -24,14 +26,19 @@ def init_table(db: TableClient) -> str:
             TableName=db.table,
         )["Table"]
     except Refused:
+        if not layout.plain:
+            raise StoreError(
+                f"table {db.table} does not exist: a store with pk/sk options lives in an "
+                "existing single-table design (gcdedup init creates only its own layout)"
+            ) from None
         return _create_table(db)
-    problems = schema_problems(table)
+    problems = schema_problems(table, layout)
     if problems:
         raise StoreError(f"table {db.table} cannot hold gcdedup records: {problems}")
     if table.get("TableStatus") != "ACTIVE":
         _wait_active(db)
     ttl_note = _ensure_ttl(db, created=False)
-    return f"DynamoDB table {db.table} is ready (key {KEY_ATTRIBUTE}, {ttl_note})"
+    return f"DynamoDB table {db.table} is ready ({layout.describe()}, {ttl_note})"
 
 
 def _create_table(db: TableClient) -> str:
@@ -94,21 +101,33 @@ def _ensure_ttl(db: TableClient, created: bool) -> str:
     return f"TTL on {TTL_ATTRIBUTE}" if created else f"TTL enabled on {TTL_ATTRIBUTE} now"
 
 
-def schema_problems(table: Mapping[str, Any]) -> str:
+def schema_problems(table: Mapping[str, Any], layout: Layout | None = None) -> str:
     """What is wrong with an existing table's key schema, in words ('' if nothing)."""
+    layout = layout or Layout()
     keys = table.get("KeySchema", [])
     types = {d["AttributeName"]: d["AttributeType"] for d in table.get("AttributeDefinitions", [])}
     hash_keys = [k["AttributeName"] for k in keys if k["KeyType"] == "HASH"]
     range_keys = [k["AttributeName"] for k in keys if k["KeyType"] == "RANGE"]
     problems = []
-    if hash_keys != [KEY_ATTRIBUTE]:
+    pk = layout.pk
+    if hash_keys != [pk]:
         found = ", ".join(f"{k!r} ({types.get(k, '?')})" for k in hash_keys) or "none"
-        problems.append(f"its partition key is {found}, gcdedup needs {KEY_ATTRIBUTE!r} (S)")
-    elif types.get(KEY_ATTRIBUTE) != "S":
+        problems.append(f"its partition key is {found}, gcdedup needs {pk!r} (S)")
+    elif types.get(pk) != "S":
         problems.append(
-            f"its partition key {KEY_ATTRIBUTE!r} is of type {types.get(KEY_ATTRIBUTE)}, "
-            "gcdedup needs S (string)"
+            f"its partition key {pk!r} is of type {types.get(pk)}, gcdedup needs S (string)"
         )
-    if range_keys:
-        problems.append(f"it has a sort key {range_keys[0]!r}, gcdedup needs none")
+    if layout.sk is None and range_keys:
+        hint = (
+            f" (or name both in the URL: dynamodb://{table.get('TableName', 'Table')}"
+            f"?pk={hash_keys[0]}&sk={range_keys[0]})"
+            if hash_keys and hash_keys[0] != KEY_ATTRIBUTE
+            else ""
+        )
+        problems.append(f"it has a sort key {range_keys[0]!r}, gcdedup needs none{hint}")
+    elif layout.sk is not None and range_keys != [layout.sk]:
+        found = ", ".join(repr(k) for k in range_keys) or "none"
+        problems.append(f"its sort key is {found}, the URL names {layout.sk!r}")
+    elif layout.sk is not None and types.get(layout.sk) != "S":
+        problems.append(f"its sort key {layout.sk!r} is not of type S (string)")
     return "; ".join(problems)

@@ -36,7 +36,18 @@ DEFAULT_RETRY_MODE = "standard"
 RETRY_MODES = ("standard", "adaptive", "legacy")
 
 #: The options a ``dynamodb://`` URL takes (``?name=value``).
-URL_OPTIONS = ("endpoint_url", "region", "profile", "concurrency", "retry_mode", "max_attempts")
+URL_OPTIONS = (
+    "endpoint_url",
+    "region",
+    "profile",
+    "concurrency",
+    "retry_mode",
+    "max_attempts",
+    *("pk", "sk", "partition", "prefix"),
+)
+#: The URL options that say where records live in the table (codec.Layout), not how
+#: to reach it.
+LAYOUT_OPTIONS = ("pk", "sk", "partition", "prefix")
 _INTEGER_OPTIONS = ("concurrency", "max_attempts")
 
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")

@@ -11,11 +11,12 @@ select and age them the same way.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from ...errors import StoreError
+from ...errors import ConfigError, StoreError
 from ..base import KeyItem, PurgeFilter, Record, RecordStatus
 
 #: One item in DynamoDB's typed JSON ({"S": ...}, {"N": ...}), as the client returns it.
@@ -43,6 +44,15 @@ SUMMARY_ATTRIBUTES = (
 )
 
 
+#: An origin (file and line, message id) is kept for messages only: bounded.
+MAX_ORIGIN_CHARS = 512
+
+
+def _text(item: DynamoDBItem, name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value["S"])
+
+
 def names(*attributes: str) -> dict[str, str]:
     """ExpressionAttributeNames for exactly these attributes (DynamoDB rejects unused ones)."""
     return {f"#{a}": a for a in attributes}
@@ -57,8 +67,111 @@ def string(value: str) -> dict[str, str]:
 
 
 def key_of(key: str) -> dict[str, dict[str, str]]:
-    """The ``Key`` argument for one record."""
+    """The ``Key`` argument for one record in a table of gcdedup's own layout."""
     return {KEY_ATTRIBUTE: string(key)}
+
+
+#: The sort key value of records under a key prefix (``?pk=PK&sk=SK``).
+SORT_VALUE = "gcdedup"
+DEFAULT_PREFIX = "gcdedup#"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where records live in the table: by default its partition key ``dedup_key`` is
+    the dedup key. In an existing single-table design (``?pk=PK&sk=SK``, attribute
+    names) a record is either ``PK = prefix + key, SK = "gcdedup"`` (the default
+    prefix ``gcdedup#``: keys spread over partitions) or, with ``partition=VALUE``,
+    ``PK = VALUE, SK = key`` (all records in one partition: simple to read, but one
+    partition's 1,000 WCU/s is then the limit). Every record also carries the key in
+    ``dedup_key``, and scans read only the records of this layout.
+    """
+
+    pk: str = KEY_ATTRIBUTE
+    sk: str | None = None
+    partition: str | None = None
+    prefix: str | None = None
+
+    @classmethod
+    def from_options(
+        cls,
+        pk: str | None = None,
+        sk: str | None = None,
+        partition: str | None = None,
+        prefix: str | None = None,
+    ) -> Layout:
+        if sk is None:
+            if partition is not None or prefix is not None:
+                raise ConfigError("DynamoDB options partition and prefix need sk=SORT_KEY too")
+            return cls(pk or KEY_ATTRIBUTE)
+        if not pk:
+            raise ConfigError("DynamoDB option sk needs pk=PARTITION_KEY too")
+        if sk == pk or KEY_ATTRIBUTE in (pk, sk):
+            raise ConfigError(
+                f"DynamoDB options pk and sk must be two attributes other than {KEY_ATTRIBUTE}"
+            )
+        if partition is not None and prefix is not None:
+            raise ConfigError("DynamoDB options partition and prefix are exclusive")
+        if partition is not None:
+            return cls(pk, sk, partition=partition)
+        return cls(pk, sk, prefix=DEFAULT_PREFIX if prefix is None else prefix)
+
+    @property
+    def plain(self) -> bool:
+        """gcdedup's own layout (the only one where tutorial items may live)."""
+        return self.pk == KEY_ATTRIBUTE and self.sk is None
+
+    def key(self, key: str) -> dict[str, dict[str, str]]:
+        """The ``Key`` argument for one record."""
+        if self.sk is None:
+            return {self.pk: string(key)}
+        if self.partition is not None:
+            return {self.pk: string(self.partition), self.sk: string(key)}
+        return {self.pk: string(f"{self.prefix}{key}"), self.sk: string(SORT_VALUE)}
+
+    def key_of_item(self, item: DynamoDBItem) -> dict[str, Any]:
+        """The ``Key`` of a stored item (its table key attributes)."""
+        return {name: item[name] for name in (self.pk, self.sk) if name is not None}
+
+    def scope(self) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """A FilterExpression clause selecting this layout's records in a Scan (other
+        entities share a single table), with its names and values; '' for plain. Only
+        ANDs, so it joins another AND of clauses without parentheses (DynamoDB rejects
+        redundant ones)."""
+        if self.sk is None:
+            return "", {}, {}
+        ours = {"#scope_key": KEY_ATTRIBUTE}  # every record carries it; other items need not
+        if self.partition is not None:
+            return (
+                "#scope_pk = :scope AND attribute_exists(#scope_key)",
+                {"#scope_pk": self.pk, **ours},
+                {":scope": string(self.partition)},
+            )
+        return (
+            "begins_with(#scope_pk, :scope) AND #scope_sk = :scope_sk"
+            " AND attribute_exists(#scope_key)",
+            {"#scope_pk": self.pk, "#scope_sk": self.sk, **ours},
+            {":scope": string(self.prefix or ""), ":scope_sk": string(SORT_VALUE)},
+        )
+
+    def describe(self) -> str:
+        if self.sk is None:
+            return f"key {self.pk}"
+        where = (
+            f"{self.pk} = {self.partition!r}, {self.sk} = the key"
+            if self.partition is not None
+            else f"{self.pk} = {self.prefix!r} + the key, {self.sk} = {SORT_VALUE!r}"
+        )
+        return f"records at {where}"
+
+    def query(self) -> str:
+        """The URL options that name this layout ('' for the plain one)."""
+        if self.sk is None:
+            return "" if self.pk == KEY_ATTRIBUTE else f"pk={self.pk}"
+        extra = (
+            f"partition={self.partition}" if self.partition is not None else f"prefix={self.prefix}"
+        )
+        return f"pk={self.pk}&sk={self.sk}&{extra}"
 
 
 def new_item(
@@ -69,8 +182,13 @@ def new_item(
     run_id: str | None,
     token: str | None = None,
     lease_seconds: float | None = None,
+    counted: bool = True,
+    layout: Layout | None = None,
 ) -> dict[str, Any]:
-    """A fresh record's item: first seen now, no duplicates yet, a lease when claimed."""
+    """A fresh record's item: first seen now, no duplicates yet, a lease when claimed.
+
+    Without ``counted`` it has no ``dup_count`` (claimed without duplicate counting:
+    a summary tells such records apart, and the first counted duplicate adds one)."""
     attrs: dict[str, Any] = {
         KEY_ATTRIBUTE: string(item.key),
         "status": string(status.value),
@@ -78,8 +196,15 @@ def new_item(
         "namespace": string(item.namespace),
         "topic": string(item.topic),
         "first_seen_at": num(now),
-        "dup_count": num(0),
     }
+    if counted:
+        attrs["dup_count"] = num(0)
+    if layout is not None and not layout.plain:
+        attrs.update(layout.key(item.key))
+    if item.fingerprint:
+        attrs["fingerprint"] = string(item.fingerprint)
+    if item.origin:
+        attrs["origin"] = string(item.origin[:MAX_ORIGIN_CHARS])
     if token is not None and lease_seconds is not None:
         attrs["claim_token"] = string(token)
         attrs["lease_until"] = num(now + lease_seconds)
@@ -139,6 +264,10 @@ def to_record(item: DynamoDBItem) -> Record:
         dup_count=int(numbers["dup_count"] or 0),
         last_dup_at=float(last_dup_at) if last_dup_at is not None else None,
         run_id=item["run_id"]["S"] if "run_id" in item else None,
+        fingerprint=_text(item, "fingerprint"),
+        origin=_text(item, "origin"),
+        result=_text(item, "result"),
+        counted="dup_count" in item or foreign,  # the tutorial's items never had counters
     )
 
 

@@ -56,7 +56,7 @@ from .codec import (
     KEY_ATTRIBUTE,
     SUMMARY_ATTRIBUTES,
     DynamoDBItem,
-    key_of,
+    Layout,
     names,
     new_item,
     num,
@@ -76,6 +76,7 @@ R = TypeVar("R")
 MAX_BATCH_GET = 100
 MAX_BATCH_WRITE = 25
 MAX_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
 #: Items per Scan page. Our items are ~200-400 bytes, so a page stays under the
 #: 1 MB DynamoDB cuts pages at; a local server that does not cut pages still
 #: never sends us an unbounded one.
@@ -91,8 +92,12 @@ MAX_UNPROCESSED_ROUNDS = 12
 # A key is claimable when absent, expired (TTL deletion lags by up to ~48 h) or an
 # IN_PROGRESS whose lease ran out: the same rule as classify(), inside the write.
 _CLAIMABLE = (
-    "attribute_not_exists(#dedup_key) OR #expires_at < :now"
+    "attribute_not_exists(#table_pk) OR #expires_at < :now"
     " OR (#status = :in_progress AND #lease_until < :now)"
+)
+#: With --on-conflict process: a completed record of another payload is claimable too.
+_CONFLICTING = (
+    " OR (#status = :completed AND attribute_exists(#fingerprint) AND #fingerprint <> :fingerprint)"
 )
 _HELD_BY_TOKEN = "#claim_token = :token AND #status = :in_progress"
 
@@ -135,9 +140,16 @@ class DynamoDBStore(DedupStore):
         concurrency: int = DEFAULT_CONCURRENCY,
         retry_mode: str = DEFAULT_RETRY_MODE,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        pk: str | None = None,
+        sk: str | None = None,
+        partition: str | None = None,
+        prefix: str | None = None,
     ) -> None:
         super().__init__(clock=clock or time.time, run_id=run_id)
         self.table = check_table_name(table)
+        #: Where records live in the table (codec.Layout): ``?pk=PK&sk=SK`` for a
+        #: single-table design.
+        self.layout = Layout.from_options(pk, sk, partition, prefix)
         options = ClientOptions(
             endpoint_url, region, profile, concurrency, retry_mode, max_attempts
         )
@@ -145,7 +157,10 @@ class DynamoDBStore(DedupStore):
         #: Items per Scan page (a test may lower it to see many pages).
         self.scan_page_items = SCAN_PAGE_ITEMS
         query = "&".join(
-            f"{k}={v}" for k, v in (("endpoint_url", endpoint_url), ("region", region)) if v
+            [
+                *(f"{k}={v}" for k, v in (("endpoint_url", endpoint_url), ("region", region)) if v),
+                *([self.layout.query()] if self.layout.query() else []),
+            ]
         )
         self.url = f"dynamodb://{table}" + (f"?{query}" if query else "")
         self._owns_client = client is None
@@ -212,47 +227,68 @@ class DynamoDBStore(DedupStore):
         return [out[i] for i in range(len(keys))]
 
     def _check_key(self, key: str) -> None:
-        if not key or len(key.encode()) > MAX_KEY_BYTES:
+        layout = self.layout
+        if layout.partition is not None:  # the key is the sort key
+            limit, what = MAX_SORT_KEY_BYTES, "a sort key"
+        else:
+            limit, what = MAX_KEY_BYTES - len((layout.prefix or "").encode()), "a partition key"
+        if not key or len(key.encode()) > limit:
             raise StoreError(
-                f"key {key[:40]!r}... cannot be stored in DynamoDB: a partition key must be "
-                f"1 to {MAX_KEY_BYTES} bytes"
+                f"key {key[:40]!r}... cannot be stored in DynamoDB: {what} must be "
+                f"1 to {limit} bytes"
             )
 
     def _record(self, item: DynamoDBItem) -> Record:
         return read_record(self.table, item)
 
     def _conditional_put(
-        self, operation: str, attrs: dict[str, Any], now: float
-    ) -> DynamoDBItem | None:
-        """Put if claimable; None on success, else the item that stood in the way."""
+        self, operation: str, attrs: dict[str, Any], now: float, take_conflicts: bool = False
+    ) -> tuple[bool, DynamoDBItem | None]:
+        """Put if claimable: (True, the item it replaced if it reports one) or (False, the
+        item that stood in the way). One request either way: the old item comes back in
+        the response (``ReturnValues`` / ``ReturnValuesOnConditionCheckFailure``)."""
+        condition = _CLAIMABLE
+        attribute_names = {
+            "#table_pk": self.layout.pk,
+            **names("expires_at", "status", "lease_until"),
+        }
+        values: dict[str, Any] = {
+            ":now": num(now),
+            ":in_progress": string(RecordStatus.IN_PROGRESS.value),
+        }
+        extra: dict[str, Any] = {}
+        if take_conflicts and "fingerprint" in attrs:
+            # Records without a fingerprint are never taken (attribute_exists: moto
+            # answers true for <> on a missing attribute).
+            condition += _CONFLICTING
+            attribute_names.update(names("fingerprint"))
+            values[":completed"] = string(RecordStatus.COMPLETED.value)
+            values[":fingerprint"] = attrs["fingerprint"]
+            extra["ReturnValues"] = "ALL_OLD"
         try:
-            self._call(
+            response = self._call(
                 operation,
                 self._client.put_item,
                 TableName=self.table,
                 Item=attrs,
-                ConditionExpression=_CLAIMABLE,
-                ExpressionAttributeNames=names(
-                    KEY_ATTRIBUTE, "expires_at", "status", "lease_until"
-                ),
-                ExpressionAttributeValues={
-                    ":now": num(now),
-                    ":in_progress": string(RecordStatus.IN_PROGRESS.value),
-                },
+                ConditionExpression=condition,
+                ExpressionAttributeNames=attribute_names,
+                ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **extra,
             )
         except ConditionFailed as failed:
             if failed.item is None:  # a server without ALL_OLD support: read it
-                return self._get_item(operation, str(attrs[KEY_ATTRIBUTE]["S"])) or {}
-            return failed.item
-        return None
+                return False, self._get_item(operation, str(attrs[KEY_ATTRIBUTE]["S"])) or {}
+            return False, failed.item
+        return True, (response.get("Attributes") or None)
 
     def _get_item(self, operation: str, key: str) -> DynamoDBItem | None:
         response = self._call(
             operation,
             self._client.get_item,
             TableName=self.table,
-            Key=key_of(key),
+            Key=self.layout.key(key),
             ConsistentRead=True,
         )
         return response.get("Item")
@@ -284,11 +320,20 @@ class DynamoDBStore(DedupStore):
 
     def init(self) -> str:
         """Create the table (on-demand, TTL on expires_at) or verify an existing one."""
-        return init_table(self._db)
+        return init_table(self._db, self.layout)
 
     def claim(
-        self, items: Sequence[KeyItem], lease_seconds: float, ttl_seconds: int
+        self,
+        items: Sequence[KeyItem],
+        lease_seconds: float,
+        ttl_seconds: int,
+        *,
+        take_conflicts: bool = False,
+        count_duplicates: bool = True,
     ) -> list[Result]:
+        """One conditional PutItem per key: all a new event or a duplicate costs (a
+        duplicate learns its record from ``ALL_OLD``); ``count_duplicates`` adds one
+        UpdateItem per duplicate for its counter."""
         for item in items:
             self._check_key(item.key)
         now = self.clock()
@@ -306,13 +351,23 @@ class DynamoDBStore(DedupStore):
                 self.run_id,
                 token,
                 lease_seconds,
+                counted=count_duplicates,
+                layout=self.layout,
             )
-            old = self._conditional_put("claim", attrs, now)
-            if old is None:
+            won, old = self._conditional_put("claim", attrs, now, take_conflicts)
+            if won:
                 with lock:
                     claimed.append((item.key, token))
+                replaced = self._record(old) if old else None
+                if replaced is not None and (
+                    classify(replaced, now, item.fingerprint) is Outcome.CONFLICT
+                ):
+                    return Result(
+                        item.key, Outcome.CLAIMED, token=token, record=replaced, conflict=True
+                    )
                 return Result(item.key, Outcome.CLAIMED, token=token)
-            return self._count_duplicate(item.key, old, now)
+            assert old is not None
+            return self._count_duplicate(item, old, now, count_duplicates)
 
         try:
             return self._map_waves([i.key for i in items], one)
@@ -340,19 +395,24 @@ class DynamoDBStore(DedupStore):
 
         return sum(not released for released in self._map(one, claims))
 
-    def _count_duplicate(self, key: str, old: DynamoDBItem, now: float) -> Result:
-        """The claim failed: the record is live. Count the delivery on it.
+    def _count_duplicate(
+        self, item: KeyItem, old: DynamoDBItem, now: float, count: bool = True
+    ) -> Result:
+        """The claim failed: the record is live. With ``count``, count the delivery on it.
 
-        Only failed claims pay this second write. It is bound to the same life of the
-        record (same first_seen_at), so a count never lands on a record that was
-        released and claimed again in between.
+        Only counted duplicates pay this second write. It is bound to the same life of
+        the record (same first_seen_at), so a count never lands on a record that was
+        released and claimed again in between. A conflict is not counted.
         """
+        key = item.key
         if not old:  # vanished between the put and the read
             return Result(key, Outcome.IN_FLIGHT)
         before = self._record(old)
-        outcome = classify(before, now)
+        outcome = classify(before, now, item.fingerprint)
         if outcome is Outcome.NEW:  # cannot happen: the condition said it is live
             outcome = Outcome.IN_FLIGHT
+        if not count or outcome is Outcome.CONFLICT:
+            return Result(key, outcome, record=before)
         if "first_seen_at" in old:
             same_life = "#first_seen_at = :seen"
             attribute_names = names("dup_count", "last_dup_at", "first_seen_at")
@@ -366,7 +426,7 @@ class DynamoDBStore(DedupStore):
                 "claim",
                 self._client.update_item,
                 TableName=self.table,
-                Key=key_of(key),
+                Key=self.layout.key(key),
                 UpdateExpression="ADD #dup_count :one SET #last_dup_at = :now",
                 ConditionExpression=same_life,
                 ExpressionAttributeNames=attribute_names,
@@ -377,78 +437,108 @@ class DynamoDBStore(DedupStore):
             return Result(key, outcome, record=before)
         return Result(key, outcome, record=self._record(response["Attributes"]))
 
-    def complete(self, key: str, token: str, ttl_seconds: int) -> bool:
-        return self.complete_many([(key, token)], ttl_seconds)[0]
+    def complete(self, key: str, token: str, ttl_seconds: int, result: str | None = None) -> bool:
+        return self.complete_many([(key, token)], ttl_seconds, [result])[0]
 
-    def complete_many(self, pairs: Sequence[tuple[str, str]], ttl_seconds: int) -> list[bool]:
+    def complete_many(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        ttl_seconds: int,
+        results: Sequence[str | None] | None = None,
+    ) -> list[bool]:
+        """One conditional UpdateItem per claim (a saved result goes in the same write)."""
         expires_at = int(self.clock()) + ttl_seconds
-        return self._if_held(
-            "complete",
-            pairs,
-            self._client.update_item,
-            ("status", "expires_at", "lease_until"),
-            {":completed": string(RecordStatus.COMPLETED.value), ":expires_at": num(expires_at)},
-            UpdateExpression=(
-                "SET #status = :completed, #expires_at = :expires_at "
-                "REMOVE #lease_until, #claim_token"
-            ),
+        values = {
+            ":completed": string(RecordStatus.COMPLETED.value),
+            ":expires_at": num(expires_at),
+        }
+        update = "SET #status = :completed, #expires_at = :expires_at"
+        remove = " REMOVE #lease_until, #claim_token"
+        attributes = ("status", "expires_at", "lease_until", "claim_token")
+        saved = results if results is not None else [None] * len(pairs)
+
+        def with_result(index: int) -> tuple[str, tuple[str, ...], dict[str, Any]] | None:
+            result = saved[index]
+            if result is None:
+                return None
+            return (
+                update + ", #result = :result" + remove,
+                (*attributes, "result"),
+                {**values, ":result": string(result)},
+            )
+
+        return self._update_held(
+            "complete", pairs, update + remove, attributes, values, per_pair=with_result
         )
 
     def renew(self, pairs: Sequence[tuple[str, str]], lease_seconds: float) -> list[bool]:
         """``expires_at`` is set just past the new lease: DynamoDB has no ``max`` in an
         update, and while a claim is IN_PROGRESS only its lease decides who may take it."""
         lease_until = self.clock() + lease_seconds
-        return self._if_held(
+        return self._update_held(
             "renew",
             pairs,
-            self._client.update_item,
-            ("lease_until", "expires_at"),
+            "SET #lease_until = :lease_until, #expires_at = :expires_at",
+            ("lease_until", "expires_at", "claim_token", "status"),
             {":lease_until": num(lease_until), ":expires_at": num(int(lease_until) + 1)},
-            UpdateExpression="SET #lease_until = :lease_until, #expires_at = :expires_at",
         )
 
-    def release(self, key: str, token: str) -> bool:
-        return self.release_many([(key, token)])[0]
-
-    def release_many(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
-        """Conditional deletes in parallel (one round of the pool, not one per claim)."""
-        return self._if_held("release", pairs, self._client.delete_item, (), {})
-
-    def _if_held(
+    def _update_held(
         self,
         operation: str,
         pairs: Sequence[tuple[str, str]],
-        method: Callable[..., Any],
+        update: str,
         attributes: tuple[str, ...],
         values: dict[str, Any],
-        **request: Any,
+        per_pair: Callable[[int], tuple[str, tuple[str, ...], dict[str, Any]] | None] | None = None,
     ) -> list[bool]:
-        """One conditional write per claim, the token check inside its condition
-        (``attributes``: the #names the request uses besides the condition's); False
-        for a claim the token no longer holds."""
+        """One conditional UpdateItem per claim, the token check inside the condition
+        (``attributes``: every #name the update and that condition use); False for a
+        claim the token no longer holds. ``per_pair(index)`` may give one pair its own
+        (update, attributes, values), e.g. to save its result in the same write."""
 
         def one(index: int) -> bool:
             key, token = pairs[index]
+            own = per_pair(index) if per_pair is not None else None
+            update_, attributes_, values_ = own or (update, attributes, values)
             try:
                 self._call(
                     operation,
-                    method,
+                    self._client.update_item,
                     TableName=self.table,
-                    Key=key_of(key),
+                    Key=self.layout.key(key),
+                    UpdateExpression=update_,
                     ConditionExpression=_HELD_BY_TOKEN,
-                    ExpressionAttributeNames=names(*attributes, "claim_token", "status"),
+                    ExpressionAttributeNames=names(*attributes_),
                     ExpressionAttributeValues={
-                        **values,
+                        **values_,
                         ":token": string(token),
                         ":in_progress": string(RecordStatus.IN_PROGRESS.value),
                     },
-                    **request,
                 )
             except ConditionFailed:
                 return False
             return True
 
         return self._map_waves([key for key, _ in pairs], one)
+
+    def release(self, key: str, token: str) -> bool:
+        try:
+            self._call(
+                "release",
+                self._client.delete_item,
+                TableName=self.table,
+                Key=self.layout.key(key),
+                ConditionExpression=_HELD_BY_TOKEN,
+                ExpressionAttributeNames=names("claim_token", "status"),
+                ExpressionAttributeValues={
+                    ":token": string(token),
+                    ":in_progress": string(RecordStatus.IN_PROGRESS.value),
+                },
+            )
+        except ConditionFailed:
+            return False
+        return True
 
     def seed(self, items: Sequence[KeyItem], ttl_seconds: int) -> list[Result]:
         """Conditional PutItems in parallel, not BatchWriteItem.
@@ -465,9 +555,11 @@ class DynamoDBStore(DedupStore):
 
         def one(index: int) -> Result:
             item = items[index]
-            attrs = new_item(item, RecordStatus.COMPLETED, now, ttl_seconds, self.run_id)
-            old = self._conditional_put("seed", attrs, now)
-            if old is None:
+            attrs = new_item(
+                item, RecordStatus.COMPLETED, now, ttl_seconds, self.run_id, layout=self.layout
+            )
+            won, old = self._conditional_put("seed", attrs, now)
+            if won:
                 return Result(item.key, Outcome.SEEDED)
             if not old:
                 return Result(item.key, Outcome.IN_FLIGHT)
@@ -509,7 +601,7 @@ class DynamoDBStore(DedupStore):
         self._retry_unprocessed(
             "check",
             send,
-            {self.table: {"Keys": [key_of(k) for k in keys], "ConsistentRead": True}},
+            {self.table: {"Keys": [self.layout.key(k) for k in keys], "ConsistentRead": True}},
             lambda unprocessed: len(unprocessed.get(self.table, {}).get("Keys", [])),
             "keys",
             f"retry later or {LOWER_CONCURRENCY}",
@@ -532,6 +624,7 @@ class DynamoDBStore(DedupStore):
     ) -> None:
         """Every Scan page of every segment through ``on_page``, the segments in parallel."""
         segments = min(SCAN_SEGMENTS, self.concurrency)
+        request = self._scoped(request)
 
         def segment(number: int) -> None:
             start: Mapping[str, Any] | None = None
@@ -553,6 +646,26 @@ class DynamoDBStore(DedupStore):
 
         self._map(segment, list(range(segments)))
 
+    def _scoped(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A Scan request reading this layout's records only (a single table holds
+        other entities too); unchanged for gcdedup's own table."""
+        clause, scope_names, values = self.layout.scope()
+        if not clause:
+            return request
+        given = request.get("FilterExpression")
+        return {
+            **request,
+            "FilterExpression": f"{clause} AND {given}" if given else clause,
+            "ExpressionAttributeNames": {
+                **request.get("ExpressionAttributeNames", {}),
+                **scope_names,
+            },
+            "ExpressionAttributeValues": {
+                **request.get("ExpressionAttributeValues", {}),
+                **values,
+            },
+        }
+
     def purge(self, where: PurgeFilter, dry_run: bool = False) -> int:
         """Parallel Scan for the matching keys, BatchWriteItem deletes (25 a call).
 
@@ -569,7 +682,7 @@ class DynamoDBStore(DedupStore):
             if dry_run:
                 n = int(page.get("Count", 0))
             else:
-                keys = [item[KEY_ATTRIBUTE]["S"] for item in page.get("Items", [])]
+                keys = [self.layout.key_of_item(item) for item in page.get("Items", [])]
                 for chunk in _chunks(keys, MAX_BATCH_WRITE):
                     self._batch_delete(chunk)
                 n = len(keys)
@@ -579,16 +692,17 @@ class DynamoDBStore(DedupStore):
         if dry_run:
             request = {**matching, "Select": "COUNT"}
         else:
-            projected = {**matching.get("ExpressionAttributeNames", {}), **names(KEY_ATTRIBUTE)}
+            table_keys = [a for a in (self.layout.pk, self.layout.sk) if a is not None]
+            projected = {**matching.get("ExpressionAttributeNames", {}), **names(*table_keys)}
             request = {
                 **matching,
-                "ProjectionExpression": f"#{KEY_ATTRIBUTE}",
+                "ProjectionExpression": ", ".join(f"#{a}" for a in table_keys),
                 "ExpressionAttributeNames": projected,
             }
         self._scan_segments("purge", request, on_page)
         return sum(counts)
 
-    def _batch_delete(self, keys: Sequence[str]) -> None:
+    def _batch_delete(self, keys: Sequence[Mapping[str, Any]]) -> None:
         def send(request: Mapping[str, Any]) -> Mapping[str, Any]:
             response = self._call("purge", self._client.batch_write_item, RequestItems=request)
             return response.get("UnprocessedItems") or {}
@@ -596,7 +710,7 @@ class DynamoDBStore(DedupStore):
         self._retry_unprocessed(
             "purge",
             send,
-            {self.table: [{"DeleteRequest": {"Key": key_of(k)}} for k in keys]},
+            {self.table: [{"DeleteRequest": {"Key": dict(k)}} for k in keys]},
             lambda unprocessed: len(unprocessed.get(self.table, [])),
             "deletes",
             "run it again",

@@ -1,0 +1,177 @@
+"""The SQLite store's layout and statements (see :mod:`gcdedup.store.sqlite` for why
+it is laid out this way), and rows as Records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from hashlib import blake2b
+from typing import Any
+
+from .base import KeyItem, Outcome, Record, RecordStatus, Result, classify, is_conflict
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS dedup (
+    key_hash BLOB NOT NULL UNIQUE,
+    key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    lease_until REAL,
+    claim_token TEXT,
+    namespace TEXT NOT NULL,
+    topic TEXT NOT NULL DEFAULT '',
+    first_seen_at REAL NOT NULL,
+    dup_count INTEGER NOT NULL DEFAULT 0,
+    last_dup_at REAL,
+    run_id TEXT,
+    fingerprint TEXT,
+    origin TEXT,
+    result TEXT,
+    uncounted INTEGER
+);
+CREATE INDEX IF NOT EXISTS dedup_namespace ON dedup(namespace);
+"""
+
+COLUMNS = (
+    "key, status, expires_at, lease_until, claim_token, namespace, topic, "
+    "first_seen_at, dup_count, last_dup_at, run_id, fingerprint, origin, result, uncounted"
+)
+
+#: Columns added after the first layout: a file without them gets them on open.
+ADDED_COLUMNS = ("fingerprint TEXT", "origin TEXT", "result TEXT", "uncounted INTEGER")
+
+# The claim: insert, or take over a record that is expired or whose lease ran out,
+# or (?10 = 1: --on-conflict process) a completed record of another payload.
+# Numbered parameters: ?1 key, ?2 expires_at, ?3 lease_until, ?4 token, ?5 namespace,
+# ?6 topic, ?7 now, ?8 run_id, ?9 key_hash, ?10 take conflicts, ?11 fingerprint (NULL:
+# unknown), ?12 origin, ?13 uncounted (1: claimed without duplicate counting) (tuples
+# bind faster than dicts).
+CLAIM = f"""
+INSERT INTO dedup (key_hash, {COLUMNS})
+VALUES (?9, ?1, 'IN_PROGRESS', ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, ?8, ?11, ?12, NULL, ?13)
+ON CONFLICT(key_hash) DO UPDATE SET
+    status = 'IN_PROGRESS', expires_at = excluded.expires_at,
+    lease_until = excluded.lease_until, claim_token = excluded.claim_token,
+    namespace = excluded.namespace, topic = excluded.topic,
+    first_seen_at = excluded.first_seen_at, dup_count = 0, last_dup_at = NULL,
+    run_id = excluded.run_id, fingerprint = excluded.fingerprint,
+    origin = excluded.origin, result = NULL, uncounted = excluded.uncounted
+WHERE dedup.expires_at < ?7
+   OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < ?7)
+   OR (?10 AND dedup.status = 'COMPLETED' AND ?11 IS NOT NULL
+       AND dedup.fingerprint IS NOT NULL AND dedup.fingerprint <> ?11)
+"""
+
+# Mark a key done in one write (count only, seed): insert it COMPLETED, or take over a
+# record that is expired or whose lease ran out; a live record is left as it is.
+# ?1 key_hash, ?2 key, ?3 expires_at, ?4 namespace, ?5 topic, ?6 now, ?7 run_id,
+# ?8 fingerprint (NULL: unknown), ?9 origin, ?10 uncounted (1: no duplicate counting).
+MARK_DONE = f"""
+INSERT INTO dedup (key_hash, {COLUMNS})
+VALUES (?1, ?2, 'COMPLETED', ?3, NULL, NULL, ?4, ?5, ?6, 0, NULL, ?7, ?8, ?9, NULL, ?10)
+ON CONFLICT(key_hash) DO UPDATE SET
+    status = 'COMPLETED', expires_at = excluded.expires_at, lease_until = NULL,
+    claim_token = NULL, namespace = excluded.namespace, topic = excluded.topic,
+    first_seen_at = excluded.first_seen_at, dup_count = 0, last_dup_at = NULL,
+    run_id = excluded.run_id, fingerprint = excluded.fingerprint,
+    origin = excluded.origin, result = NULL, uncounted = excluded.uncounted
+WHERE dedup.expires_at < ?6
+   OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < ?6)
+"""
+
+BUMP = (
+    "UPDATE dedup SET dup_count = dup_count + 1, last_dup_at = ?, uncounted = NULL "
+    "WHERE key_hash = ?"
+)
+COMPLETE = (
+    "UPDATE dedup SET status = 'COMPLETED', expires_at = ?, lease_until = NULL, "
+    "claim_token = NULL, result = ? "
+    "WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
+)
+RENEW = (
+    "UPDATE dedup SET lease_until = ?1, expires_at = max(expires_at, ?2) "
+    "WHERE key_hash = ?3 AND claim_token = ?4 AND status = 'IN_PROGRESS'"
+)
+RELEASE = "DELETE FROM dedup WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
+
+
+def key_hash(key: str) -> bytes:
+    """The indexed form of a key (see the module docstring)."""
+    return blake2b(key.encode(), digest_size=16).digest()
+
+
+def row_to_record(row: Sequence[Any], bumped_at: float | None = None) -> Record:
+    """A Record from a row; ``bumped_at`` counts one more duplicate seen at that time."""
+    dup_count, last_dup_at, counted = int(row[8]), row[9], not row[14]
+    if bumped_at is not None:
+        dup_count, last_dup_at, counted = dup_count + 1, bumped_at, True
+    return Record(
+        key=row[0],
+        status=RecordStatus(row[1]),
+        expires_at=int(row[2]),
+        lease_until=row[3],
+        claim_token=row[4],
+        namespace=row[5],
+        topic=row[6],
+        first_seen_at=float(row[7]),
+        dup_count=dup_count,
+        last_dup_at=last_dup_at,
+        run_id=row[10],
+        fingerprint=row[11],
+        origin=row[12],
+        result=row[13],
+        counted=counted,
+    )
+
+
+def mark_done_results(
+    items: Sequence[KeyItem],
+    hashes: dict[str, bytes],
+    before: dict[str, tuple[Any, ...]],
+    now: float,
+) -> tuple[list[Result], list[bytes]]:
+    """Each item's answer in input order, from the rows its keys had before the write
+    (under the write lock, the rows the upsert met), and the key hashes whose
+    dup_count a claim would have bumped: every DUPLICATE and IN_FLIGHT answer, a later
+    copy of a key included; a CONFLICT (another payload) is not a duplicate."""
+    results: list[Result] = []
+    bumps: list[bytes] = []
+    first: dict[str, Result] = {}
+    fingerprints: dict[str, str] = {}  # key -> the first copy's fingerprint
+    for item in items:
+        h = hashes[item.key]
+        earlier = first.get(item.key)
+        if earlier is None:
+            row = before.get(item.key)
+            record = None if row is None else row_to_record(row)
+            outcome = classify(record, now)
+            if outcome is Outcome.NEW:  # absent or claimable: the upsert wrote it
+                answer = Result(item.key, Outcome.SEEDED)
+            elif (
+                record is not None
+                and outcome is Outcome.DUPLICATE
+                and is_conflict(record, item.fingerprint)
+            ):
+                answer = Result(item.key, Outcome.CONFLICT, record=record)
+            else:
+                answer = Result(item.key, outcome, record=record)
+                bumps.append(h)
+            first[item.key] = answer
+            fingerprints[item.key] = item.fingerprint
+        elif earlier.outcome is Outcome.IN_FLIGHT:
+            answer = earlier
+            bumps.append(h)
+        else:
+            # A later copy of a key that is COMPLETED now (by this call or before): a
+            # duplicate, or a conflict when its payload differs from the stored one.
+            stored: str | None
+            if earlier.outcome is Outcome.SEEDED:
+                stored = fingerprints[item.key]
+            else:
+                stored = earlier.record.fingerprint if earlier.record is not None else None
+            if item.fingerprint and stored and item.fingerprint != stored:
+                answer = Result(item.key, Outcome.CONFLICT, record=earlier.record)
+            else:
+                answer = Result(item.key, Outcome.DUPLICATE, record=earlier.record)
+                bumps.append(h)
+        results.append(answer)
+    return results, bumps
