@@ -1,6 +1,7 @@
 """Planning a run: how much work the input is, and how to cut it into chunks.
 
-Large plain JSON Lines files are cut into byte ranges (several per worker, so a
+Large plain JSON Lines files, and gzip JSON Lines files once inflated
+(:mod:`gcdedup.analysis.gz`), are cut into byte ranges (several per worker, so a
 slow range does not leave a core idle); every other input is one chunk, read
 whole. Standard input and pipes are never opened here: they are read once, by
 the parent process.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..sources.compression import has_gzip_magic
 from ..sources.local import is_regular
@@ -27,17 +28,26 @@ RANGES_PER_JOB = 8
 
 
 def plan_chunks(
-    files: Sequence[str], fmt: str, jobs: int, threshold: int, work: int | None = None
+    files: Sequence[str],
+    fmt: str,
+    jobs: int,
+    threshold: int,
+    work: int | None = None,
+    spills: Mapping[str, str] | None = None,
 ) -> list[Chunk]:
     """Byte ranges of plain JSONL files when the input is large enough; whole files otherwise.
 
-    ``work``: :func:`input_work` of ``files`` when the caller has it already.
+    ``work``: :func:`input_work` of ``files`` when the caller has it already;
+    ``spills``: gzip JSON Lines inputs inflated to plain files (input -> plain copy),
+    cut like plain files and named as the inputs.
     """
-    plain = {name: is_plain_jsonl(name, fmt) for name in files}
-    sizes = {name: os.path.getsize(name) for name in files if plain[name]}
+    spills = spills or {}
+    paths = {name: spills.get(name, name) for name in files}
+    plain = {name: name in spills or is_plain_jsonl(name, fmt) for name in files}
+    sizes = {name: os.path.getsize(paths[name]) for name in files if plain[name]}
     total = sum(sizes.values())
     if work is None:
-        work = input_work(files)
+        work = input_work(files, spills)
     parallel = jobs > 1 and work >= threshold
     target = max(1, math.ceil(total / (jobs * RANGES_PER_JOB))) if parallel else 0
     chunks: list[Chunk] = []
@@ -46,13 +56,15 @@ def plan_chunks(
             chunks.append(Chunk(len(chunks), file_index, name))
             continue
         pieces = max(1, math.ceil(sizes[name] / target)) if parallel else 1
-        for start, end in split_ranges(name, sizes[name], pieces):
-            chunks.append(Chunk(len(chunks), file_index, name, start, end))
+        source = name if name in spills else None
+        for start, end in split_ranges(paths[name], sizes[name], pieces):
+            chunks.append(Chunk(len(chunks), file_index, paths[name], start, end, source))
     return chunks
 
 
-def input_work(files: Sequence[str]) -> int:
-    """Bytes of JSON the input holds, roughly: gzip files count eight times their size.
+def input_work(files: Sequence[str], spills: Mapping[str, str] | None = None) -> int:
+    """Bytes of JSON the input holds, roughly: gzip files count eight times their size
+    (their inflated size once they are inflated: ``spills``, input -> plain copy).
 
     Decides whether starting worker processes pays off. Only regular files count:
     standard input and pipes are read by the parent alone (and never opened here,
@@ -63,6 +75,9 @@ def input_work(files: Sequence[str]) -> int:
         if not is_regular(name):
             continue  # standard input, pipes, devices, bad inputs: read once, by the parent
         try:
+            if spills and name in spills:
+                work += os.path.getsize(spills[name])
+                continue
             size = os.path.getsize(name)
         except OSError:
             continue  # the reader reports it
@@ -76,7 +91,10 @@ def poolable(chunk: Chunk) -> bool:
 
 
 def chunk_bytes(chunk: Chunk) -> int:
-    """On-disk bytes of a chunk, for the progress bar (whole files: their size)."""
+    """On-disk bytes of a chunk, for the progress bar (whole files: their size; ranges
+    of an inflated gzip file: none, the file counted when it was inflated)."""
+    if chunk.source is not None:
+        return 0
     if chunk.start is not None:
         return (chunk.end or 0) - chunk.start
     try:

@@ -1,5 +1,6 @@
 """Running an analysis: :func:`analyze` plans, scans, tallies and reports.
 
+Gzip JSON Lines files are first inflated to plain files (:mod:`gcdedup.analysis.gz`).
 Small inputs are read in this process. Large ones are cut into chunks
 (:mod:`gcdedup.analysis.plan`) scanned by worker processes; each worker then
 merges one key partition of every chunk and classifies and counts its duplicates,
@@ -10,9 +11,11 @@ to change that (tests count or swap the pools through it).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing as mp
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing.pool import Pool
@@ -21,11 +24,13 @@ from typing import Any
 from ..errors import UsageError
 from ..keys import KeyMaker
 from ..sources import FORMATS, expand_paths
+from .gz import Spill, spill, spillable
 from .options import AnalysisOptions
 from .plan import chunk_bytes, input_work, plan_chunks, poolable
 from .records import (
     START_METHOD,
     Chunk,
+    ChunkInfo,
     KeyDigest,
     PackedMap,
     Partial,
@@ -87,33 +92,73 @@ def analyze(
             raise UsageError(f"TTL must be positive, got {ttl}")
     files = expand_paths(paths)
     jobs = options.jobs or os.cpu_count() or 1
-    work = input_work(files)
-    chunks = plan_chunks(files, options.fmt, jobs, options.parallel_threshold, work)
-    pooled = [c for c in chunks if poolable(c)]
-    parallel = jobs > 1 and len(pooled) > 1 and work >= options.parallel_threshold
+    pooling = jobs > 1 and input_work(files) >= options.parallel_threshold
     digest = workers.key_digest
     # The parent holds only bytes and containers of bytes: nothing for the cyclic
     # collector to find, and walking millions of them would cost seconds.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        if parallel:
-            with workers.pool(min(jobs, len(pooled))) as pool:
+        with contextlib.ExitStack() as stack:
+            pool: Pool | None = None
+            gz = [name for name in files if spillable(name, options.fmt)]
+            spills: dict[str, Spill] = {}
+            if gz:
+                # Gzip JSON Lines is inflated to plain files first, in the workers
+                # when there are several; then it is read like plain JSON Lines.
+                tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="gcdedup-"))
+                tasks = [
+                    (name, options.fmt, os.path.join(tmp, f"{n}.jsonl"))
+                    for n, name in enumerate(gz)
+                ]
+                if pooling and len(gz) > 1:
+                    pool = stack.enter_context(workers.pool(jobs))
+                    inflated: Iterable[Spill | None] = pool.imap(spill, tasks)
+                else:
+                    inflated = map(spill, tasks)
+                for name, result in zip(gz, inflated, strict=True):
+                    if result is not None:
+                        spills[name] = result
+                        if on_bytes is not None:
+                            on_bytes(result.size)
+            plain = {name: s.path for name, s in spills.items()}
+            work = input_work(files, plain)
+            chunks = plan_chunks(files, options.fmt, jobs, options.parallel_threshold, work, plain)
+            pooled = [c for c in chunks if poolable(c)]
+            if jobs > 1 and len(pooled) > 1 and work >= options.parallel_threshold:
+                if pool is None:
+                    pool = stack.enter_context(workers.pool(min(jobs, len(pooled))))
                 partial, parts = _scan_in_pool(
                     pool, workers, chunks, makers, options, jobs, on_bytes, stdin
                 )
+                _add_read_errors(partial, chunks, spills)
                 tallier = _pooled_tallier(pool, parts)
                 return build_report(partial, chunks, files, strategies, makers, options, tallier)
-        partial = empty_partial(len(strategies))
-        for chunk in chunks:
-            merge(
-                partial,
-                scan_chunk(chunk, makers, options.fmt, on_bytes, stdin, digest=digest),
-            )
-        return build_report(partial, chunks, files, strategies, makers, options)
+            partial = empty_partial(len(strategies))
+            for chunk in chunks:
+                progress = on_bytes if chunk.source is None else None
+                merge(
+                    partial,
+                    scan_chunk(chunk, makers, options.fmt, progress, stdin, digest=digest),
+                )
+            _add_read_errors(partial, chunks, spills)
+            return build_report(partial, chunks, files, strategies, makers, options)
     finally:
         if enabled:
             gc.enable()
+
+
+def _add_read_errors(partial: Partial, chunks: Sequence[Chunk], spills: dict[str, Spill]) -> None:
+    """A gzip stream that ended early: its error comes after its file's last line, as
+    the reader reports it."""
+    last: dict[int, Chunk] = {}
+    for chunk in chunks:
+        last[chunk.file_index] = chunk
+    for chunk in last.values():
+        inflated = spills.get(chunk.source) if chunk.source is not None else None
+        if inflated is not None and inflated.error is not None:
+            info = partial.chunks.setdefault(chunk.index, ChunkInfo())
+            info.add_bad(info.lines + 1, None, inflated.error)
 
 
 def _worker(args: tuple[Chunk, list[str], str, str, int, str]) -> SplitPartial:

@@ -401,8 +401,8 @@ def test_the_stable_key_digest_is_the_same_in_every_process() -> None:
 
 
 def test_whole_files_are_spread_over_the_workers(stream: tuple[Path, Any], tmp_path: Path) -> None:
-    # A directory of gzip files (a Firehose archive) has no byte ranges to cut: the
-    # files themselves are the workers' units, and the report is the single-process one.
+    # A directory of gzip files (a Firehose archive): the files are inflated and cut
+    # into byte ranges for the workers, and the report is the single-process one.
     path, _ = stream
     lines = path.read_bytes().splitlines(keepends=True)
     third = len(lines) // 3
@@ -432,10 +432,12 @@ def test_whole_files_are_spread_over_the_workers(stream: tuple[Path, Any], tmp_p
     assert pools == [2]
     assert sum(seen) == sum(os.path.getsize(p) for p in paths)
     assert single["events"] == len(lines) and single["duplicates"] > 0
-    # One file, or a small input, stays in this process.
-    analyze(paths[:1], options, workers=workers)
+    # One gzip JSON Lines file is inflated and cut into byte ranges like a plain file;
+    # a small input stays in this process.
+    assert analyze(paths[:1], options, workers=workers).to_dict()["events"] == len(parts[0])
+    assert pools == [2, 2]
     analyze(paths, AnalysisOptions(jobs=2), workers=workers)
-    assert pools == [2]
+    assert pools == [2, 2]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
