@@ -52,7 +52,7 @@ INFLATE: ModuleType = _fastest_inflate()
 #: Compressed bytes per step of the fast path.
 BLOCK = 4 * CHUNK
 #: Inflated bytes the fast path reads ahead before it sniffs the format.
-SNIFF_BYTES = 3 * (MAX_RECORD_BYTES + 2)
+SNIFF_BYTES = 2 * (MAX_RECORD_BYTES + 2) + 3 * CHUNK
 
 
 class _Damaged(Exception):
@@ -70,6 +70,10 @@ class Spill:
     error: str | None = None
 
 
+class _NotJsonLines(Exception):
+    """The file is not gzip JSON Lines: the general reader reads it."""
+
+
 def spillable(name: str, fmt: str) -> bool:
     """A regular file starting with the gzip magic, read as JSON Lines or sniffed."""
     if fmt not in ("auto", "jsonl") or not is_regular(name):
@@ -81,43 +85,149 @@ def spillable(name: str, fmt: str) -> bool:
         return False
 
 
-def spill(task: tuple[str, str, str]) -> Spill | None:
-    """Inflate ``source`` into ``target`` when it is gzip JSON Lines; None (and no
-    file) when it is anything else, which the general reader then reads."""
-    source, fmt, target = task
+def inflated_size(name: str, ratio: int) -> int:
+    """About how large ``name`` is inflated: the size its last member records when that
+    is plausible, else ``ratio`` times its size (for planning only)."""
     try:
-        size = os.path.getsize(source)
-        with open(source, "rb") as raw, open(target, "wb") as out:
-            try:
-                return _fast(source, fmt, raw, out, size)
-            except _Damaged:
-                pass
-            raw.seek(0)
-            out.seek(0)
-            out.truncate()
-            return _reference(source, fmt, raw, out, size)
+        size = os.path.getsize(name)
+        with open(name, "rb") as fh:
+            fh.seek(max(0, size - 4))
+            recorded = int.from_bytes(fh.read(4), "little")
     except OSError:
-        pass  # unreadable: the general reader reports it
-    if os.path.exists(target):
-        os.unlink(target)
-    return None
+        return 0
+    return recorded if recorded >= size else size * ratio
+
+
+class Inflation:
+    """Inflates one gzip file into ``target``, handing out byte ranges as they are final.
+
+    :meth:`ranges` yields up to ``pieces`` ranges that start at line starts, about
+    ``step`` bytes apart, each as soon as its bytes are written and final, so worker
+    processes scan the start of the file while the rest is inflated; the last range
+    runs to the end. It yields nothing when the file is not gzip JSON Lines (or
+    cannot be read). :attr:`spill` is set once every range is out.
+
+    The fast path's bytes are final a margin behind what it has inflated: if it
+    later meets damage, the file is inflated again by the reference path, which may
+    lose up to one read (``CHUNK``) before the damage, never more.
+    """
+
+    MARGIN = 2 * CHUNK
+
+    def __init__(self, source: str, fmt: str, target: str, step: int, pieces: int) -> None:
+        self.source = source
+        self.fmt = fmt
+        self.target = target
+        self.step = max(1, step)
+        self.pieces = max(1, pieces)
+        self.spill: Spill | None = None
+        self._cutter: _Cutter | None = None
+
+    def ranges(self) -> Iterator[tuple[int, int]]:
+        try:
+            size = os.path.getsize(self.source)
+            with open(self.source, "rb") as raw, open(self.target, "wb") as out:
+                cutter = self._cutter = _Cutter(out, self.step, self.pieces)
+                error: str | None = None
+                try:
+                    for piece in _fast(self.fmt, raw):
+                        cutter.write(piece)
+                        yield from cutter.ready(cutter.written - self.MARGIN)
+                except _Damaged:
+                    raw.seek(0)
+                    out.seek(0)
+                    cutter.rewind()
+                    reference = _Reference(self.fmt, raw)
+                    for piece in reference.pieces():
+                        cutter.write(piece)
+                        yield from cutter.ready(cutter.written)
+                    error = reference.error
+                    if error is not None and cutter.written > cutter.line_start:
+                        out.flush()
+                        with open(self.target, "rb") as fh:
+                            fh.seek(cutter.line_start)
+                            if not _kept(fh.read()):
+                                cutter.written = cutter.line_start
+                out.flush()
+                out.truncate(cutter.written)
+                yield from cutter.finish()
+                self.spill = Spill(self.source, self.target, size, error)
+        except (_NotJsonLines, OSError):
+            if self.handed:
+                raise  # ranges were handed out: the file changed while it was read
+            return
+
+    @property
+    def handed(self) -> int:
+        return self._cutter.handed if self._cutter is not None else 0
+
+
+class _Cutter:
+    """Writes inflated bytes and finds cut points at line starts about ``step`` apart."""
+
+    def __init__(self, out: BinaryIO, step: int, pieces: int) -> None:
+        self.out = out
+        self.step = step
+        self.pieces = pieces
+        self.written = 0
+        self.line_start = 0  # start of the last line (which may not be complete)
+        self.start = 0  # start of the next range to hand out
+        self.handed = 0
+        self.cuts: list[int] = []
+        self.target = step
+
+    def write(self, data: bytes) -> None:
+        base = self.written
+        self.out.write(data)
+        self.written += len(data)
+        nl = data.rfind(b"\n")
+        if nl >= 0:
+            self.line_start = base + nl + 1
+        while self.handed + len(self.cuts) < self.pieces - 1 and self.target < self.written:
+            nl = data.find(b"\n", max(self.target, base) - base)
+            if nl < 0:
+                break  # the next write goes on looking
+            cut = base + nl + 1
+            self.cuts.append(cut)
+            self.target = cut + self.step
+
+    def ready(self, final: int) -> Iterator[tuple[int, int]]:
+        """Ranges whose bytes are all below ``final``."""
+        while self.cuts and self.cuts[0] <= final:
+            cut = self.cuts.pop(0)
+            yield self.start, cut
+            self.start = cut
+            self.handed += 1
+
+    def rewind(self) -> None:
+        """Start writing again from the beginning (the ranges handed out stay valid)."""
+        self.written = self.line_start = 0
+        self.cuts.clear()
+        self.target = self.start + self.step
+
+    def finish(self) -> Iterator[tuple[int, int]]:
+        yield from self.ready(self.written)
+        yield self.start, self.written
 
 
 def _sniffed_jsonl(fmt: str, head: bytes, complete: bool) -> bool:
+    """Whether the inflated ``head`` of a file is read as JSON Lines; _Damaged when the
+    answer could depend on bytes near its end (which damage further on could take)."""
     if fmt == "jsonl":
         return True
     stream = io.BytesIO(head)
     found = sniff_format(stream.readline, MAX_RECORD_BYTES, [])
-    if not complete and stream.tell() >= len(head):
-        raise _Damaged  # the sniff needs more than was read ahead
+    if not complete and stream.tell() > len(head) - 2 * CHUNK:
+        raise _Damaged
     return found == "jsonl"
 
 
-def _fast(source: str, fmt: str, raw: BinaryIO, out: BinaryIO, size: int) -> Spill | None:
-    """Inflate a well-formed gzip file in large blocks; raise _Damaged on anything else."""
+def _fast(fmt: str, raw: BinaryIO) -> Iterator[bytes]:
+    """The inflated bytes of a well-formed gzip JSON Lines file; _Damaged on anything
+    else it meets, _NotJsonLines when the file is something else."""
     first = raw.read(CHUNK)
     if not looks_gzip(first):
-        return None  # text that starts with the magic by accident
+        raise _NotJsonLines  # text that starts with the magic by accident
     head = bytearray()
     pieces = _inflate(raw, first)
     for piece in pieces:
@@ -126,15 +236,13 @@ def _fast(source: str, fmt: str, raw: BinaryIO, out: BinaryIO, size: int) -> Spi
             break
     else:
         if not _sniffed_jsonl(fmt, bytes(head), True):
-            return None
-        out.write(head)
-        return Spill(source, _name(out), size)
+            raise _NotJsonLines
+        yield bytes(head)
+        return
     if not _sniffed_jsonl(fmt, bytes(head), False):
-        return None
-    out.write(head)
-    for piece in pieces:
-        out.write(piece)
-    return Spill(source, _name(out), size)
+        raise _NotJsonLines
+    yield bytes(head)
+    yield from pieces
 
 
 def _inflate(raw: BinaryIO, first: bytes) -> Iterator[bytes]:
@@ -167,46 +275,35 @@ def _inflate(raw: BinaryIO, first: bytes) -> Iterator[bytes]:
         raise _Damaged  # truncated
 
 
-def _name(out: BinaryIO) -> str:
-    return str(out.name)
+class _Reference:
+    """Inflates through the general reader's own stream, so damage is met where the
+    reader meets it: the same lines before it, the same error."""
 
+    def __init__(self, fmt: str, raw: BinaryIO) -> None:
+        self.fmt = fmt
+        self.raw = raw
+        self.error: str | None = None
 
-def _reference(source: str, fmt: str, raw: BinaryIO, out: BinaryIO, size: int) -> Spill | None:
-    """Inflate through the general reader's stream, so damage is met where it meets it."""
-    buffered = io.BufferedReader(raw, CHUNK)  # type: ignore[type-var]
-    try:
-        if not looks_gzip(buffered.peek(CHUNK)):
-            return None
-    except READ_ERRORS:
-        return None
-    gunzip = Gunzip(buffered)
-    stream = io.BufferedReader(gunzip, CHUNK)
-    head: list[bytes] = []
-    if fmt == "auto" and sniff_format(stream.readline, MAX_RECORD_BYTES, head) != "jsonl":
-        return None
-    written = 0
-    line_start = 0  # offset of the line the stream may have cut short
-    for data in [b"".join(head), *iter(lambda: stream.read1(CHUNK), b"")]:
-        if not data:
-            continue
-        out.write(data)
-        nl = data.rfind(b"\n")
-        if nl >= 0:
-            line_start = written + nl + 1
-        written += len(data)
-    error: str | None = None
-    try:
-        gunzip.check()
-    except READ_ERRORS as exc:
-        error = read_reason(exc)
-        if written > line_start:
-            out.flush()
-            with open(out.name, "rb") as fh:
-                fh.seek(line_start)
-                tail = fh.read()
-            if not _kept(tail):
-                out.truncate(line_start)
-    return Spill(source, _name(out), size, error)
+    def pieces(self) -> Iterator[bytes]:
+        buffered = io.BufferedReader(self.raw, CHUNK)  # type: ignore[type-var]
+        try:
+            if not looks_gzip(buffered.peek(CHUNK)):
+                raise _NotJsonLines
+        except READ_ERRORS as exc:
+            raise _NotJsonLines from exc
+        gunzip = Gunzip(buffered)
+        stream = io.BufferedReader(gunzip, CHUNK)
+        head: list[bytes] = []
+        auto = self.fmt == "auto"
+        if auto and sniff_format(stream.readline, MAX_RECORD_BYTES, head) != "jsonl":
+            raise _NotJsonLines
+        if head:
+            yield b"".join(head)
+        yield from iter(lambda: stream.read1(CHUNK), b"")
+        try:
+            gunzip.check()
+        except READ_ERRORS as exc:
+            self.error = read_reason(exc)
 
 
 def _kept(tail: bytes) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from ..sources.compression import has_gzip_magic
 from ..sources.local import is_regular
 from ..sources.sniff import is_plain_jsonl
+from .gz import inflated_size
 from .jsonl import split_ranges
 from .records import Chunk
 
@@ -38,33 +39,43 @@ def plan_chunks(
     """Byte ranges of plain JSONL files when the input is large enough; whole files otherwise.
 
     ``work``: :func:`input_work` of ``files`` when the caller has it already;
-    ``spills``: gzip JSON Lines inputs inflated to plain files (input -> plain copy),
-    cut like plain files and named as the inputs.
+    ``spills``: gzip inputs to inflate (input -> where its plain copy goes). Their
+    ranges are only known while they are inflated: each gets a run of reserved
+    chunks (``start`` None, ``source`` set; :func:`reserved`) for its ranges to take,
+    twice as many as its estimated size needs.
     """
     spills = spills or {}
-    paths = {name: spills.get(name, name) for name in files}
-    plain = {name: name in spills or is_plain_jsonl(name, fmt) for name in files}
-    sizes = {name: os.path.getsize(paths[name]) for name in files if plain[name]}
-    total = sum(sizes.values())
+    plain = {name: name not in spills and is_plain_jsonl(name, fmt) for name in files}
+    sizes = {name: os.path.getsize(name) for name in files if plain[name]}
+    inflated = {name: inflated_size(name, GZIP_RATIO) for name in files if name in spills}
+    total = sum(sizes.values()) + sum(inflated.values())
     if work is None:
-        work = input_work(files, spills)
+        work = input_work(files)
     parallel = jobs > 1 and work >= threshold
     target = max(1, math.ceil(total / (jobs * RANGES_PER_JOB))) if parallel else 0
     chunks: list[Chunk] = []
     for file_index, name in enumerate(files):
+        if name in spills:
+            pieces = 2 * max(1, math.ceil(inflated[name] / target)) if parallel else 1
+            for _ in range(pieces):
+                chunks.append(Chunk(len(chunks), file_index, spills[name], source=name))
+            continue
         if not plain[name]:
             chunks.append(Chunk(len(chunks), file_index, name))
             continue
         pieces = max(1, math.ceil(sizes[name] / target)) if parallel else 1
-        source = name if name in spills else None
-        for start, end in split_ranges(paths[name], sizes[name], pieces):
-            chunks.append(Chunk(len(chunks), file_index, paths[name], start, end, source))
+        for start, end in split_ranges(name, sizes[name], pieces):
+            chunks.append(Chunk(len(chunks), file_index, name, start, end))
     return chunks
 
 
-def input_work(files: Sequence[str], spills: Mapping[str, str] | None = None) -> int:
-    """Bytes of JSON the input holds, roughly: gzip files count eight times their size
-    (their inflated size once they are inflated: ``spills``, input -> plain copy).
+def reserved(chunk: Chunk) -> bool:
+    """A chunk reserved for a range of a gzip file not inflated yet."""
+    return chunk.source is not None and chunk.start is None
+
+
+def input_work(files: Sequence[str]) -> int:
+    """Bytes of JSON the input holds, roughly: gzip files count eight times their size.
 
     Decides whether starting worker processes pays off. Only regular files count:
     standard input and pipes are read by the parent alone (and never opened here,
@@ -75,9 +86,6 @@ def input_work(files: Sequence[str], spills: Mapping[str, str] | None = None) ->
         if not is_regular(name):
             continue  # standard input, pipes, devices, bad inputs: read once, by the parent
         try:
-            if spills and name in spills:
-                work += os.path.getsize(spills[name])
-                continue
             size = os.path.getsize(name)
         except OSError:
             continue  # the reader reports it
@@ -87,7 +95,7 @@ def input_work(files: Sequence[str], spills: Mapping[str, str] | None = None) ->
 
 def poolable(chunk: Chunk) -> bool:
     """Byte ranges and regular files go to the workers; stdin and pipes stay in the parent."""
-    return is_regular(chunk.path)
+    return chunk.source is not None or is_regular(chunk.path)
 
 
 def chunk_bytes(chunk: Chunk) -> int:
