@@ -192,7 +192,9 @@ class _Cutter:
             self.target = cut + self.step
 
     def ready(self, final: int) -> Iterator[tuple[int, int]]:
-        """Ranges whose bytes are all below ``final``."""
+        """Ranges whose bytes are all below ``final``, written through to the file."""
+        if self.cuts and self.cuts[0] <= final:
+            self.out.flush()  # other processes read the range from the file
         while self.cuts and self.cuts[0] <= final:
             cut = self.cuts.pop(0)
             yield self.start, cut

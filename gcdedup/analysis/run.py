@@ -130,9 +130,10 @@ def analyze(
                     partial,
                     scan_chunk(chunk, makers, options.fmt, progress, stdin, digest=digest),
                 )
-                if on_bytes is not None:
-                    for n in inflating.take_progress():
-                        on_bytes(n)
+                for n in inflating.take_progress() if on_bytes is not None else ():
+                    on_bytes(n)  # type: ignore[misc]
+            for n in inflating.take_progress() if on_bytes is not None else ():
+                on_bytes(n)  # type: ignore[misc]
             chunks = inflating.chunks()
             inflating.add_read_errors(partial, chunks)
             return build_report(partial, chunks, files, strategies, makers, options)
