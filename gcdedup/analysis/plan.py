@@ -34,20 +34,22 @@ def plan_chunks(
     jobs: int,
     threshold: int,
     work: int | None = None,
-    spills: Mapping[str, str] | None = None,
+    spills: Mapping[int, str] | None = None,
 ) -> list[Chunk]:
     """Byte ranges of plain JSONL files when the input is large enough; whole files otherwise.
 
     ``work``: :func:`input_work` of ``files`` when the caller has it already;
-    ``spills``: gzip inputs to inflate (input -> where its plain copy goes). Their
+    ``spills``: gzip inputs to inflate (index in ``files`` -> where its plain copy
+    goes; the same file named twice is inflated twice). Their
     ranges are only known while they are inflated: each gets a run of reserved
     chunks (``start`` None, ``source`` set; :func:`reserved`) for its ranges to take,
-    twice as many as its estimated size needs.
+    twice as many as its estimated size needs; a file that fits in one range gets
+    one (a worker inflates and scans it whole).
     """
     spills = spills or {}
-    plain = {name: name not in spills and is_plain_jsonl(name, fmt) for name in files}
-    sizes = {name: os.path.getsize(name) for name in files if plain[name]}
-    inflated = {name: inflated_size(name, GZIP_RATIO) for name in files if name in spills}
+    plain = {name: is_plain_jsonl(name, fmt) for n, name in enumerate(files) if n not in spills}
+    sizes = {name: os.path.getsize(name) for name in plain if plain[name]}
+    inflated = {n: inflated_size(files[n], GZIP_RATIO) for n in spills}
     total = sum(sizes.values()) + sum(inflated.values())
     if work is None:
         work = input_work(files)
@@ -55,10 +57,11 @@ def plan_chunks(
     target = max(1, math.ceil(total / (jobs * RANGES_PER_JOB))) if parallel else 0
     chunks: list[Chunk] = []
     for file_index, name in enumerate(files):
-        if name in spills:
-            pieces = 2 * max(1, math.ceil(inflated[name] / target)) if parallel else 1
+        if file_index in spills:
+            pieces = math.ceil(inflated[file_index] / target) if parallel else 1
+            pieces = 1 if pieces <= 1 else 2 * pieces  # one: a worker inflates it
             for _ in range(pieces):
-                chunks.append(Chunk(len(chunks), file_index, spills[name], source=name))
+                chunks.append(Chunk(len(chunks), file_index, spills[file_index], source=name))
             continue
         if not plain[name]:
             chunks.append(Chunk(len(chunks), file_index, name))

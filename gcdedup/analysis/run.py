@@ -104,11 +104,11 @@ def analyze(
         with contextlib.ExitStack() as stack:
             # Gzip JSON Lines is inflated to plain files (while the workers scan what
             # is already inflated), then read like plain JSON Lines.
-            gz = [name for name in files if spillable(name, options.fmt)]
+            gz = [n for n, name in enumerate(files) if spillable(name, options.fmt)]
             into = ""
             if gz:
                 into = stack.enter_context(tempfile.TemporaryDirectory(prefix="gcdedup-"))
-            targets = {name: os.path.join(into, f"{n}.jsonl") for n, name in enumerate(gz)}
+            targets = {n: os.path.join(into, f"{n}.jsonl") for n in gz}
             planned = plan_chunks(
                 files, options.fmt, jobs, options.parallel_threshold, work, targets
             )
@@ -189,6 +189,13 @@ class Inflating:
             self.spills[first.file_index] = inflation.spill
             self._progress.append(inflation.spill.size)
 
+    def fill(self, chunk: Chunk, inflated: Spill | None) -> None:
+        """A worker inflated a whole file: ``chunk`` takes its one reserved chunk."""
+        self.filled[chunk.index] = [chunk]
+        if inflated is not None:
+            self.spills[chunk.file_index] = inflated
+            self._progress.append(inflated.size)
+
     def all(self) -> Iterator[Chunk]:
         """Every chunk in input order, inflating gzip files on the way."""
         runs = {run[0].index: run for run in self.runs()}
@@ -226,11 +233,34 @@ class Inflating:
                 info.add_bad(info.lines + 1, None, inflated.error)
 
 
-def _worker(args: tuple[Chunk, list[str], str, str, int, str]) -> SplitPartial:
+def _worker(
+    args: tuple[Chunk, list[str], str, str, int, str],
+) -> tuple[SplitPartial, Chunk | None, Spill | None]:
+    """Scan a chunk; a chunk reserved for a whole gzip file is inflated first. Returns
+    what that chunk became, and its inflation, too."""
     chunk, strategies, namespace, fmt, partitions, start_method = args
     makers = [KeyMaker.create(s, namespace) for s in strategies]
     digest = key_digest_for(start_method)
-    return split_partial(scan_chunk(chunk, makers, fmt, digest=digest), partitions)
+    filled: Chunk | None = None
+    inflated: Spill | None = None
+    if reserved(chunk):
+        filled, inflated = inflate_whole(chunk, fmt)
+        chunk = filled
+    scanned = split_partial(scan_chunk(chunk, makers, fmt, digest=digest), partitions)
+    return scanned, filled, inflated
+
+
+def inflate_whole(chunk: Chunk, fmt: str) -> tuple[Chunk, Spill | None]:
+    """Inflate the gzip file of a reserved chunk. Returns the chunk that takes its
+    place (one range of the whole inflated file, or the file itself for the general
+    reader), and the inflation when there is one."""
+    assert chunk.source is not None
+    inflation = Inflation(chunk.source, fmt, chunk.path, 1, 1)
+    size = max((end for _, end in inflation.ranges()), default=0)
+    if inflation.spill is None:
+        return Chunk(chunk.index, chunk.file_index, chunk.source), None
+    filled = Chunk(chunk.index, chunk.file_index, chunk.path, 0, size, chunk.source)
+    return filled, inflation.spill
 
 
 def _scan_in_pool(
@@ -262,17 +292,22 @@ def _scan_in_pool(
     def tasks() -> Iterator[tuple[Chunk, list[str], str, str, int, str]]:
         # Whole files first: they are the largest units of work; gzip files next,
         # their ranges as they are inflated; plain ranges fill in after.
+        # Small gzip files go whole: the worker inflates and scans each.
         whole = [c for c in planned if c.start is None and not reserved(c) and poolable(c)]
+        runs = inflating.runs()
+        small = [run[0] for run in runs if len(run) == 1]
+        large = [inflating.inflate(run) for run in runs if len(run) > 1]
         ranges = [c for c in planned if c.start is not None]
-        for chunk in itertools.chain(
-            whole, *(inflating.inflate(run) for run in inflating.runs()), ranges
-        ):
+        for chunk in itertools.chain(whole, small, *large, ranges):
             scanned[chunk.index] = chunk
             yield chunk, strategies, options.namespace, options.fmt, partitions, method
 
-    for result in pool.imap_unordered(_worker, tasks()):
+    for result, filled, inflated in pool.imap_unordered(_worker, tasks()):
         split.append(result)
         merge(partial, result.partial)
+        if filled is not None:
+            inflating.fill(filled, inflated)
+            scanned[filled.index] = filled
         if on_bytes is not None:
             for index in result.partial.chunks:
                 on_bytes(chunk_bytes(scanned[index]))

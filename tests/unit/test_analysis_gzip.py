@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gcdedup.analysis import AnalysisOptions, analyze
+from gcdedup.analysis import AnalysisOptions, analyze, plan
 from gcdedup.analysis import gz as gzmod
 from gcdedup.events import MAX_RECORD_BYTES, Event
 from gcdedup.sources import EventReader
@@ -139,11 +139,12 @@ def test_blocks_and_ranges_cut_anywhere(
 def test_many_files_report_as_the_plain_files(lines: list[bytes], tmp_path: Path) -> None:
     # A Firehose archive: many small gzip files (one of them multi-member, with zero
     # padding), against the same files uncompressed; order and line numbers kept.
+    # Each is smaller than a range: the workers inflate them, one file per task.
     plain_dir, packed_dir = tmp_path / "plain", tmp_path / "packed"
     plain_dir.mkdir()
     packed_dir.mkdir()
-    step = len(lines) // 7 + 1
-    for n in range(7):
+    step = len(lines) // 24 + 1
+    for n in range(24):
         data = b"".join(lines[n * step : (n + 1) * step])
         (plain_dir / f"part-{n}.jsonl").write_bytes(data)
         if n == 3:
@@ -238,6 +239,13 @@ def test_a_damaged_file_keeps_what_the_reader_keeps(
         assert doc["bad_records"] == len(bad)
         for key in ("events", "unique", "duplicates", "by_kind", "by_topic", "top_keys"):
             assert doc[key] == expected[key], key
+    # Twice the file, each small enough for one range: the workers inflate them whole.
+    monkeypatch.setattr(plan, "RANGES_PER_JOB", 0.001)
+    doc = analyze([str(path), str(path)], POOLED).to_dict()
+    assert [b["reason"] for b in doc["bad"]] == [reason for _, reason in bad] * 2
+    expected = _report([events, events], POOLED)
+    for key in ("events", "unique", "duplicates", "by_kind", "by_topic"):
+        assert doc[key] == expected[key], key
     assert list(own_tmp.iterdir()) == []
 
 
