@@ -2,20 +2,22 @@
 
 A line inside a gzip stream cannot be read again by offset, and a gzip stream
 cannot be cut for several processes. So a gzip file the reader would read as JSON
-Lines is inflated once (:func:`spill`) into a temporary plain file (a *spill*);
-from then on it is scanned, classified and named exactly like a plain JSON Lines
-file, under the gzip file's name: byte ranges in the worker processes, the typed
-fast path, duplicates compared by re-reading their lines. Every other gzip input
-(arrays, back-to-back objects, CloudWatch exports) still goes through the general
-reader.
+Lines is inflated once (:class:`Inflation`) into a temporary plain file (a
+*spill*); from then on it is scanned, classified and named exactly like a plain
+JSON Lines file, under the gzip file's name: byte ranges in the worker processes,
+the typed fast path, duplicates compared by re-reading their lines. Every other
+gzip input (arrays, back-to-back objects, CloudWatch exports) still goes through
+the general reader. Ranges are handed out while the file is still being inflated,
+so the workers scan the start of a large file while the rest is inflated (see
+:mod:`gcdedup.analysis.run` for who inflates what).
 
-Inflating is done in large blocks by ISA-L (the optional ``isal`` package,
-``pip install 'gcdedup[fast-gzip]'``) when it is installed, by zlib otherwise.
-That fast path handles well-formed files only (any number of members, zero
-padding between them); at the first sign of damage the file is inflated again
-through the general reader's own stream (:class:`~gcdedup.sources.compression.Gunzip`),
-so a truncated or corrupt file keeps exactly the lines, and gets exactly the
-error, that ``gcdedup process`` reports.
+The fast path inflates in 1 MB steps with ISA-L (the optional ``isal`` package,
+``pip install 'gcdedup[fast-gzip]'``) when it is installed, with zlib otherwise.
+It handles well-formed files only (any number of members, zero padding between
+them); at the first sign of damage the file is inflated again through the general
+reader's own stream (:class:`~gcdedup.sources.compression.Gunzip`), so a truncated
+or corrupt file keeps exactly the lines, and gets exactly the error, that
+``gcdedup process`` reports.
 
 Cost: the spill takes disk space (in ``TMPDIR``) as large as the inflated input
 while ``stats`` runs; it is deleted at the end. Memory does not grow with it.
@@ -52,7 +54,8 @@ INFLATE: ModuleType = _fastest_inflate()
 #: Compressed bytes read, and most inflated bytes made, per step of the fast path
 #: (larger blocks measured slower: fresh memory for every one).
 BLOCK = CHUNK
-#: Inflated bytes the fast path reads ahead before it sniffs the format.
+#: Inflated bytes after which the fast path leaves sniffing the format to the
+#: reference path (only megabytes of blank lines get there).
 SNIFF_BYTES = 2 * (MAX_RECORD_BYTES + 2) + 3 * CHUNK
 
 

@@ -12,6 +12,7 @@ pools through it).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import itertools
@@ -124,16 +125,17 @@ def analyze(
                 tallier = _pooled_tallier(pool, parts)
                 return build_report(partial, chunks, files, strategies, makers, options, tallier)
             partial = empty_partial(len(strategies))
+            inflated = on_bytes or (lambda n: None)  # compressed bytes of inflated files
             for chunk in inflating.all():
                 progress = on_bytes if chunk.source is None else None
                 merge(
                     partial,
                     scan_chunk(chunk, makers, options.fmt, progress, stdin, digest=digest),
                 )
-                for n in inflating.take_progress() if on_bytes is not None else ():
-                    on_bytes(n)  # type: ignore[misc]
-            for n in inflating.take_progress() if on_bytes is not None else ():
-                on_bytes(n)  # type: ignore[misc]
+                for n in inflating.take_progress():
+                    inflated(n)
+            for n in inflating.take_progress():
+                inflated(n)
             chunks = inflating.chunks()
             inflating.add_read_errors(partial, chunks)
             return build_report(partial, chunks, files, strategies, makers, options)
@@ -156,7 +158,9 @@ class Inflating:
         #: first chunk index of a run -> the chunks that took it.
         self.filled: dict[int, list[Chunk]] = {}
         self.spills: dict[int, Spill] = {}  # by file index
-        self._progress: list[int] = []
+        #: Compressed sizes of the files inflated, for progress (filled by the pool's
+        #: task thread, drained by the main thread).
+        self._progress: collections.deque[int] = collections.deque()
 
     def runs(self) -> list[list[Chunk]]:
         out: list[list[Chunk]] = []
@@ -207,7 +211,9 @@ class Inflating:
 
     def take_progress(self) -> list[int]:
         """Compressed bytes of the files inflated since the last call."""
-        taken, self._progress = self._progress, []
+        taken = []
+        while self._progress:
+            taken.append(self._progress.popleft())
         return taken
 
     def chunks(self) -> list[Chunk]:
