@@ -125,7 +125,7 @@ def range_items(
             if type(doc) is dict and type(doc.get("detail")) is dict:
                 yield doc, start, pos - start, line
             else:
-                for record in expand(doc, Location(chunk.path, lineno)):
+                for record in expand(doc, Location(chunk.name, lineno)):
                     if isinstance(record, Event):
                         yield record.envelope, start, 0, b""
                     else:
@@ -155,6 +155,6 @@ def range_envelopes(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
                 doc = parse(line)
             except BadJSON:
                 continue
-            for record in expand(doc, Location(chunk.path)):
+            for record in expand(doc, Location(chunk.name)):
                 if isinstance(record, Event):
                     yield start, record.envelope

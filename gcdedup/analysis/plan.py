@@ -1,6 +1,7 @@
 """Planning a run: how much work the input is, and how to cut it into chunks.
 
-Large plain JSON Lines files are cut into byte ranges (several per worker, so a
+Large plain JSON Lines files, and gzip JSON Lines files once inflated
+(:mod:`gcdedup.analysis.gz`), are cut into byte ranges (several per worker, so a
 slow range does not leave a core idle); every other input is one chunk, read
 whole. Standard input and pipes are never opened here: they are read once, by
 the parent process.
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..sources.compression import has_gzip_magic
 from ..sources.local import is_regular
 from ..sources.sniff import is_plain_jsonl
+from .gz import inflated_size
 from .jsonl import split_ranges
 from .records import Chunk
 
@@ -27,21 +29,40 @@ RANGES_PER_JOB = 8
 
 
 def plan_chunks(
-    files: Sequence[str], fmt: str, jobs: int, threshold: int, work: int | None = None
+    files: Sequence[str],
+    fmt: str,
+    jobs: int,
+    threshold: int,
+    work: int | None = None,
+    spills: Mapping[int, str] | None = None,
 ) -> list[Chunk]:
     """Byte ranges of plain JSONL files when the input is large enough; whole files otherwise.
 
-    ``work``: :func:`input_work` of ``files`` when the caller has it already.
+    ``work``: :func:`input_work` of ``files`` when the caller has it already;
+    ``spills``: gzip inputs to inflate (index in ``files`` -> where its plain copy
+    goes; the same file named twice is inflated twice). Their
+    ranges are only known while they are inflated: each gets a run of reserved
+    chunks (``start`` None, ``source`` set; :func:`reserved`) for its ranges to take,
+    twice as many as its estimated size needs; a file that fits in one range gets
+    one (a worker inflates and scans it whole).
     """
-    plain = {name: is_plain_jsonl(name, fmt) for name in files}
-    sizes = {name: os.path.getsize(name) for name in files if plain[name]}
-    total = sum(sizes.values())
+    spills = spills or {}
+    plain = {name: is_plain_jsonl(name, fmt) for n, name in enumerate(files) if n not in spills}
+    sizes = {name: os.path.getsize(name) for name in plain if plain[name]}
+    inflated = {n: inflated_size(files[n], GZIP_RATIO) for n in spills}
+    total = sum(sizes.values()) + sum(inflated.values())
     if work is None:
         work = input_work(files)
     parallel = jobs > 1 and work >= threshold
     target = max(1, math.ceil(total / (jobs * RANGES_PER_JOB))) if parallel else 0
     chunks: list[Chunk] = []
     for file_index, name in enumerate(files):
+        if file_index in spills:
+            pieces = math.ceil(inflated[file_index] / target) if parallel else 1
+            pieces = 1 if pieces <= 1 else 2 * pieces  # one: a worker inflates it
+            for _ in range(pieces):
+                chunks.append(Chunk(len(chunks), file_index, spills[file_index], source=name))
+            continue
         if not plain[name]:
             chunks.append(Chunk(len(chunks), file_index, name))
             continue
@@ -49,6 +70,11 @@ def plan_chunks(
         for start, end in split_ranges(name, sizes[name], pieces):
             chunks.append(Chunk(len(chunks), file_index, name, start, end))
     return chunks
+
+
+def reserved(chunk: Chunk) -> bool:
+    """A chunk reserved for a range of a gzip file not inflated yet."""
+    return chunk.source is not None and chunk.start is None
 
 
 def input_work(files: Sequence[str]) -> int:
@@ -72,11 +98,14 @@ def input_work(files: Sequence[str]) -> int:
 
 def poolable(chunk: Chunk) -> bool:
     """Byte ranges and regular files go to the workers; stdin and pipes stay in the parent."""
-    return is_regular(chunk.path)
+    return chunk.source is not None or is_regular(chunk.path)
 
 
 def chunk_bytes(chunk: Chunk) -> int:
-    """On-disk bytes of a chunk, for the progress bar (whole files: their size)."""
+    """On-disk bytes of a chunk, for the progress bar (whole files: their size; ranges
+    of an inflated gzip file: none, the file counted when it was inflated)."""
+    if chunk.source is not None:
+        return 0
     if chunk.start is not None:
         return (chunk.end or 0) - chunk.start
     try:

@@ -74,13 +74,23 @@ def key_digest_for(start_method: str) -> Callable[[str], KeyDigest]:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One unit of work. ``start``/``end`` set: a JSONL byte range; else a whole file."""
+    """One unit of work. ``start``/``end`` set: a JSONL byte range; else a whole file.
+
+    ``source``: the input the user named when ``path`` is its inflated copy (a gzip
+    file, see :mod:`gcdedup.analysis.gz`); reports name ``name``.
+    """
 
     index: int
     file_index: int
     path: str
     start: int | None = None
     end: int | None = None
+    source: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The input as the user named it."""
+        return self.source or self.path
 
 
 @dataclass

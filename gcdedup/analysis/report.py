@@ -219,7 +219,7 @@ def _resolve_names(
             found = remaining.pop(seq, None)
             if found is not None:
                 with contextlib.suppress(GcdedupError):
-                    out[found] = maker(Event(envelope, Location(chunk.path)))
+                    out[found] = maker(Event(envelope, Location(chunk.name)))
             if not remaining:
                 break
     return out
@@ -287,7 +287,7 @@ def build_report(
         for line, offset, reason in info.bad_examples:
             if len(bad_examples) >= 20:
                 break
-            where = chunk.path
+            where = chunk.name
             if line is not None:
                 where += f":{layout.line_base[chunk.index] + line}"
             elif offset is not None:

@@ -90,7 +90,7 @@ class ChunkScanner:
         self.digest = digest
         self.info = ChunkInfo()
         partial.chunks[chunk.index] = self.info
-        self.location = Location(chunk.path)
+        self.location = Location(chunk.name)
         #: detail-type -> family index, for detail-types that are templates themselves.
         self.family_cache: dict[str, int] = {}
         self._family_index: dict[str, int] = {}

@@ -239,11 +239,13 @@ def test_kinds_compare_canonical_json_not_bytes(tmp_path: Path) -> None:
 
 
 def test_reread_lines_and_carried_digests_agree(stream: tuple[Path, Any], tmp_path: Path) -> None:
-    # JSON Lines duplicates are classified by re-reading their lines; gzip events carry
-    # their digests from the scan. Both must tell the same story.
+    # JSON Lines duplicates are classified by re-reading their lines (gzip JSON Lines
+    # too: it is inflated first); events read any other way, here gzipped
+    # back-to-back objects as Firehose writes them, carry their digests from the scan.
+    # Both must tell the same story.
     path, truth = stream
-    gz = tmp_path / "stream.jsonl.gz"
-    gz.write_bytes(gzip.compress(path.read_bytes()))
+    gz = tmp_path / "stream.concat.gz"
+    gz.write_bytes(gzip.compress(b"".join(path.read_bytes().splitlines())))
     options = AnalysisOptions(compare=("envelope", "content"))
     lines = _comparable(analyze([str(path)], options).to_dict())
     carried = _comparable(analyze([str(gz)], options).to_dict())
@@ -401,8 +403,8 @@ def test_the_stable_key_digest_is_the_same_in_every_process() -> None:
 
 
 def test_whole_files_are_spread_over_the_workers(stream: tuple[Path, Any], tmp_path: Path) -> None:
-    # A directory of gzip files (a Firehose archive) has no byte ranges to cut: the
-    # files themselves are the workers' units, and the report is the single-process one.
+    # A directory of gzip files (a Firehose archive): the files are inflated and cut
+    # into byte ranges for the workers, and the report is the single-process one.
     path, _ = stream
     lines = path.read_bytes().splitlines(keepends=True)
     third = len(lines) // 3
@@ -432,10 +434,12 @@ def test_whole_files_are_spread_over_the_workers(stream: tuple[Path, Any], tmp_p
     assert pools == [2]
     assert sum(seen) == sum(os.path.getsize(p) for p in paths)
     assert single["events"] == len(lines) and single["duplicates"] > 0
-    # One file, or a small input, stays in this process.
-    analyze(paths[:1], options, workers=workers)
+    # One gzip JSON Lines file is inflated and cut into byte ranges like a plain file;
+    # a small input stays in this process.
+    assert analyze(paths[:1], options, workers=workers).to_dict()["events"] == len(parts[0])
+    assert pools == [2, 2]
     analyze(paths, AnalysisOptions(jobs=2), workers=workers)
-    assert pools == [2]
+    assert pools == [2, 2]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
