@@ -68,16 +68,24 @@ def store(dynamodb_store: DynamoDBStore) -> DynamoDBStore:
     return dynamodb_store
 
 
-def test_a_new_event_costs_two_writes_and_a_duplicate_one(store: DynamoDBStore) -> None:
+def test_a_new_event_costs_one_write_counted_two_handled_and_a_duplicate_one(
+    store: DynamoDBStore,
+) -> None:
     requests = Requests(store)
     events = audits(N)
-    first = run(store, events, count_duplicates=False)
+    first = run(store, events, count_duplicates=False)  # count only: nothing runs
     assert first.processed == N
-    assert requests.take() == {"PutItem": N, "UpdateItem": N}  # claim, complete
+    assert requests.take() == {"PutItem": N}  # one conditional put of a COMPLETED record
 
     again = run(store, events, count_duplicates=False)
     assert (again.duplicate, again.processed) == (N, 0)
-    assert requests.take() == {"PutItem": N}  # the failed claim, its item from ALL_OLD
+    assert requests.take() == {"PutItem": N}  # the failed put, its item from ALL_OLD
+
+    handled = audits(2 * N)[N:]  # new keys, with a handler: claim, then complete
+    with Pipeline(store, settings(count_duplicates=False), handler=lambda event: None) as p:
+        report = p.run(handled)
+    assert report.processed == N
+    assert requests.take() == {"PutItem": N, "UpdateItem": N}
 
 
 def test_counting_duplicates_costs_one_more_write_each(store: DynamoDBStore) -> None:

@@ -573,6 +573,44 @@ class DynamoDBStore(DedupStore):
 
         return self._map_waves([i.key for i in items], one)
 
+    def mark_done(
+        self,
+        items: Sequence[KeyItem],
+        ttl_seconds: int,
+        *,
+        count_duplicates: bool,
+        uncounted: bool = False,
+    ) -> list[Result]:
+        """One conditional PutItem of a COMPLETED record per key (the claim's condition),
+        instead of a claim and a completion: 1 WCU for a new event. A live record is
+        answered from ``ALL_OLD`` as a claim would (DUPLICATE, CONFLICT, IN_FLIGHT), and
+        counted on it with ``count_duplicates``. Later copies of a key in ``items``
+        run in later waves, so they meet the record the first copy wrote."""
+        if not count_duplicates and not uncounted:
+            return self.seed(items, ttl_seconds)
+        for item in items:
+            self._check_key(item.key)
+        now = self.clock()
+
+        def one(index: int) -> Result:
+            item = items[index]
+            attrs = new_item(
+                item,
+                RecordStatus.COMPLETED,
+                now,
+                ttl_seconds,
+                self.run_id,
+                counted=not uncounted,
+                layout=self.layout,
+            )
+            won, old = self._conditional_put("claim", attrs, now)
+            if won:
+                return Result(item.key, Outcome.SEEDED)
+            assert old is not None
+            return self._count_duplicate(item, old, now, count_duplicates)
+
+        return self._map_waves([i.key for i in items], one)
+
     def check(self, keys: Sequence[str]) -> list[Result]:
         """BatchGetItem, 100 distinct keys a call, chunks in parallel, strongly consistent."""
         for key in keys:
