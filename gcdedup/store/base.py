@@ -422,6 +422,37 @@ def classify(record: Record | None, now: float, fingerprint: str = "") -> Outcom
     return Outcome.IN_FLIGHT
 
 
+def fresh_record(
+    item: KeyItem,
+    now: float,
+    ttl_seconds: int,
+    status: RecordStatus,
+    run_id: str | None,
+    *,
+    lease_until: float | None = None,
+    token: str | None = None,
+    result: str | None = None,
+) -> Record:
+    """A record's first life, as the stores that keep records in memory build it: a
+    claim (with lease and token) or a completion (a seed, or a claim just completed)."""
+    return Record(
+        key=item.key,
+        status=status,
+        expires_at=int(now) + ttl_seconds,
+        lease_until=lease_until,
+        claim_token=token,
+        namespace=item.namespace,
+        topic=item.topic,
+        first_seen_at=now,
+        dup_count=0,
+        last_dup_at=None,
+        run_id=run_id,
+        fingerprint=item.fingerprint or None,
+        origin=item.origin or None,
+        result=result,
+    )
+
+
 def is_conflict(record: Record, fingerprint: str) -> bool:
     """Both fingerprints known and different (a record without one is not a conflict)."""
     return bool(fingerprint) and bool(record.fingerprint) and record.fingerprint != fingerprint

@@ -30,6 +30,7 @@ from .base import (
     RecordStatus,
     Result,
     StoreSummary,
+    fresh_record,
     is_conflict,
 )
 
@@ -118,22 +119,7 @@ class CachedStore(DedupStore):
         if item is None:
             return
         self._remember(
-            Record(
-                key=item.key,
-                status=RecordStatus.COMPLETED,
-                expires_at=int(now) + ttl_seconds,
-                lease_until=None,
-                claim_token=None,
-                namespace=item.namespace,
-                topic=item.topic,
-                first_seen_at=now,
-                dup_count=0,
-                last_dup_at=None,
-                run_id=self.run_id,
-                fingerprint=item.fingerprint or None,
-                origin=item.origin or None,
-                result=result,
-            )
+            fresh_record(item, now, ttl_seconds, RecordStatus.COMPLETED, self.run_id, result=result)
         )
 
     def complete(self, key: str, token: str, ttl_seconds: int, result: str | None = None) -> bool:

@@ -18,6 +18,7 @@ from .base import (
     Result,
     StoreSummary,
     classify,
+    fresh_record,
     new_token,
 )
 
@@ -98,20 +99,8 @@ class MemoryStore(DedupStore):
         token: str | None = None,
     ) -> Record:
         """A record's first life: a claim (with lease and token) or a seeded completion."""
-        return Record(
-            key=item.key,
-            status=status,
-            expires_at=int(now) + ttl_seconds,
-            lease_until=lease_until,
-            claim_token=token,
-            namespace=item.namespace,
-            topic=item.topic,
-            first_seen_at=now,
-            dup_count=0,
-            last_dup_at=None,
-            run_id=self.run_id,
-            fingerprint=item.fingerprint or None,
-            origin=item.origin or None,
+        return fresh_record(
+            item, now, ttl_seconds, status, self.run_id, lease_until=lease_until, token=token
         )
 
     def _held(self, key: str, token: str) -> Record | None:
