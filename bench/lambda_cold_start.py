@@ -17,7 +17,6 @@ Writes ``bench/results/lambda.json`` and ``bench/results/lambda.md``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -35,7 +34,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 RESULTS = REPO / "bench" / "results"
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+
+from lambda_runtime import copy_runtime  # noqa: E402 - from tests/, shared with the artifact test
 
 DRIVER = r"""
 import json, sys, time
@@ -108,20 +108,6 @@ def build_before(ref: str, work: Path) -> Path:
     return out
 
 
-def runtime_dir(work: Path) -> Path:
-    target = work / "runtime"
-    target.mkdir()
-    for name in RUNTIME_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        assert spec is not None and spec.origin is not None, name
-        origin = Path(spec.origin)
-        if origin.name == "__init__.py":
-            shutil.copytree(origin.parent, target / name, ignore=shutil.ignore_patterns("*.pyc"))
-        else:
-            shutil.copy2(origin, target / origin.name)
-    return target
-
-
 def start_moto() -> tuple[subprocess.Popen[str], str]:
     child = subprocess.Popen(
         [sys.executable, str(REPO / "tests" / "dynamodb_server.py")],
@@ -180,7 +166,7 @@ def main() -> None:
         work = Path(tmp)
         event = work / "event.json"
         event.write_text(json.dumps({"Records": records}))
-        runtime = runtime_dir(work)
+        runtime = copy_runtime(work / "runtime")
         moto, endpoint = start_moto()
         try:
             env = {

@@ -11,7 +11,6 @@ test server (moto's, over HTTP).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import platform
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from lambda_runtime import copy_runtime
 
 from gcdedup.events import Event, Location
 from gcdedup.keys import KeyMaker
@@ -32,8 +32,6 @@ from gcdedup.store import open_store
 
 FIXTURES = REPO / "tests" / "fixtures"
 SAMPLES = sorted((FIXTURES / "genesys").glob("*.json"))
-#: Lambda's Python runtime provides boto3 and these (urllib3 too; the artifact ships its own).
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 CLI_STACK = ("typer", "rich", "click", "pydantic", "pydantic_core", "pygments")
 
 DRIVER = r"""
@@ -97,18 +95,8 @@ def artifact(tmp_path_factory: pytest.TempPathFactory, python_for_lambda: tuple[
 
 @pytest.fixture(scope="session")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """boto3 and its dependencies, as Lambda's runtime has them (pure Python: copied
-    from this environment)."""
-    target = tmp_path_factory.mktemp("runtime")
-    for name in RUNTIME_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        assert spec is not None and spec.origin is not None, name
-        origin = Path(spec.origin)
-        if origin.name == "__init__.py":
-            shutil.copytree(origin.parent, target / name, ignore=shutil.ignore_patterns("*.pyc"))
-        else:
-            shutil.copy2(origin, target / origin.name)
-    return target
+    """boto3 and its dependencies, as Lambda's runtime has them."""
+    return copy_runtime(tmp_path_factory.mktemp("runtime"))
 
 
 def sqs_message(body: str, message_id: str) -> dict[str, Any]:
