@@ -8,7 +8,9 @@ child's own ``ru_maxrss``, taken from ``os.wait4`` on that one process.
 Contenders:
 
 * ``process (first run)``: ``gcdedup process FILE --store sqlite:///<fresh temp file>``,
-  the count-only handler, every key new;
+  the count-only handler, every key new (read ahead: events are read and keyed in a
+  second process while the first writes to the store);
+* ``process --no-read-ahead``: the same in one process;
 * ``process (second run)``: the same file again into the same store, every key a
   duplicate;
 * ``process --mode check``: read only, against the filled store;
@@ -156,6 +158,9 @@ def one_round(path: Path, truth: dict[str, Any], extra: list[str]) -> dict[str, 
         first = run(gcdedup(path, store, *extra))
         check_counts(first, "processed", truth["unique"])
         timings["process (first run)"] = first
+        inline = run(gcdedup(path, Path(tmp) / "inline.sqlite3", "--no-read-ahead", *extra))
+        check_counts(inline, "processed", truth["unique"])
+        timings["process --no-read-ahead (first run, one process)"] = inline
         second = run(gcdedup(path, store, *extra))
         # a same-key copy with another payload is a conflict, not a duplicate
         check_counts(second, "duplicates+conflicts", truth["events"])

@@ -231,6 +231,37 @@ class Event:
         return self.envelope
 
 
+class KeyedEvent:
+    """An event already read, keyed and fingerprinted elsewhere (by the read-ahead
+    process, :mod:`gcdedup.sources.keyed`): what a run without a handler needs of it,
+    and no payload. A handler needs an :class:`Event`."""
+
+    __slots__ = ("family", "fingerprint", "key", "location")
+
+    def __init__(self, location: Location, key: str, fingerprint: str, family: str) -> None:
+        self.location = location
+        self.key = key
+        self.fingerprint = fingerprint
+        self.family = family
+
+    def __repr__(self) -> str:
+        return f"KeyedEvent(key={self.key!r}, location={str(self.location)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeyedEvent) and (
+            self.location,
+            self.key,
+            self.fingerprint,
+            self.family,
+        ) == (other.location, other.key, other.fingerprint, other.family)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+#: What a run takes: an event with its payload, one keyed ahead, or a bad record.
+InputRecord = Event | KeyedEvent | BadRecord
+
+
 def topic_family(detail_type: Any, topic_name: Any) -> str:
     """Group topics the way Genesys templates them: ids become ``{id}``."""
     if isinstance(detail_type, str) and "{id}" in detail_type:

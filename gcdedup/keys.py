@@ -28,6 +28,9 @@ MAX_KEY_BYTES = 1024
 MAX_PART = 200
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
+#: How a bad record's reason starts when the key strategy gives an event no key.
+NO_KEY = "no key: "
+
 CONVERSATION_PREFIX = "v2.detail.events.conversation."
 AUDIT_PREFIX = "v2.audits."
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import BadRecord, Event, Location
+from .events import BadRecord, Event, KeyedEvent, Location
 
 #: How many bad records and failures a report keeps verbatim (all are counted).
 REPORT_SAMPLES = 100
@@ -50,7 +50,7 @@ class EventResult:
     error: str | None = None
     result: Any = None
     lease_lost: bool = False
-    event: Event | None = None
+    event: Event | KeyedEvent | None = None
     #: For IN_FLIGHT: when the other holder's stored lease lapses (epoch seconds), if known.
     lease_until: float | None = None
     #: A conflict (same key, another payload), whatever the policy did with it; then

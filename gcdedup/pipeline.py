@@ -16,7 +16,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from itertools import islice
 
@@ -24,12 +24,12 @@ import orjson
 
 from .concurrency import waves
 from .errors import KeyStrategyError
-from .events import BadRecord, Event
+from .events import BadRecord, Event, InputRecord, KeyedEvent
 from .handlers import Handler
 from .heartbeat import Heartbeat
-from .keys import KeyMaker, payload_fingerprint
+from .keys import NO_KEY, KeyMaker, payload_fingerprint
 from .outcomes import EventOutcome, EventResult, Mode, RunReport
-from .settings import Settings
+from .settings import DEFAULT_BATCH_SIZE, MARK_DONE_BATCH_SIZE, Settings
 from .store import DedupStore, KeyItem, Outcome, Record
 from .store.base import is_conflict
 
@@ -80,7 +80,7 @@ class Pipeline:
 
     def run(
         self,
-        records: Iterable[Event | BadRecord],
+        records: Iterable[InputRecord],
         on_result: ResultSink | None = None,
         lease_seconds: float | None = None,
         on_batch: Callable[[], None] | None = None,
@@ -88,29 +88,43 @@ class Pipeline:
         """Process every record; ``on_result`` sees each result in input order and
         ``on_batch`` is called after each batch (a progress bar's tick)."""
         report = self.new_report()
-        for batch in _batches(iter(records), self.settings.batch_size):
+        for batch in _batches(iter(records), self.batch_size):
             if self._stop.is_set():
                 break
             results = self.run_batch(batch, lease_seconds)
-            report.count_all(results)
-            if on_result is not None:
-                for result in results:
-                    on_result(result)
-            if on_batch is not None:
-                on_batch()
+            _emit(report, results, on_result, on_batch)
         return report
 
     def run_batch(
-        self, batch: list[Event | BadRecord], lease_seconds: float | None = None
+        self, batch: Sequence[InputRecord], lease_seconds: float | None = None
     ) -> list[EventResult]:
         """One batch -> one result per record, in order."""
+        results, keyed, unkeyed = self._key_batch(batch)
+        lease = self.settings.lease_seconds if lease_seconds is None else lease_seconds
+        self._settle(keyed, unkeyed, lease)
+        return results
+
+    def _key_batch(
+        self, batch: Sequence[InputRecord]
+    ) -> tuple[list[EventResult], list[EventResult], list[EventResult]]:
+        """A result per record (bad records and unkeyable events answered already),
+        the keyed ones (each carries its event and key: a round's work item), and the
+        unkeyable ones to handle without a claim (--on-unkeyable process)."""
         results: list[EventResult] = []
-        # Each keyed result carries its event and key, so it is a round's work item too.
         keyed: list[EventResult] = []
-        unkeyed: list[EventResult] = []  # --on-unkeyable process: handled without a claim
+        unkeyed: list[EventResult] = []
         unkeyable_runs = self.settings.on_unkeyable == "process"
         make_key = self.keys
         for record in batch:
+            if isinstance(record, KeyedEvent):  # read ahead: keyed by the reading process
+                if self.handler is not None:
+                    raise TypeError("a KeyedEvent has no payload for a handler: pass Events")
+                result = EventResult(
+                    record.location, EventOutcome.NEW, record.key, record.family, event=record
+                )
+                results.append(result)
+                keyed.append(result)
+                continue
             if type(record) is not Event and isinstance(record, BadRecord):
                 results.append(
                     EventResult(record.location, EventOutcome.BAD_RECORD, error=record.reason)
@@ -128,7 +142,7 @@ class Pipeline:
                     unkeyed.append(loose)
                     continue
                 results.append(
-                    EventResult(record.location, EventOutcome.BAD_RECORD, error=f"no key: {exc}")
+                    EventResult(record.location, EventOutcome.BAD_RECORD, error=f"{NO_KEY}{exc}")
                 )
                 continue
             result = EventResult(
@@ -136,7 +150,10 @@ class Pipeline:
             )
             results.append(result)
             keyed.append(result)
-        lease = self.settings.lease_seconds if lease_seconds is None else lease_seconds
+        return results, keyed, unkeyed
+
+    def _settle(self, keyed: list[EventResult], unkeyed: list[EventResult], lease: float) -> None:
+        """Give every keyed and unkeyable event of a batch its outcome."""
         if keyed and self._marks_done():
             # Nothing runs, so nothing can fail in between: one write per key marks it
             # done, and the store answers a key's later copies in the batch itself.
@@ -156,7 +173,6 @@ class Pipeline:
             else:
                 for _ in self._handle(unkeyed):
                     pass
-        return results
 
     def _key_items(self, items: list[EventResult]) -> list[KeyItem]:
         namespace = self.settings.namespace
@@ -165,7 +181,7 @@ class Pipeline:
                 item.key or "",
                 namespace,
                 item.topic or "",
-                payload_fingerprint(item.event) if item.event is not None else "",
+                _fingerprint(item.event),
                 str(item.location),
             )
             for item in items
@@ -330,7 +346,7 @@ class Pipeline:
 
     def _call(self, item: EventResult) -> None:
         """Run the handler on one event and record processed, failed or not started."""
-        assert self.handler is not None and item.event is not None
+        assert self.handler is not None and isinstance(item.event, Event)
         if self._stop.is_set():
             item.status = EventOutcome.NOT_STARTED
             return
@@ -353,12 +369,12 @@ class Pipeline:
     def settle_in_flight(
         self,
         report: RunReport,
-        events: list[Event],
+        events: list[Event | KeyedEvent],
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[int, float], None] | None = None,
-    ) -> list[Event]:
+    ) -> list[Event | KeyedEvent]:
         """Wait for the claims that held ``events`` IN_FLIGHT to lapse, then run them.
 
         Each pass sleeps until the earliest stored lease lapses and tries the events
@@ -380,7 +396,7 @@ class Pipeline:
                 on_wait(len(events), delay)
             sleep(delay)
             results: list[EventResult] = []
-            for batch in _batches(iter(events), self.settings.batch_size):
+            for batch in _batches(iter(events), self.batch_size):
                 results.extend(self.run_batch(list(batch)))
             report.count_retry(results)
             events = [r.event for r in results if r.status is EventOutcome.IN_FLIGHT and r.event]
@@ -394,6 +410,13 @@ class Pipeline:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def batch_size(self) -> int:
+        """Events per store batch: the setting, else by whether claims are held."""
+        if self.settings.batch_size:
+            return self.settings.batch_size
+        return MARK_DONE_BATCH_SIZE if self._marks_done() else DEFAULT_BATCH_SIZE
 
     def _marks_done(self) -> bool:
         """Seed mode, and count only (no handler) where a conflict is only reported: the
@@ -472,7 +495,7 @@ class Pipeline:
 
 
 def process(
-    records: Iterable[Event | BadRecord],
+    records: Iterable[InputRecord],
     store: DedupStore,
     settings: Settings,
     handler: Handler | None = None,
@@ -484,6 +507,29 @@ def process(
         return pipeline.run(records, on_result)
 
 
-def _batches(records: Iterator[Event | BadRecord], size: int) -> Iterator[list[Event | BadRecord]]:
+def _emit(
+    report: RunReport,
+    results: list[EventResult],
+    on_result: ResultSink | None,
+    on_batch: Callable[[], None] | None,
+) -> None:
+    """Count a batch's results, then show each and tick."""
+    report.count_all(results)
+    if on_result is not None:
+        for result in results:
+            on_result(result)
+    if on_batch is not None:
+        on_batch()
+
+
+def _fingerprint(event: Event | KeyedEvent | None) -> str:
+    if event is None:
+        return ""
+    if isinstance(event, KeyedEvent):
+        return event.fingerprint
+    return payload_fingerprint(event)
+
+
+def _batches(records: Iterator[InputRecord], size: int) -> Iterator[list[InputRecord]]:
     while batch := list(islice(records, size)):
         yield batch

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..errors import ConfigError, HandlerError
 from ..handlers import BuiltHandler, build_handler
 from ..pipeline import Pipeline
-from ..settings import ENV_VARS, Settings, new_run_id, parse_duration
+from ..settings import DEFAULT_BATCH_SIZE, ENV_VARS, Settings, new_run_id, parse_duration
 from ..store import Clock, DedupStore, open_store
 from ..store.cache import CachedStore
 from .logs import configure_logging, emit
@@ -111,7 +111,7 @@ class Container:
         """Events started together: as many as run at once (``GCDEDUP_CONCURRENCY``);
         the deadline is checked before each chunk. Count-only runs take store batches."""
         if self.handler.handler is None:
-            return self.settings.batch_size
+            return self.settings.batch_size or DEFAULT_BATCH_SIZE
         return self.settings.concurrency
 
     def wait_budget(self) -> float:

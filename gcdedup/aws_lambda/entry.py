@@ -174,7 +174,7 @@ def _log_result(result: EventResult) -> None:
     }
     if result.location.record is not None:
         fields["message_id"] = result.location.record
-    if result.event is not None:
+    if isinstance(result.event, Event):
         fields["event_id"] = result.event.id
         if result.event.replay_name:
             fields["replay_name"] = result.event.replay_name

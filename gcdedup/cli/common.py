@@ -22,6 +22,7 @@ from ..settings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONCURRENCY,
     ENV_VARS,
+    MARK_DONE_BATCH_SIZE,
     Settings,
     check_store_url,
 )
@@ -164,8 +165,8 @@ BatchOpt = Annotated[
         min=1,
         metavar="N",
         help=note(
-            "Events claimed per store round trip.",
-            default=DEFAULT_BATCH_SIZE,
+            "Events per store batch (one transaction on SQLite).",
+            default=f"{DEFAULT_BATCH_SIZE} with a handler, {MARK_DONE_BATCH_SIZE} without",
             env="GCDEDUP_BATCH_SIZE",
         ),
         show_default=False,

@@ -7,7 +7,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,11 +16,13 @@ import orjson
 import typer
 
 from ..errors import UsageError
-from ..events import Event
+from ..events import Event, KeyedEvent
 from ..handlers import Handler, build_handler
+from ..keys import NO_KEY, KeyMaker
 from ..pipeline import EventOutcome, EventResult, Mode, Pipeline, RunReport
 from ..settings import ENV_VARS, Settings
 from ..sources import EventReader
+from ..sources.keyed import KeyedReader, can_read_ahead
 from ..sources.s3 import with_window
 from ..sources.sqs import SqsDrain, sqs_input
 from ..store import open_store
@@ -42,30 +43,18 @@ from .common import (
     TtlOpt,
     UntilOpt,
     handle_errors,
-    inputs,
     note,
     settings_from,
     stdin_hint,
 )
-from .output import Output, duration, percent, rate
+from .output import Output, duration
+from .process_report import render
 
-#: How many bad records and failures are listed on stderr (all are counted).
-SHOWN = 10
+#: What the events come from: files (read here or ahead) or a queue.
+Reader = EventReader | KeyedReader | SqsDrain
 
 #: --strict and events left claimed by another worker (documented in --help).
 EXIT_IN_FLIGHT = 3
-
-#: The error of a record whose event the key strategy gave no key (see the pipeline).
-NO_KEY = "no key: "
-
-#: Column headers of the by-topic table, in the words of the summary table.
-STATUS_HEADERS = {
-    EventOutcome.DUPLICATE: "duplicates",
-    EventOutcome.CONFLICT: "conflicts",
-    EventOutcome.IN_FLIGHT: "in flight elsewhere",
-    EventOutcome.NOT_STARTED: "not started",
-    EventOutcome.NEW: "new",
-}
 
 
 @handle_errors
@@ -233,6 +222,20 @@ def process(
             show_default=False,
         ),
     ] = None,
+    read_ahead: Annotated[
+        bool | None,
+        typer.Option(
+            "--read-ahead/--no-read-ahead",
+            help=note(
+                "When no handler runs (count only, --mode check, --mode seed) and the "
+                "inputs are local files, read and key events in a second process while "
+                "this one writes to the store: two cores instead of one.",
+                default="on",
+                env="GCDEDUP_READ_AHEAD",
+            ),
+            show_default=False,
+        ),
+    ] = None,
     save_result: Annotated[
         bool | None,
         typer.Option(
@@ -300,6 +303,7 @@ def process(
         count_duplicates=count_duplicates,
         cache_size=cache_size,
         save_result=save_result,
+        read_ahead=read_ahead,
     )
     queue = sqs_input(paths)
     if max_messages is not None and queue is None:
@@ -307,9 +311,13 @@ def process(
     stdin_hint(paths, output)
     keyless: list[EventResult] = []
     with ExitStack() as stack:
-        reader: EventReader | SqsDrain
+        reader: Reader
         if queue is not None:
             reader = stack.enter_context(SqsDrain(queue, max_messages))
+        elif _reads_ahead(settings, mode, handler, genesys, paths):
+            keys = KeyMaker.create(settings.key_strategy, settings.namespace)
+            reader = stack.enter_context(KeyedReader(paths, keys, fmt))
+            reader.start()  # reads while the store opens, before any thread is started
         else:
             reader = EventReader(with_window(paths, since, until), fmt)
         event_handler = _build_handler(
@@ -330,7 +338,7 @@ def process(
         if json_output or str(out) == "-":
             # stdout carries the results: a handler's print() goes to stderr instead
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
-        in_flight: list[Event] = []
+        in_flight: list[Event | KeyedEvent] = []
         with _stop_on_signals(pipeline) as stopped_by:
             report = _run(pipeline, reader, output, sink, in_flight, keyless)
             if wait_in_flight and in_flight:
@@ -343,7 +351,7 @@ def process(
                 )
                 if left:
                     output.info(f"{len(left):,} event(s) are still claimed by a live worker")
-    _render(output, report, settings, stopped_by, paths, keyless, quiet, reader)
+    render(output, report, settings, stopped_by, paths, keyless, quiet, reader)
     if stopped_by:
         raise typer.Exit(128 + stopped_by[0])
     if report.failed or report.lease_lost or (strict and (report.bad_record or not report.events)):
@@ -380,6 +388,20 @@ def _stop_on_signals(pipeline: Pipeline) -> Iterator[list[int]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _reads_ahead(
+    settings: Settings, mode: Mode, handler: str | None, genesys: bool, paths: list[str]
+) -> bool:
+    """Read ahead when nothing needs an event's payload: no handler runs and an
+    unkeyable event is a bad record (see gcdedup.sources.keyed)."""
+    handled = mode is Mode.PROCESS and (handler is not None or genesys)
+    return (
+        settings.read_ahead
+        and not handled
+        and settings.on_unkeyable == "fail"
+        and can_read_ahead(paths)
+    )
 
 
 def _store_options(flag: int | None, settings: Settings) -> dict[str, Any]:
@@ -424,10 +446,10 @@ def _open_out(stack: ExitStack, out: Path | None) -> IO[bytes] | None:
 
 def _run(
     pipeline: Pipeline,
-    reader: EventReader | SqsDrain,
+    reader: Reader,
     output: Output,
     sink: IO[bytes] | None,
-    in_flight: list[Event],
+    in_flight: list[Event | KeyedEvent],
     keyless: list[EventResult],
 ) -> RunReport:
     """Run the reader through the pipeline; ``in_flight`` collects the events found
@@ -457,132 +479,3 @@ def _run(
                 progress.update(task, completed=reader.bytes_read)
 
         return pipeline.run(reader, on_result=on_result, on_batch=tick)
-
-
-def warnings_for(
-    report: RunReport,
-    settings: Settings,
-    stopped_by: list[int],
-    now: float,
-    paths: list[str] | None = None,
-    keyless: list[EventResult] | None = None,
-) -> list[str]:
-    """What a user must act on, in words: printed on stderr, listed in --json."""
-    found: list[str] = []
-    if report.events == 0 and not stopped_by:
-        found.append(f"no events found in {inputs(paths)}")
-    elif report.valid_events == 0 and keyless:
-        found.append(
-            f"key strategy {settings.key_strategy!r} gave no key for any of the "
-            f"{report.bad_record:,} records ({keyless[0].error})"
-        )
-    if stopped_by:
-        name = signal.Signals(stopped_by[0]).name
-        found.append(
-            f"stopped by {name}: {report.not_started:,} claimed event(s) were released "
-            "unstarted and later input was not read; run again to process them"
-        )
-    if report.lease_lost:
-        found.append(
-            f"{report.lease_lost:,} event(s) were handled after their claim was taken over "
-            "(their lease lapsed): another worker may have handled them too; use a longer "
-            "--lease"
-        )
-    if report.in_flight and report.mode is Mode.PROCESS:
-        lapse = report.in_flight_lapse_at
-        when = (
-            f"the earliest of their claims lapses in {duration(max(lapse - now, 0))}"
-            if lapse is not None
-            else "when their claims lapse is not known"
-        )
-        found.append(
-            f"{report.in_flight:,} event(s) are claimed by another worker and were not "
-            f"processed here; {when}: if that worker died, run again then, or use "
-            "--wait-in-flight"
-        )
-    return found
-
-
-def _render(
-    output: Output,
-    report: RunReport,
-    settings: Settings,
-    stopped_by: list[int],
-    paths: list[str],
-    keyless: list[EventResult],
-    quiet: bool,
-    reader: EventReader | SqsDrain,
-) -> None:
-    data = report.to_dict()
-    data["store"] = settings.store_url
-    if isinstance(reader, SqsDrain):
-        data["queue"] = {"url": reader.queue_url, **reader.counts.to_dict()}
-    data["warnings"] = warnings_for(report, settings, stopped_by, time.time(), paths, keyless)
-    if output.json_mode:
-        output.json(data)
-        return
-    for bad in report.bad_records[:SHOWN]:
-        output.warn(f"bad record at {bad}")
-    if report.bad_record > SHOWN:
-        output.warn(f"... and {report.bad_record - SHOWN} more bad records (--out lists all)")
-    for failure in report.failures[:SHOWN]:
-        output.warn(f"failed at {failure.location}: {failure.error}")
-    if report.failed > SHOWN:
-        output.warn(f"... and {report.failed - SHOWN} more failures (--out lists all)")
-    for warning in data["warnings"]:
-        output.warn(warning)
-    if quiet:
-        return
-    events = report.valid_events
-    rows: list[tuple[str, Any]] = [("events", events)]
-    if report.mode is Mode.PROCESS:
-        rows += [("processed", report.processed), ("failed", report.failed)]
-        if report.not_started:
-            rows.append(("not started (stopped)", report.not_started))
-    elif report.mode is Mode.SEED:
-        rows += [("seeded", report.seeded)]
-    else:
-        rows += [("new (would be processed)", report.new)]
-    rows += [
-        ("duplicates", report.duplicate),
-        ("conflicts", report.conflicts),
-        ("in flight elsewhere", report.in_flight),
-        ("bad records", report.bad_record),
-        ("duplicate rate", percent(rate(report.duplicate, events))),
-    ]
-    if report.lease_lost:
-        rows.append(("claims lost to lease expiry", report.lease_lost))
-    if report.unkeyed:
-        rows.append(("processed without a key", report.unkeyed))
-    output.table(
-        f"{report.mode.value}: {settings.key_strategy} keys, namespace {settings.namespace}, "
-        f"run {settings.run_id}",
-        ["", "count"],
-        rows,
-        numeric=["count"],
-    )
-    shown_statuses = [
-        s
-        for s in EventOutcome
-        if s is not EventOutcome.BAD_RECORD and any(s.value in c for c in report.by_topic.values())
-    ]
-    if report.by_topic:
-        # the same words as the summary table ("duplicates", "in flight elsewhere")
-        headers = [STATUS_HEADERS.get(s, s.value) for s in shown_statuses]
-        output.table(
-            "by topic",
-            ["topic", "events", *headers],
-            (
-                [topic, counts["events"], *[counts.get(s.value, 0) for s in shown_statuses]]
-                for topic, counts in sorted(report.by_topic.items())
-            ),
-            numeric=["events", *headers],
-            shorten=["topic"],
-        )
-    output.line(f"store: {settings.store_url}")
-    if isinstance(reader, SqsDrain):
-        c = reader.counts
-        output.line(
-            f"queue: {reader.source}: {c.received:,} received, {c.deleted:,} deleted, "
-            f"{c.left:,} left to return after the visibility timeout"
-        )
