@@ -115,7 +115,12 @@ class RunReport:
         tally: Counter[tuple[str | None, EventOutcome]] = Counter(
             (r.topic, r.status) for r in results
         )
+        plain = (EventOutcome.PROCESSED, EventOutcome.SEEDED, EventOutcome.DUPLICATE)
         for result in results:
+            if result.status in plain and not (
+                result.lease_lost or result.conflict or result.cached or result.unkeyed
+            ):
+                continue  # the common case: nothing beside its outcome to count
             for flag in result.flags():
                 self.counts[flag] += 1
             if result.lease_until is not None and (

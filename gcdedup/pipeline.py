@@ -436,11 +436,12 @@ class Pipeline:
             uncounted=counting and not self.settings.count_duplicates,
         )
         done = EventOutcome.PROCESSED if counting else EventOutcome.SEEDED
+        seeded = Outcome.SEEDED
         first: dict[str, EventResult] = {}  # a key's first copy in this batch
         for item, answer in zip(items, answers, strict=True):
             key = item.key or ""
             first.setdefault(key, item)
-            if answer.outcome is Outcome.SEEDED:
+            if answer.outcome is seeded:
                 item.status = done
             elif answer.outcome is Outcome.DUPLICATE:
                 item.status = EventOutcome.DUPLICATE

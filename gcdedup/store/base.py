@@ -100,9 +100,9 @@ class Record:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(NamedTuple):
     """The outcome for one key; ``token`` is set when CLAIMED (needed to finish it).
+    A NamedTuple: one is made per event, and a frozen dataclass costs twice as much.
 
     ``conflict`` marks a CLAIMED result that took over a completed record of another
     payload (``claim(take_conflicts=True)``); ``record`` is then the record it

@@ -487,12 +487,12 @@ class SQLiteStore(DedupStore):
         flag = 1 if uncounted else None
         hashes: dict[str, bytes] = {}
         params = []
-        for item in items:
-            if item.key not in hashes:
-                h = hashes[item.key] = key_hash(item.key)
+        for key, namespace, topic, fingerprint, origin in items:
+            if key not in hashes:
+                h = hashes[key] = key_hash(key)
                 params.append(
-                    (h, item.key, expires_at, item.namespace, item.topic, now, run_id,
-                     item.fingerprint or None, item.origin or None, flag)
+                    (h, key, expires_at, namespace, topic, now, run_id,
+                     fingerprint or None, origin or None, flag)
                 )  # fmt: skip
         try:
             with self._write() as conn:

@@ -137,20 +137,23 @@ def mark_done_results(
     bumps: list[bytes] = []
     first: dict[str, Result] = {}
     fingerprints: dict[str, str] = {}  # key -> the first copy's fingerprint
+    seeded = Outcome.SEEDED
     for item in items:
-        h = hashes[item.key]
-        earlier = first.get(item.key)
+        key = item.key
+        earlier = first.get(key)
+        if earlier is None and key not in before:  # the common case: a new key
+            answer = first[key] = Result(key, seeded)
+            fingerprints[key] = item.fingerprint
+            results.append(answer)
+            continue
+        h = hashes[key]
         if earlier is None:
-            row = before.get(item.key)
-            record = None if row is None else row_to_record(row)
+            row = before[key]
+            record = row_to_record(row)
             outcome = classify(record, now)
             if outcome is Outcome.NEW:  # absent or claimable: the upsert wrote it
                 answer = Result(item.key, Outcome.SEEDED)
-            elif (
-                record is not None
-                and outcome is Outcome.DUPLICATE
-                and is_conflict(record, item.fingerprint)
-            ):
+            elif outcome is Outcome.DUPLICATE and is_conflict(record, item.fingerprint):
                 answer = Result(item.key, Outcome.CONFLICT, record=record)
             else:
                 answer = Result(item.key, outcome, record=record)
