@@ -85,13 +85,18 @@ class KeyedReader:
         fmt: str = "auto",
         *,
         max_record_bytes: int = MAX_RECORD_BYTES,
+        chunk_records: int = CHUNK_RECORDS,
+        method: str | None = None,
     ) -> None:
+        """``method``: the multiprocessing start method (default: see :meth:`start`)."""
         # Resolved here, so a typo fails before the child starts.
         self._reader = EventReader(paths, fmt, max_record_bytes=max_record_bytes)
         self.files = self._reader.files
         self.total_bytes = self._reader.total_bytes
         self.bytes_read = 0
         self._keys = keys
+        self._chunk_records = chunk_records
+        self._method = method
         self._process: Any = None
         self._conn: Connection | None = None
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(QUEUE_CHUNKS)
@@ -106,9 +111,10 @@ class KeyedReader:
             return
         import multiprocessing  # here: not on the path of `gcdedup --help`
 
-        methods = multiprocessing.get_all_start_methods()
-        single = threading.active_count() == 1
-        method = "fork" if single and "fork" in methods else "spawn"
+        method = self._method
+        if method is None:
+            forks = "fork" in multiprocessing.get_all_start_methods()
+            method = "fork" if forks and threading.active_count() == 1 else "spawn"
         context: Any = multiprocessing.get_context(method)
         receive, send = context.Pipe(duplex=False)
         reader = self._reader
@@ -121,6 +127,7 @@ class KeyedReader:
                 reader.max_record_bytes,
                 self._keys.strategy.name,
                 self._keys.namespace,
+                self._chunk_records,
                 os.getpid(),
             ),
             name="gcdedup-read-ahead",
@@ -221,6 +228,7 @@ def _child(
     max_record_bytes: int,
     strategy: str,
     namespace: str,
+    chunk_records: int,
     parent: int,
 ) -> None:
     """The reading process: send every record's row, then ("end", bytes_read)."""
@@ -230,7 +238,7 @@ def _child(
     try:
         reader = EventReader(files, fmt, max_record_bytes=max_record_bytes)
         keys = KeyMaker.create(strategy, namespace)
-        for source, rows in _chunks(reader, keys):
+        for source, rows in _chunks(reader, keys, chunk_records):
             conn.send(("rows", source, reader.bytes_read, rows))
         conn.send(("end", reader.bytes_read))
     except (BrokenPipeError, ConnectionResetError):
@@ -242,8 +250,8 @@ def _child(
         conn.close()
 
 
-def _chunks(reader: EventReader, keys: KeyMaker) -> Iterator[tuple[str, list[Row]]]:
-    """Rows of up to CHUNK_RECORDS records of one source each."""
+def _chunks(reader: EventReader, keys: KeyMaker, size: int) -> Iterator[tuple[str, list[Row]]]:
+    """Rows of up to ``size`` records of one source each."""
     rows: list[Row] = []
     source: str | None = None
     families: dict[str, str] = {}  # one string object per family: pickled once per chunk
@@ -274,7 +282,7 @@ def _chunks(reader: EventReader, keys: KeyMaker) -> Iterator[tuple[str, list[Row
         else:
             assert isinstance(record, BadRecord)
             rows.append((location.line, location.offset, location.record, record.reason))
-        if len(rows) >= CHUNK_RECORDS:
+        if len(rows) >= size:
             yield source or "", rows
             rows = []
     if rows:

@@ -18,9 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gcdedup.events import BadRecord, Event, Location
+from gcdedup.events import BadRecord, Event, KeyedEvent, Location
+from gcdedup.keys import payload_fingerprint
 from gcdedup.pipeline import EventOutcome, Mode, Pipeline, process
-from gcdedup.settings import Settings
+from gcdedup.settings import DEFAULT_BATCH_SIZE, MARK_DONE_BATCH_SIZE, Settings
 from gcdedup.store import DedupStore, KeyItem, Outcome, RecordStatus, open_store
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "genesys"
@@ -288,3 +289,53 @@ def test_a_claim_outlives_its_lease_even_with_a_shorter_ttl(make_store: MakeStor
     report = process([audit(1)], store, cfg(ttl_seconds="60", lease_seconds="300"), slow)
     assert started == [Outcome.IN_FLIGHT]  # the live claim was not taken over
     assert (report.processed, report.lease_lost) == (1, 0)
+
+
+def keyed_twin(event: Event, keys: Any) -> KeyedEvent:
+    """The KeyedEvent the read-ahead process would send for ``event``."""
+    return KeyedEvent(event.location, keys(event), payload_fingerprint(event), event.family)
+
+
+@pytest.mark.parametrize("mode", [Mode.PROCESS, Mode.CHECK, Mode.SEED])
+@pytest.mark.parametrize("on_conflict", ["skip", "process"])
+def test_keyed_events_get_the_outcomes_of_their_events(mode: Mode, on_conflict: str) -> None:
+    events = sample_events()
+    events += [events[2], audit(1), audit(1), events[4], BadRecord(Location("x", 9), "bad")]
+    outcomes = {}
+    for name in ("events", "keyed"):
+        store = open_store("memory://")
+        settings = cfg(on_conflict=on_conflict, batch_size=3)
+        with Pipeline(store, settings, mode=mode) as pipeline:
+            pipeline.run_batch(events[:2])  # some keys are stored before the run
+            records = events
+            if name == "keyed":
+                records = [
+                    keyed_twin(e, pipeline.keys) if isinstance(e, Event) else e for e in events
+                ]
+            results: list[Any] = []
+            report = pipeline.run(records, on_result=results.append)
+        outcomes[name] = (
+            report.to_dict(),
+            [(str(r.location), r.key, r.topic, r.status, r.conflict_with) for r in results],
+        )
+    assert outcomes["keyed"] == outcomes["events"]
+    counts = outcomes["events"][0]
+    assert counts["bad_records"] == 1 and counts["duplicates"] >= 3
+
+
+def test_a_keyed_event_has_no_payload_for_a_handler() -> None:
+    event = audit(1)
+    pipeline = Pipeline(open_store("memory://"), cfg(), Recorder())
+    with pipeline, pytest.raises(TypeError, match="a KeyedEvent has no payload for a handler"):
+        pipeline.run_batch([keyed_twin(event, pipeline.keys)])
+
+
+def test_batches_are_larger_when_no_handler_holds_claims() -> None:
+    store = open_store("memory://")
+    assert Pipeline(store, cfg(), Recorder()).batch_size == DEFAULT_BATCH_SIZE
+    assert Pipeline(store, cfg()).batch_size == MARK_DONE_BATCH_SIZE
+    assert Pipeline(store, cfg(), mode=Mode.SEED).batch_size == MARK_DONE_BATCH_SIZE
+    # with --on-conflict process a count-only run claims, then completes
+    assert Pipeline(store, cfg(on_conflict="process")).batch_size == DEFAULT_BATCH_SIZE
+    assert Pipeline(store, cfg(batch_size=7)).batch_size == 7
+    assert DEFAULT_BATCH_SIZE < MARK_DONE_BATCH_SIZE

@@ -772,3 +772,37 @@ def test_a_text_file_starting_with_the_gzip_magic_is_still_read_as_text(tmp_path
     assert [type(r) for r in records] == [BadRecord, Event]
     assert records[0].location == Location(str(path), line=1)
     assert records[1].location == Location(str(path), line=2)
+
+
+def test_read_ahead_is_for_local_files_on_more_than_one_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gcdedup.sources import keyed
+
+    monkeypatch.setattr(keyed, "_cores", lambda: 2)
+    assert keyed.can_read_ahead(["a.jsonl", "events/"])
+    assert not keyed.can_read_ahead(["a.jsonl", "-"])
+    assert not keyed.can_read_ahead(["s3://bucket/prefix"])
+    monkeypatch.setattr(keyed, "_cores", lambda: 1)
+    assert not keyed.can_read_ahead(["a.jsonl"])
+
+
+def test_process_reads_ahead_only_when_no_payload_is_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gcdedup.cli.process import _reads_ahead
+    from gcdedup.outcomes import Mode
+    from gcdedup.settings import Settings
+    from gcdedup.sources import keyed
+
+    monkeypatch.setattr(keyed, "_cores", lambda: 2)
+    base = Settings.resolve(env={}, store_url="memory://")
+    files = ["a.jsonl"]
+    assert _reads_ahead(base, Mode.PROCESS, None, False, files)
+    assert _reads_ahead(base, Mode.CHECK, "mod:fn", False, files)  # check runs no handler
+    assert not _reads_ahead(base, Mode.PROCESS, "mod:fn", False, files)
+    assert not _reads_ahead(base, Mode.PROCESS, None, True, files)  # the Genesys handler
+    unkeyable = Settings.resolve(env={}, store_url="memory://", on_unkeyable="process")
+    assert not _reads_ahead(unkeyable, Mode.PROCESS, None, False, files)
+    off = Settings.resolve(env={"GCDEDUP_READ_AHEAD": "off"}, store_url="memory://")
+    assert not _reads_ahead(off, Mode.SEED, None, False, files)
