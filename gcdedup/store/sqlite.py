@@ -478,7 +478,9 @@ class SQLiteStore(DedupStore):
     ) -> list[Result]:
         """One write per key instead of a claim and a completion. Under the write lock
         the rows read first are the rows the upsert meets, so they tell each answer: a
-        fresh key has none (in a stream of new events that read finds almost nothing)."""
+        fresh key has none (in a stream of new events that read finds almost nothing),
+        and a key with a live record is not written at all (the upsert's own condition
+        still guards the others)."""
         if not items:
             return []
         now = self.clock()
@@ -496,8 +498,17 @@ class SQLiteStore(DedupStore):
                 )  # fmt: skip
         try:
             with self._write() as conn:
-                before = self._rows(conn, list(hashes), list(hashes.values()))
-                conn.executemany(MARK_DONE, params)
+                rows = self._rows(conn, list(hashes), list(hashes.values()))
+                before = {key: row_to_record(row) for key, row in rows.items()}
+                if before:  # a live record stays as it is: no write for it (a redelivery)
+                    params = [
+                        p
+                        for p in params
+                        if (record := before.get(p[1])) is None
+                        or classify(record, now) is Outcome.NEW
+                    ]
+                if params:
+                    conn.executemany(MARK_DONE, params)
                 results, bumps = mark_done_results(items, hashes, before, now)
                 if count_duplicates and bumps:
                     conn.executemany(BUMP, [(now, h) for h in bumps])

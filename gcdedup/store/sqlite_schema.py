@@ -126,11 +126,11 @@ def row_to_record(row: Sequence[Any], bumped_at: float | None = None) -> Record:
 def mark_done_results(
     items: Sequence[KeyItem],
     hashes: dict[str, bytes],
-    before: dict[str, tuple[Any, ...]],
+    before: dict[str, Record],
     now: float,
 ) -> tuple[list[Result], list[bytes]]:
-    """Each item's answer in input order, from the rows its keys had before the write
-    (under the write lock, the rows the upsert met), and the key hashes whose
+    """Each item's answer in input order, from the records its keys had before the
+    write (under the write lock, the rows the upsert met), and the key hashes whose
     dup_count a claim would have bumped: every DUPLICATE and IN_FLIGHT answer, a later
     copy of a key included; a CONFLICT (another payload) is not a duplicate."""
     results: list[Result] = []
@@ -148,8 +148,7 @@ def mark_done_results(
             continue
         h = hashes[key]
         if earlier is None:
-            row = before[key]
-            record = row_to_record(row)
+            record = before[key]
             outcome = classify(record, now)
             if outcome is Outcome.NEW:  # absent or claimable: the upsert wrote it
                 answer = Result(item.key, Outcome.SEEDED)
