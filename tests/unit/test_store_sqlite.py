@@ -178,3 +178,25 @@ def test_the_url_sets_the_lock_timeout_and_refuses_unknown_options(tmp_path: Pat
         open_store(f"{url}?wal=1")
     with pytest.raises(ConfigError, match="invalid SQLite URL option timeout='soon'"):
         open_store(f"{url}?timeout=soon")
+
+
+def test_a_new_store_has_large_pages_and_an_existing_one_keeps_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gcdedup.store import sqlite as sqlite_store
+
+    def pragma(store: SQLiteStore, name: str) -> int:
+        return int(store._conn.execute(f"PRAGMA {name}").fetchone()[0])
+
+    with SQLiteStore(tmp_path / "new.sqlite3") as new:
+        assert pragma(new, "page_size") == sqlite_store.PAGE_SIZE == 16384
+        assert pragma(new, "wal_autocheckpoint") == 2048  # 32 MiB of WAL
+    monkeypatch.setattr(sqlite_store, "PAGE_SIZE", 4096)  # a store made before the change
+    with SQLiteStore(tmp_path / "old.sqlite3") as old:
+        old.mark_done([KeyItem("k1", "default")], 60, count_duplicates=False)
+    monkeypatch.undo()
+    with SQLiteStore(tmp_path / "old.sqlite3") as old:
+        assert pragma(old, "page_size") == 4096
+        assert pragma(old, "wal_autocheckpoint") == 8192
+        found = old.mark_done([KeyItem("k1", "default")], 60, count_duplicates=False)
+        assert [r.outcome for r in found] == [Outcome.DUPLICATE]
