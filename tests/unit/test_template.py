@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from gcdedup.aws_lambda.container import LAMBDA_DEFAULTS
 from gcdedup.errors import ConfigError
 from gcdedup.keys import get_strategy, validate_namespace
-from gcdedup.settings import parse_duration
+from gcdedup.settings import ENV_VARS, ON_CONFLICT, Settings, parse_duration
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -192,3 +193,21 @@ def test_deadline_margin_pattern_agrees_with_the_code(template: dict[str, Any]) 
         assert not accepted_by_template(parameter, value), value
     env = template["Resources"]["DedupFunction"]["Properties"]["Environment"]["Variables"]
     assert env["GCDEDUP_DEADLINE_MARGIN"] == {"Ref": "DeadlineMargin"}
+
+
+def test_on_conflict_and_cache_size_are_parameters_with_the_functions_defaults(
+    template: dict[str, Any],
+) -> None:
+    parameters = template["Parameters"]
+    on_conflict = parameters["OnConflict"]
+    assert tuple(on_conflict["AllowedValues"]) == ON_CONFLICT
+    assert on_conflict["Default"] == Settings.on_conflict
+    cache = parameters["CacheSize"]
+    assert (cache["Default"], cache["MinValue"]) == (LAMBDA_DEFAULTS["cache_size"], 0)
+    env = template["Resources"]["DedupFunction"]["Properties"]["Environment"]["Variables"]
+    assert env[ENV_VARS["on_conflict"]] == {"Ref": "OnConflict"}
+    assert env[ENV_VARS["cache_size"]] == {"Ref": "CacheSize"}
+    # every value the template allows is one the function takes
+    for value in (*on_conflict["AllowedValues"], str(cache["MinValue"]), str(cache["MaxValue"])):
+        key = "on_conflict" if not value.isdigit() else "cache_size"
+        Settings.resolve(env={ENV_VARS[key]: value}, store_url="memory://")
