@@ -42,6 +42,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from results_file import save
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
@@ -343,10 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         if proxy is not None:
             proxy.stop()
         server.stop()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "dynamodb.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "dynamodb.md").write_text(render_markdown(report))
-    print(render_markdown(report))
+    save(args.out, "dynamodb", report, render_markdown(report))
     return 0
 
 

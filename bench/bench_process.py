@@ -48,6 +48,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from results_file import save
+
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 GCDEDUP = shutil.which("gcdedup", path=str(Path(PY).parent)) or "gcdedup"
@@ -297,11 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "memory": memory,
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    text = markdown(result)
-    (args.results / f"{args.name}.md").write_text(text)
-    print(text)
+    save(args.results, args.name, result, markdown(result))
     return 0
 
 

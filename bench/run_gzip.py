@@ -38,6 +38,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from results_file import save  # noqa: E402
 from run_stats import GCDEDUP, PY, run_once  # noqa: E402
 
 #: ``gcdedup`` with the fast path's inflate switched to zlib.
@@ -149,11 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "reports_identical": True,
         "results": results,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(doc, indent=2) + "\n")
-    text = markdown(doc)
-    (args.out / f"{args.name}.md").write_text(text)
-    print(text, end="")
+    save(args.out, args.name, doc, markdown(doc))
     return 0
 
 

@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from results_file import save
+
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 GCDEDUP = shutil.which("gcdedup", path=str(Path(PY).parent)) or "gcdedup"
@@ -150,11 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "truth": {k: truth.get(k) for k in ("unique", "duplicates", "by_kind")},
         "results": results,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "stats.json").write_text(json.dumps(doc, indent=2) + "\n")
-    text = markdown(doc)
-    (args.out / "stats.md").write_text(text)
-    print(text, end="")
+    save(args.out, "stats", doc, markdown(doc))
     return 0
 
 
