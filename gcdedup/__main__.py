@@ -2,4 +2,5 @@
 
 from gcdedup.cli.app import main
 
-main()
+if __name__ == "__main__":  # not when a spawned process imports this module
+    main()

@@ -22,6 +22,7 @@ import contextlib
 import os
 import queue
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
@@ -104,17 +105,18 @@ class KeyedReader:
         self._closing = threading.Event()
 
     def start(self) -> None:
-        """Start the child now (idempotent). Fork while this process has one thread
-        (cheap, nothing is re-imported); spawn otherwise (a fork beside running
-        threads could copy a lock some thread holds)."""
+        """Start the child now (idempotent). Fork on Linux while this process has one
+        thread (cheap, nothing is re-imported); spawn otherwise (a fork beside running
+        threads could copy a lock some thread holds, and macOS libraries are not
+        fork-safe)."""
         if self._process is not None:
             return
         import multiprocessing  # here: not on the path of `gcdedup --help`
 
         method = self._method
         if method is None:
-            forks = "fork" in multiprocessing.get_all_start_methods()
-            method = "fork" if forks and threading.active_count() == 1 else "spawn"
+            single = threading.active_count() == 1
+            method = "fork" if single and sys.platform.startswith("linux") else "spawn"
         context: Any = multiprocessing.get_context(method)
         receive, send = context.Pipe(duplex=False)
         reader = self._reader
