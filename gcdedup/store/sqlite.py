@@ -63,8 +63,10 @@ from .sqlite_schema import (
     RELEASE,
     RENEW,
     SCHEMA,
+    SUMMARY,
     key_hash,
     mark_done_results,
+    purge_where,
     row_to_record,
 )
 
@@ -543,27 +545,10 @@ class SQLiteStore(DedupStore):
         with self._lock, self._errors("read"):
             return self._select(self._conn, [key]).get(key)
 
-    def _where(self, where: PurgeFilter, now: float) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if where.namespace is not None:
-            clauses.append("namespace = ?")
-            params.append(where.namespace)
-        if where.run_id is not None:
-            clauses.append("run_id = ?")
-            params.append(where.run_id)
-        if where.older_than is not None:
-            clauses.append("first_seen_at < ?")
-            params.append(now - where.older_than)
-        if where.prefix is not None:
-            clauses.append("substr(key, 1, ?) = ?")
-            params.extend([len(where.prefix), where.prefix])
-        return (" AND ".join(clauses) or "1"), params
-
     def purge(self, where: PurgeFilter, dry_run: bool = False) -> int:
         if where.is_empty():
             return 0
-        sql, params = self._where(where, self.clock())
+        sql, params = purge_where(where, self.clock())
         try:
             if dry_run:
                 with self._lock:
@@ -580,21 +565,8 @@ class SQLiteStore(DedupStore):
     def summary(self) -> StoreSummary:
         now = self.clock()
         out = StoreSummary()
-        bucket_sql = (
-            "CASE "
-            + " ".join(
-                f"WHEN ? - first_seen_at < {bound!r} THEN '{label}'"
-                for label, bound in AGE_BUCKETS[:-1]
-            )
-            + f" ELSE '{AGE_BUCKETS[-1][0]}' END"
-        )
-        sql = (
-            f"SELECT namespace, status, topic, {bucket_sql} AS age, count(*), sum(dup_count), "
-            "sum(coalesce(uncounted, 0)) "
-            "FROM dedup WHERE expires_at >= ? GROUP BY 1, 2, 3, 4"
-        )
         with self._lock, self._errors("summary"):
-            rows = self._conn.execute(sql, [now] * (len(AGE_BUCKETS) - 1) + [now]).fetchall()
+            rows = self._conn.execute(SUMMARY, [now] * (len(AGE_BUCKETS) - 1) + [now]).fetchall()
             expired = self._conn.execute(
                 "SELECT count(*) FROM dedup WHERE expires_at < ?", [now]
             ).fetchone()[0]

@@ -7,7 +7,17 @@ from collections.abc import Sequence
 from hashlib import blake2b
 from typing import Any
 
-from .base import KeyItem, Outcome, Record, RecordStatus, Result, classify, is_conflict
+from .base import (
+    AGE_BUCKETS,
+    KeyItem,
+    Outcome,
+    PurgeFilter,
+    Record,
+    RecordStatus,
+    Result,
+    classify,
+    is_conflict,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dedup (
@@ -92,6 +102,36 @@ RENEW = (
     "WHERE key_hash = ?3 AND claim_token = ?4 AND status = 'IN_PROGRESS'"
 )
 RELEASE = "DELETE FROM dedup WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
+
+# Live records by namespace, status, topic and age bucket; the parameters are ``now``
+# once per bucket bound, then once more for the expiry.
+SUMMARY = (
+    "SELECT namespace, status, topic, CASE "
+    + " ".join(
+        f"WHEN ? - first_seen_at < {bound!r} THEN '{label}'" for label, bound in AGE_BUCKETS[:-1]
+    )
+    + f" ELSE '{AGE_BUCKETS[-1][0]}' END AS age, count(*), sum(dup_count), "
+    "sum(coalesce(uncounted, 0)) FROM dedup WHERE expires_at >= ? GROUP BY 1, 2, 3, 4"
+)
+
+
+def purge_where(where: PurgeFilter, now: float) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) of the records ``where`` matches."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if where.namespace is not None:
+        clauses.append("namespace = ?")
+        params.append(where.namespace)
+    if where.run_id is not None:
+        clauses.append("run_id = ?")
+        params.append(where.run_id)
+    if where.older_than is not None:
+        clauses.append("first_seen_at < ?")
+        params.append(now - where.older_than)
+    if where.prefix is not None:
+        clauses.append("substr(key, 1, ?) = ?")
+        params.extend([len(where.prefix), where.prefix])
+    return (" AND ".join(clauses) or "1"), params
 
 
 def key_hash(key: str) -> bytes:
