@@ -192,6 +192,31 @@ def test_a_killed_child_is_an_error_naming_the_signal(tmp_path: Path) -> None:
         os.close(writer)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_the_child_leaves_ctrl_c_and_sigterm_to_its_parent(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the child keeps reading, and the parent
+    stops the run at a batch boundary and then ends the child."""
+    fifo = tmp_path / "events.pipe"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)
+    line = fuzz.orjson.dumps(EVENTS[0]) + b"\n"
+    try:
+        reader = KeyedReader([str(fifo)], KeyMaker.create(), chunk_records=1)
+        with reader:
+            records = iter(reader)
+            os.write(writer, line)
+            assert next(records).location.line == 1
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                os.kill(reader._process.pid, signum)
+            os.write(writer, line)
+            second = next(records)
+            assert isinstance(second, KeyedEvent) and second.location.line == 2
+            assert reader._process.is_alive()
+        assert reader._process.exitcode is not None
+    finally:
+        os.close(writer)
+
+
 def test_closing_early_ends_the_child(tmp_path: Path) -> None:
     path = tmp_path / "many.jsonl"
     line = fuzz.orjson.dumps(EVENTS[0]) + b"\n"
