@@ -34,7 +34,7 @@ from gcdedup.sources.keyed import KeyedReader, ReadAheadError
 from gcdedup.sources.reader import EventReader
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT.parent / "shared" / "samples"
+FIXTURES = ROOT / "tests" / "fixtures"  # the real Genesys payloads and Lambda events
 GCDEDUP = [sys.executable, "-m", "gcdedup"]
 
 _spec = importlib.util.spec_from_file_location("gcdedup_bench_fuzz", ROOT / "bench" / "fuzz.py")
@@ -106,7 +106,7 @@ def test_the_child_sends_what_the_inline_reader_gives(
 
 
 def test_the_real_samples_and_every_input_shape_read_the_same(tmp_path: Path) -> None:
-    samples = sorted((SAMPLES / "genesys-eventbridge").glob("*.json"))
+    samples = sorted((FIXTURES / "genesys").glob("*.json"))
     lines = [fuzz.orjson.dumps(fuzz.orjson.loads(p.read_bytes())) for p in samples]
     assert len(lines) >= 5
     (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines) + b"\nnot json\n")
@@ -115,7 +115,7 @@ def test_the_real_samples_and_every_input_shape_read_the_same(tmp_path: Path) ->
         b"".join(b"2026-01-01T00:00:00Z " + line + b"\n" for line in lines)
     )
     (tmp_path / "d.jsonl.gz").write_bytes(gzip.compress(b"\n".join(lines)))
-    paths = [str(tmp_path), *sorted(str(p) for p in (SAMPLES / "lambda-events").glob("*"))]
+    paths = [str(tmp_path), *sorted(str(p) for p in (FIXTURES / "lambda").glob("*.json"))]
     keys = KeyMaker.create()
     expected = inline(paths, keys)
     assert sum(len(row) == 4 for row in expected) >= 4 * len(lines)
@@ -131,7 +131,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 @pytest.mark.parametrize("mode", ["process", "check", "seed"])
 def test_process_reports_and_out_lines_are_identical_either_way(tmp_path: Path, mode: str) -> None:
-    inputs = [str(ROOT / "sample_events"), str(SAMPLES)]
+    inputs = [str(ROOT / "sample_events"), str(FIXTURES)]
     hostile = tmp_path / "hostile.jsonl"
     rng = random.Random(7)
     hostile.write_bytes(b"".join(fuzz.make_case(EVENTS, rng) for _ in range(20)))
