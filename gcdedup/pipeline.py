@@ -92,7 +92,12 @@ class Pipeline:
             if self._stop.is_set():
                 break
             results = self.run_batch(batch, lease_seconds)
-            _emit(report, results, on_result, on_batch)
+            report.count_all(results)
+            if on_result is not None:
+                for result in results:
+                    on_result(result)
+            if on_batch is not None:
+                on_batch()
         return report
 
     def run_batch(
@@ -506,21 +511,6 @@ def process(
     """Run ``records`` through ``store`` once: the library's front door."""
     with Pipeline(store, settings, handler, mode) as pipeline:
         return pipeline.run(records, on_result)
-
-
-def _emit(
-    report: RunReport,
-    results: list[EventResult],
-    on_result: ResultSink | None,
-    on_batch: Callable[[], None] | None,
-) -> None:
-    """Count a batch's results, then show each and tick."""
-    report.count_all(results)
-    if on_result is not None:
-        for result in results:
-            on_result(result)
-    if on_batch is not None:
-        on_batch()
 
 
 def _fingerprint(event: Event | KeyedEvent | None) -> str:
