@@ -37,6 +37,8 @@ class EventOutcome(str, enum.Enum):
     NOT_STARTED = "not_started"  # claimed, then released unrun because the run was stopped
     #: same key as a completed record, another payload, skipped (--on-conflict skip)
     CONFLICT = "conflict"
+    #: its envelope time is outside --since/--until: neither claimed nor handled
+    OUTSIDE_WINDOW = "outside_window"
 
 
 @dataclass(slots=True)
@@ -219,6 +221,11 @@ class RunReport:
         return self.counts[EventOutcome.NOT_STARTED.value]
 
     @property
+    def outside_window(self) -> int:
+        """Events left out by the run's --since/--until window."""
+        return self.counts[EventOutcome.OUTSIDE_WINDOW.value]
+
+    @property
     def valid_events(self) -> int:
         """Records that were events (everything but bad records)."""
         return self.counts["events"] - self.counts["bad_record"]
@@ -243,6 +250,7 @@ class RunReport:
             "lease_lost": c["lease_lost"],
             "not_started": c["not_started"],
             "unkeyed": c["unkeyed"],
+            "outside_window": c["outside_window"],
             "in_flight_lapse_at": self.in_flight_lapse_at,
             "by_topic": {
                 topic: dict(sorted(counter.items()))

@@ -52,3 +52,24 @@ def fetch_genesys_secret(secret_id: str, client: Any = None) -> dict[str, Any]:
         if required not in overrides:
             raise ConfigError(f"secret {secret_id!r} has no {required!r}")
     return overrides
+
+
+#: The Secrets Manager client's limits (one call per container).
+SECRETS_CONNECT_TIMEOUT = 2.0
+SECRETS_READ_TIMEOUT = 5.0
+
+
+def client() -> Any:
+    """A Secrets Manager client with short timeouts (None without boto3:
+    :func:`fetch_genesys_secret` then names the missing dependency)."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:  # pragma: no cover - boto3 is in every Lambda Python runtime
+        return None
+    config = Config(
+        connect_timeout=SECRETS_CONNECT_TIMEOUT,
+        read_timeout=SECRETS_READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": 3},
+    )
+    return boto3.client("secretsmanager", config=config)

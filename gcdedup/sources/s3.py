@@ -16,6 +16,8 @@ next few of its listing (:data:`WINDOW`), each into a queue of at most
 ``?since=`` / ``?until=`` (ISO dates or times, UTC unless they say otherwise) keep
 the objects whose time is in ``[since, until)``: the hour of a Firehose date path
 (``.../YYYY/MM/DD/HH/...``) when the key has one, else the object's LastModified.
+``process --since/--until`` then also keeps only the events whose own time is in
+the window, as on every source (:mod:`.window`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import InputError, UsageError
 from . import aws
+from .window import parse_time
 
 SCHEME = "s3://"
 #: Objects downloaded ahead of the one being read (the one being read included).
@@ -63,8 +66,8 @@ class S3Object:
         return f"{SCHEME}{self.bucket}/{self.key}"
 
     @property
-    def time(self) -> datetime:
-        """The hour of its Firehose date path, else LastModified (for --since/--until)."""
+    def hour(self) -> datetime | None:
+        """The hour of its Firehose date path, if the key has one."""
         matches = list(_FIREHOSE_PATH.finditer(self.key))
         if matches:  # the last date path in the key
             match = matches[-1]
@@ -73,7 +76,12 @@ class S3Object:
                 return datetime(y, m, d, h, tzinfo=timezone.utc)
             except ValueError:
                 pass
-        return self.last_modified
+        return None
+
+    @property
+    def time(self) -> datetime:
+        """The hour of its Firehose date path, else LastModified (for --since/--until)."""
+        return self.hour or self.last_modified
 
 
 #: Objects this process has listed, by name: the reader opens them by name later.
@@ -101,27 +109,11 @@ def parse_url(url: str) -> tuple[str, str, dict[str, str]]:
     return bucket, split.path.lstrip("/"), options
 
 
-def parse_time(text: str, what: str) -> datetime:
-    """An ISO date or date-time; naive ones are UTC."""
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"invalid {what} time {text!r}: use an ISO date or time, e.g. 2024-05-01 or "
-            "2024-05-01T13:00"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def with_window(paths: Sequence[str], since: str | None, until: str | None) -> list[str]:
-    """``paths`` with ``--since`` / ``--until`` added to each ``s3://`` name's options.
-
-    A window with no ``s3://`` input is a usage error (it filters objects only).
-    """
+    """``paths`` with ``--since`` / ``--until`` added to each ``s3://`` name's options,
+    so a listing keeps the objects of that time (see the module's docstring)."""
     if since is None and until is None:
         return list(paths)
-    if not any(is_s3(p) for p in paths):
-        raise UsageError("--since/--until filter s3:// inputs only")
     window = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
     for key, value in window.items():
         parse_time(value, key)  # checked before anything is listed

@@ -435,13 +435,15 @@ def test_store_and_handler_are_built_once_per_container(
     lambda_env: pytest.MonkeyPatch, namespace: str
 ) -> None:
     opened: list[str] = []
-    real_open = lambda_container.open_store
+    from gcdedup import assembly
+
+    real_open = assembly.open_store
 
     def counting_open(url: str, **kwargs: Any) -> Any:
         opened.append(url)
         return real_open(url, **kwargs)
 
-    lambda_env.setattr(lambda_container, "open_store", counting_open)
+    lambda_env.setattr(assembly, "open_store", counting_open)
     for number in (1, 2, 3, 1):
         aws_lambda.handler(sqs_batch(sqs_record(genesys(number))), FakeContext())
     aws_lambda.handler(genesys(4), FakeContext())
