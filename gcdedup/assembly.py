@@ -94,7 +94,7 @@ def assemble(
     renewals. ``genesys`` holds the CLI's Genesys flags; ``env`` is where the Genesys
     credentials are read. ``for_lambda`` (the entry point, the decorator): DynamoDB
     calls and Genesys waits are bound by each invocation's deadline, and an error
-    names the variable at fault (``GCDEDUP_HANDLER='x': ...``).
+    names the variable at fault (``VARIABLE='x': ...``).
     """
     deadline = deadline or Deadline(settings.deadline_margin)
     closers: list[Callable[[], None]] = []

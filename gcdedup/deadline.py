@@ -55,7 +55,7 @@ class Deadline:
     """
 
     def __init__(self, margin: float, clock: Callable[[], float] = time.monotonic) -> None:
-        #: The configured margin (GCDEDUP_DEADLINE_MARGIN); :attr:`margin` is the one in force.
+        #: The configured margin (the deadline_margin setting); :attr:`margin` is the one in force.
         self.configured = margin
         self.margin = margin
         self._clock = clock

@@ -41,6 +41,29 @@ class EventOutcome(str, enum.Enum):
     OUTSIDE_WINDOW = "outside_window"
 
 
+#: One name per count, the same in ``process``, ``stats``, the Lambda's invocation line
+#: and metrics, and the HTML report (the docs' Concepts page defines each): an event's
+#: outcome -> the name of the count of such events.
+COUNT_NAMES: dict[EventOutcome, str] = {
+    EventOutcome.PROCESSED: "processed",
+    EventOutcome.DUPLICATE: "duplicates",
+    EventOutcome.CONFLICT: "conflicts",
+    EventOutcome.IN_FLIGHT: "in_flight",
+    EventOutcome.FAILED: "failed",
+    EventOutcome.NEW: "new",
+    EventOutcome.SEEDED: "seeded",
+    EventOutcome.BAD_RECORD: "bad_records",
+    EventOutcome.NOT_STARTED: "not_started",
+    EventOutcome.OUTSIDE_WINDOW: "outside_window",
+}
+
+
+def duplicate_rate(duplicates: int, conflicts: int, keyed_events: int) -> float:
+    """Deliveries of a key already delivered (same payload or not) per keyed event:
+    what ``process`` and ``stats`` both call ``duplicate_rate``."""
+    return (duplicates + conflicts) / keyed_events if keyed_events else 0.0
+
+
 @dataclass(slots=True)
 class EventResult:
     """What happened to one input record."""
@@ -230,6 +253,15 @@ class RunReport:
         """Records that were events (everything but bad records)."""
         return self.counts["events"] - self.counts["bad_record"]
 
+    @property
+    def keyed_events(self) -> int:
+        """Events that had a key and were in the run's window: the rate's denominator."""
+        return self.valid_events - self.unkeyed - self.outside_window
+
+    @property
+    def duplicate_rate(self) -> float:
+        return duplicate_rate(self.duplicate, self.conflicts, self.keyed_events)
+
     def to_dict(self) -> dict[str, Any]:
         c = self.counts
         return {
@@ -242,6 +274,7 @@ class RunReport:
             "processed": c["processed"],
             "duplicates": c["duplicate"],
             "conflicts": c["conflict"],
+            "duplicate_rate": round(self.duplicate_rate, 6),
             "in_flight": c["in_flight"],
             "failed": c["failed"],
             "new": c["new"],

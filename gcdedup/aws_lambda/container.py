@@ -119,7 +119,7 @@ def build_container(
     """Settings, store and handler from the environment, through the one assembly.
 
     Anything wrong raises :class:`ConfigError` whose message starts with the variable
-    at fault (``GCDEDUP_TTL='5 days': invalid TTL ...``), after one ERROR line
+    at fault (``<the TTL variable>='5 days': invalid TTL ...``), after one ERROR line
     ``container failed``; whatever was already built (the Genesys handler) is closed.
     """
     try:
@@ -168,7 +168,7 @@ def lease_seconds(context: LambdaContext | None, configured: float) -> float:
     """How long our claims may block other invocations: as long as this one can still run.
 
     A timed-out or crashed invocation then frees its keys soon after it could
-    have finished, whatever ``GCDEDUP_LEASE`` says; without a context (a local
+    have finished, whatever the configured lease says; without a context (a local
     call), the configured lease.
     """
     remaining = getattr(context, "get_remaining_time_in_millis", None)

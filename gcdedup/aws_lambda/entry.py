@@ -33,6 +33,7 @@ from typing import Any
 
 from ..errors import GcdedupError
 from ..events import BadRecord, Event, Location, expand
+from ..outcomes import COUNT_NAMES
 from ..pipeline import EventOutcome, EventResult
 from ..settings import env_name
 from .container import Container, LambdaContext, get_container, lease_seconds
@@ -209,7 +210,7 @@ def _summary(container: Container, run: _Run, *, level: int = logging.INFO) -> d
     summary: dict[str, Any] = {
         "delivery": run.delivery,
         "records": len(run.results),
-        **{status.value: counts[status.value] for status in EventOutcome},
+        **{name: counts[status.value] for status, name in COUNT_NAMES.items()},
         "not_started": counts["not_started"],
         "cached": counts["cached"],
         "unkeyed": counts["unkeyed"],
@@ -223,7 +224,7 @@ def _summary(container: Container, run: _Run, *, level: int = logging.INFO) -> d
         summary["error"] = f"{type(run.error).__name__}: {run.error}"
         summary["total_records"] = len(run.records)
         summary["not_finished"] = len(run.unfinished) + len(run.not_started)
-    emit(level, "invocation", **{**summary, **emf(counts)})
+    emit(level, "invocation", **{**summary, **emf(summary)})
     return summary
 
 

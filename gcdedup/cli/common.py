@@ -26,7 +26,7 @@ STORE_ENV = env_name("store_url")
 
 
 def note(text: str, *, default: object = None, env: str | None = None) -> str:
-    """Help text ending in the notation every option uses: ``[default: 5d; env: GCDEDUP_TTL]``."""
+    """Help text ending in the notation every option uses: ``[default: 5d; env: VARIABLE]``."""
     notes = []
     if default is not None:
         notes.append(f"default: {default}")
@@ -270,7 +270,7 @@ def require_existing_store(url: str) -> None:
 
 
 def settings_from(**explicit: Any) -> Settings:
-    """Flags > GCDEDUP_* environment > defaults; an error in a variable names it."""
+    """Flags > the environment > defaults; an error in a variable names it."""
     settings = Settings.resolve(**explicit)
     if "store_url" in explicit and explicit["store_url"] is None and os.environ.get(STORE_ENV):
         check_store_url(settings.store_url, STORE_ENV)

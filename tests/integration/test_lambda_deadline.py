@@ -249,24 +249,24 @@ def test_every_line_carries_the_request_id_and_the_invocation_line_is_emf(
     names = [metric["Name"] for metric in directive["Metrics"]]
     assert names == [
         "processed",
-        "duplicate",
+        "duplicates",
         "cached",
-        "conflict",
+        "conflicts",
         "unkeyed",
         "in_flight",
         "failed",
-        "bad_record",
+        "bad_records",
         "not_started",
     ]
     assert {name: record[name] for name in names} == {
         "processed": 1,
-        "duplicate": 0,
+        "duplicates": 0,
         "cached": 0,
-        "conflict": 1,
+        "conflicts": 1,
         "unkeyed": 0,
         "in_flight": 0,
         "failed": 1,
-        "bad_record": 1,
+        "bad_records": 1,
         "not_started": 0,
     }
     assert abs(record["_aws"]["Timestamp"] / 1000 - time.time()) < 60

@@ -103,8 +103,8 @@ def test_a_long_report_ends_with_its_summary_line_and_a_short_one_does_not() -> 
     assert long[0].startswith("Duplicates by key strategy 'genesys'")  # the summary table
     # the last line again, wrapped at a space at 80 columns
     assert " ".join(line.strip() for line in long[-2:]) == (
-        "Summary: 24 events, 15 unique, 9 duplicates (37.50%) by 'genesys' keys, 0 bad "
-        "records; recommended TTL 1h"
+        "Summary: 24 events, 15 unique, 8 duplicates, 1 conflict (37.50%) by 'genesys' keys, "
+        "0 bad records; recommended TTL 1h"
     )
     short = run("stats", REPLAYS, "--section", "summary").splitlines()
     assert not any(line.startswith("Summary:") for line in short)
