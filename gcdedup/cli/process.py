@@ -227,8 +227,6 @@ def process(
                 sources,
                 fmt,
                 window=window,
-                since=since,
-                until=until,
                 max_messages=max_messages,
                 read_ahead=_read_ahead_keys(settings, mode),
             )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .local import STDIN
-from .s3 import is_s3, with_window
+from .s3 import is_s3
 from .sqs import is_sqs
 from .window import Window, apply_window
 
@@ -113,16 +113,14 @@ def open_source(
     fmt: str = "auto",
     *,
     window: Window | None = None,
-    since: str | None = None,
-    until: str | None = None,
     max_messages: int | None = None,
     read_ahead: KeyMaker | None = None,
 ) -> Source:
     """Open the run's inputs as one :class:`Source`.
 
     ``read_ahead``: read and key local files in a second process with this key maker
-    (ignored where it cannot: stdin, ``s3://``, one core). ``since``/``until`` are
-    the flags' text, which ``s3://`` listings use to skip objects by their time.
+    (ignored where it cannot: stdin, ``s3://``, one core). ``s3://`` listings skip
+    the objects that cannot hold an event of ``window``.
     """
     names = [i.name for i in inputs]
     queues = [i for i in inputs if i.kind is Kind.SQS]
@@ -141,7 +139,7 @@ def open_source(
             return _sized(Source(keyed, window))
     from .reader import EventReader
 
-    return _sized(Source(EventReader(with_window(names, since, until), fmt), window))
+    return _sized(Source(EventReader(names, fmt, window=window), window))
 
 
 def _sized(source: Source) -> Source:
