@@ -304,3 +304,28 @@ def test_a_rate_limited_token_endpoint_still_processes_the_batch(
         "Genesys token rate limit; waiting"
     ) == 2
     assert CLIENT_SECRET not in out
+
+
+def test_the_decorator_keeps_the_entry_points_deadline_policy(
+    lambda_env: pytest.MonkeyPatch, store_url: str
+) -> None:
+    """The decorator reads the margin variable and fits it to the invocation exactly as
+    the entry point does: a 3 s function processes its whole batch through either."""
+    from gcdedup import dedup
+
+    calls: list[str] = []
+
+    @dedup(store=store_url, env={"GCDEDUP_DEADLINE_MARGIN": "4s"})
+    def handle(event: dict[str, Any]) -> None:
+        calls.append(event["id"])
+
+    try:
+        assert handle.container().deadline.configured == 4.0
+        batch = sqs_batch(*(sqs_record(e) for e in ten_events()))
+        assert handle.lambda_handler(batch, FakeContext(remaining_ms=2900)) == {
+            "batchItemFailures": []
+        }
+        assert len(calls) == 10
+        assert handle.container().margin == 4.0  # back to the configured one between calls
+    finally:
+        handle.close()
