@@ -119,8 +119,8 @@ def test_fits_measures_the_minimum_width_without_clamping() -> None:
     assert output.fits(narrow)
 
 
-def test_the_readme_shows_the_80_column_report_as_it_is() -> None:
-    text = (REPO / "README.md").read_text()
+def test_the_stats_guide_shows_the_80_column_report_as_it_is() -> None:
+    text = (REPO / "docs" / "guides" / "stats.md").read_text()
     start = text.index("--section summary,kind,compare` prints")
     block = text[text.index("```\n", start) + 4 : text.index("```", text.index("```\n", start) + 4)]
     out = run("stats", REPLAYS, "--compare", COMPARE, "--section", "summary,kind,compare")
