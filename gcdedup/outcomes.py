@@ -58,6 +58,10 @@ COUNT_NAMES: dict[EventOutcome, str] = {
 }
 
 
+#: An outcome's value -> the name of its count.
+_COUNT_OF = {outcome.value: name for outcome, name in COUNT_NAMES.items()}
+
+
 def duplicate_rate(duplicates: int, conflicts: int, keyed_events: int) -> float:
     """Deliveries of a key already delivered (same payload or not) per keyed event:
     what ``process`` and ``stats`` both call ``duplicate_rate``."""
@@ -286,7 +290,7 @@ class RunReport:
             "outside_window": c["outside_window"],
             "in_flight_lapse_at": self.in_flight_lapse_at,
             "by_topic": {
-                topic: dict(sorted(counter.items()))
+                topic: dict(sorted((_COUNT_OF.get(k, k), n) for k, n in counter.items()))
                 for topic, counter in sorted(self.by_topic.items())
             },
             "bad_record_samples": [b.to_dict() for b in self.bad_records],
