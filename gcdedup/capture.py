@@ -40,6 +40,7 @@ import orjson
 
 from .errors import GcdedupError, UsageError
 from .sources import aws
+from .sources.window import iso_time
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +140,13 @@ def parse_time(text: str, what: str, now: datetime | None = None) -> datetime:
     units = {"m": 60, "h": 3600, "d": 86400}
     if text.startswith("-") and text[-1:] in units and text[1:-1].isdigit():
         return now - timedelta(seconds=int(text[1:-1]) * units[text[-1]])
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    value = iso_time(text)
+    if value is None:
         raise UsageError(
             f"invalid {what} time {text!r}: use an ISO time (2024-05-01T13:00Z), a date, "
             "'now', or -2h / -3d"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        )
+    return value
 
 
 def identity(envelope: dict[str, Any]) -> bytes:

@@ -21,16 +21,25 @@ from ..events import Event, OutsideWindow
 R = TypeVar("R")
 
 
-def parse_time(text: str, what: str) -> datetime:
-    """An ISO date or date-time; naive ones are UTC."""
+def iso_time(text: str) -> datetime | None:
+    """An ISO date or date-time (``Z`` allowed on every Python); naive ones are UTC.
+    None when it is neither."""
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def parse_time(text: str, what: str) -> datetime:
+    """:func:`iso_time`, or a usage error naming ``what``."""
+    value = iso_time(text)
+    if value is None:
         raise UsageError(
             f"invalid {what} time {text!r}: use an ISO date or time, e.g. 2024-05-01 or "
             "2024-05-01T13:00"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        )
+    return value
 
 
 @dataclass(frozen=True)
