@@ -13,6 +13,7 @@ keep-alive) and counts every request by operation (``X-Amz-Target``).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import threading
@@ -187,8 +188,6 @@ def _read_head(reader: object) -> tuple[str, str, dict[str, str]] | None:
 
 
 def _cut(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()

@@ -61,9 +61,7 @@ def test_a_claim_whose_response_was_lost_is_ours(
             0,
         )
     # The claims really are ours: they complete.
-    assert store.complete_many([(r.key, r.token or "") for r in results], TTL) == [True] * len(
-        keys
-    )
+    assert store.complete_many([(r.key, r.token or "") for r in results], TTL) == [True] * len(keys)
 
 
 @pytest.mark.parametrize("keys", [KEYS[:1], KEYS], ids=["single", "batch"])

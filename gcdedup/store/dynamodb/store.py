@@ -119,7 +119,7 @@ def backoff_bound(attempt: int) -> float:
 def _written_by(item: DynamoDBItem | None, token: str) -> bool:
     """The item carries ``token``: our own write, met again by a retried request whose
     first answer was lost (a token is a fresh UUID per write: nobody else has it)."""
-    return bool(item) and item.get("claim_token", {}).get("S") == token  # type: ignore[union-attr]
+    return item is not None and item.get("claim_token", {}).get("S") == token
 
 
 def _chunks(seq: Sequence[T], size: int) -> list[Sequence[T]]:
@@ -564,7 +564,8 @@ class DynamoDBStore(DedupStore):
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ConditionFailed as failed:
-                return already is not None and bool(failed.item) and already(failed.item, token)
+                item = failed.item
+                return already is not None and item is not None and already(item, token)
             return True
 
         return self._map_waves([key for key, _ in pairs], one)
