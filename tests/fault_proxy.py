@@ -25,6 +25,15 @@ from urllib.parse import urlsplit
 
 __all__ = ["FaultProxy", "Request", "lose_first_response"]
 
+_UNAVAILABLE_BODY = (
+    b'{"__type":"com.amazonaws.dynamodb.v20120810#ServiceUnavailableException",'
+    b'"message":"injected by the fault proxy"}'
+)
+_UNAVAILABLE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/x-amz-json-1.0\r\n"
+    + f"Content-Length: {len(_UNAVAILABLE_BODY)}\r\nConnection: keep-alive\r\n\r\n".encode()
+    + _UNAVAILABLE_BODY
+)
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
 
@@ -67,8 +76,11 @@ class FaultProxy:
         self.received: Counter[str] = Counter()
         #: Responses lost, by operation.
         self.lost: Counter[str] = Counter()
-        #: Connections refused during outages (each attempt botocore made).
+        #: When the current outage ends (time.monotonic()).
         self.refused_until = 0.0
+        self.unavailable_until = 0.0
+        #: Requests answered 503 by ``unavailable``.
+        self.unavailable_answers = 0
         self._lock = threading.Lock()
         self._clients: set[socket.socket] = set()
         self._listener: socket.socket | None = None
@@ -110,6 +122,11 @@ class FaultProxy:
 
         threading.Thread(target=recover, daemon=True).start()
 
+    def unavailable(self, seconds: float) -> None:
+        """Answer every request with 503 Service Unavailable (not forwarded) for
+        ``seconds``; returns at once."""
+        self.unavailable_until = time.monotonic() + seconds
+
     def _stop_listening(self) -> None:
         with self._lock:
             listener, self._listener = self._listener, None
@@ -146,6 +163,11 @@ class FaultProxy:
                 request = Request(operation, body)
                 with self._lock:
                     self.received[operation] += 1
+                if time.monotonic() < self.unavailable_until:
+                    with self._lock:
+                        self.unavailable_answers += 1
+                    client.sendall(_UNAVAILABLE)
+                    continue
                 forwarded = {k: v for k, v in headers.items() if k not in _HOP_HEADERS}
                 upstream.request(method, target, body=body, headers=forwarded)
                 response = upstream.getresponse()
