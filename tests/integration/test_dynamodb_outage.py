@@ -97,7 +97,7 @@ def test_outage_seconds_is_a_checked_url_option(dynamodb_server: Any) -> None:
     url = dynamodb_server.table_url()
     with pytest.raises(ConfigError, match="DynamoDB option outage_seconds must be a number"):
         DynamoDBStore.from_url(url + "&outage_seconds=soon")
-    with pytest.raises(ConfigError, match="DynamoDB outage_seconds must be 0 to 3600, not -1.0"):
+    with pytest.raises(ConfigError, match=r"DynamoDB outage_seconds must be 0 to 3600, not -1\.0"):
         DynamoDBStore.from_url(url + "&outage_seconds=-1")
     store = DynamoDBStore.from_url(url + "&outage_seconds=2.5")
     assert store._db.outage_seconds == 2.5
