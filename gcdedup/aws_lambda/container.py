@@ -321,6 +321,9 @@ def _open_store(settings: Settings, clock: Clock | None, deadline: Deadline) -> 
     overrides: dict[str, Any] = {}
     if "max_attempts" not in parse_qs(urlsplit(url).query):
         overrides["max_attempts"] = DYNAMODB_MAX_ATTEMPTS
+    if "outage_seconds" not in parse_qs(urlsplit(url).query):
+        # The invocation's deadline bounds the waiting here; the queue redelivers.
+        overrides["outage_seconds"] = 0
     table, options = parse_url(url, **overrides)
     reach = {k: v for k, v in options.items() if k not in LAYOUT_OPTIONS}
     client = dynamodb_client(table, deadline, ClientOptions(**reach))

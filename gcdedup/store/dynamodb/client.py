@@ -277,7 +277,7 @@ class TableClient:
                 error = client_error(self.table, operation, exc)
             except BotoCoreError as exc:
                 failure, error = exc, botocore_error(self.table, operation, exc)
-            if not unreachable(failure):
+            if not unreachable(failure) or self.outage_seconds <= 0:
                 raise error from failure
             now = self._monotonic()
             since = now if since is None else since
