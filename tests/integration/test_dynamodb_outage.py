@@ -10,9 +10,13 @@ sleeps: the outage is real time.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +27,7 @@ from gcdedup.store.base import KeyItem, Outcome
 from gcdedup.store.dynamodb import DynamoDBStore
 
 LEASE, TTL = 60.0, 3600
+SAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "sample_events"
 OUTAGE = 3.0
 N = 200  # enough parallel requests to spend botocore's retry quota
 
@@ -102,3 +107,47 @@ def test_outage_seconds_is_a_checked_url_option(dynamodb_server: Any) -> None:
     store = DynamoDBStore.from_url(url + "&outage_seconds=2.5")
     assert store._db.outage_seconds == 2.5
     store.close()
+
+
+def test_a_process_run_rides_out_an_outage_that_starts_before_it(
+    proxy: FaultProxy, dynamodb_server: Any, open_dynamodb_store: OpenStore
+) -> None:
+    """The CLI, end to end: a handled run started during a 3 s outage handles every
+    event once and exits 0 (it used to stop within a second, exit 1)."""
+    url = dynamodb_server.table_url().replace(dynamodb_server.endpoint_url, proxy.url)
+    open_dynamodb_store(url).close()  # the table exists
+    proxy.outage(OUTAGE)
+    done = subprocess.run(
+        [sys.executable, "-m", "gcdedup", "process", str(SAMPLE_EVENTS), "--store",
+         f"{url}&outage_seconds=30", "--handler", "builtins:id", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["failed"], report["in_flight"]) == (0, 0)
+    assert report["processed"] + report["duplicates"] + report["conflicts"] == report["events"]
+    assert report["processed"] > 0
+    assert proxy.received["PutItem"] > 0
+
+
+def test_lambda_leaves_the_waiting_to_its_deadline(dynamodb_server: Any) -> None:
+    """In Lambda the invocation's deadline bounds every retry: no outage budget of its own."""
+    from gcdedup.aws_lambda.container import Deadline, _open_store
+    from gcdedup.settings import Settings
+
+    url = dynamodb_server.table_url()
+    settings = Settings.resolve(env={}, store_url=url)
+    store = _open_store(settings, None, Deadline())
+    try:
+        assert store._db.outage_seconds == 0  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    given = _open_store(
+        Settings.resolve(env={}, store_url=url + "&outage_seconds=5"), None, Deadline()
+    )
+    try:
+        assert given._db.outage_seconds == 5  # type: ignore[attr-defined]
+    finally:
+        given.close()
