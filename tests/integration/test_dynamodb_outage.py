@@ -133,21 +133,17 @@ def test_a_process_run_rides_out_an_outage_that_starts_before_it(
 
 
 def test_lambda_leaves_the_waiting_to_its_deadline(dynamodb_server: Any) -> None:
-    """In Lambda the invocation's deadline bounds every retry: no outage budget of its own."""
-    from gcdedup.aws_lambda.container import Deadline, _open_store
+    """Behind an invocation's deadline (the Lambda entry, the decorator) every retry is
+    bounded by that deadline: no outage budget of its own, unless the URL sets one."""
+    from gcdedup.assembly import _open
+    from gcdedup.deadline import Deadline
     from gcdedup.settings import Settings
 
     url = dynamodb_server.table_url()
-    settings = Settings.resolve(env={}, store_url=url)
-    store = _open_store(settings, None, Deadline())
-    try:
-        assert store._db.outage_seconds == 0  # type: ignore[attr-defined]
-    finally:
-        store.close()
-    given = _open_store(
-        Settings.resolve(env={}, store_url=url + "&outage_seconds=5"), None, Deadline()
-    )
-    try:
-        assert given._db.outage_seconds == 5  # type: ignore[attr-defined]
-    finally:
-        given.close()
+    for given, budget in ((url, 0), (url + "&outage_seconds=5", 5)):
+        settings = Settings.resolve(env={}, store_url=given)
+        store = _open(settings, None, Deadline(5.0), False, None)
+        try:
+            assert store._db.outage_seconds == budget  # type: ignore[attr-defined]
+        finally:
+            store.close()
