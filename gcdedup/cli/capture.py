@@ -20,25 +20,30 @@ PROGRESS_EVERY = 5.0
 @handle_errors
 def capture(
     archive: Annotated[
-        str, typer.Option("--archive", "-a", help="Name of the EventBridge archive to replay.")
+        str,
+        typer.Option(
+            "--archive", "-a", metavar="NAME", help="Name of the EventBridge archive to replay."
+        ),
     ],
     start: Annotated[
         str,
         typer.Option(
             "--from",
+            metavar="TIME",
             help="Replay events from this time: ISO (2024-05-01T13:00Z; UTC unless it says), "
             "a date, or -2h / -3d (ago).",
         ),
     ],
     end: Annotated[
         str,
-        typer.Option("--to", help="... up to this time (same forms, or 'now')."),
+        typer.Option("--to", metavar="TIME", help="... up to this time (same forms, or 'now')."),
     ],
     out: Annotated[
         Path,
         typer.Option(
             "--out",
             "-o",
+            metavar="FILE",
             help="JSON Lines file to append the events to (gzip if it ends in .gz). Running "
             "again with the same file appends only the events it does not hold yet.",
         ),
@@ -47,6 +52,7 @@ def capture(
         str | None,
         typer.Option(
             "--bus",
+            metavar="BUS",
             help=note(
                 "The archive's event bus (name or ARN), as a check: a replay always goes to "
                 "the archive's own bus.",
@@ -66,6 +72,7 @@ def capture(
         typer.Option(
             "--settle",
             min=0,
+            metavar="SECONDS",
             help="Seconds the queue must stay empty after the replay COMPLETED before the "
             "capture ends (delivery trails the replay's state).",
         ),
@@ -78,7 +85,7 @@ def capture(
     this replay only, starts the replay with FilterArns naming only that rule, drains
     the queue into --out while the replay runs, and deletes the rule and the queue
     (also on Ctrl-C and on errors). Uses boto3's credentials, region and
-    AWS_ENDPOINT_URL_* variables; the IAM actions it needs are listed in the README.
+    AWS_ENDPOINT_URL_* variables; the IAM actions it needs are in the docs (guides/capture.md).
 
     Example: gcdedup capture --archive genesys-archive --from -1d --to now --out events.jsonl.gz
     """
