@@ -182,6 +182,9 @@ def _open(
     overrides: dict[str, Any] = dict(extra)
     if "max_attempts" not in parse_qs(urlsplit(url).query):
         overrides["max_attempts"] = DYNAMODB_MAX_ATTEMPTS
+    if "outage_seconds" not in parse_qs(urlsplit(url).query):
+        # The deadline bounds the waiting here (a Lambda's queue redelivers).
+        overrides.setdefault("outage_seconds", 0)
     table, parsed = parse_url(url, **overrides)
     reach = {k: v for k, v in parsed.items() if k not in LAYOUT_OPTIONS}
     client = deadline_dynamodb_client(table, deadline, ClientOptions(**reach))

@@ -53,6 +53,7 @@ from .base import (
     classify,
     new_token,
 )
+from .sqlite_open import connect, damaged, quick_check, read_only_error, refuse_if_damaged
 from .sqlite_schema import (
     ADDED_COLUMNS,
     BUMP,
@@ -127,17 +128,26 @@ class SQLiteStore(DedupStore):
             except OSError as exc:
                 raise StoreError(f"cannot create {self.path.parent}: {exc}") from exc
         try:
-            self._conn = sqlite3.connect(
-                self.path,
-                timeout=busy_timeout_ms / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
+            # read_only: why the file cannot be written (None: it can); see sqlite_open.
+            self._conn, self.read_only = connect(self.path, busy_timeout_ms / 1000)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         self._lock = threading.Lock()
         with self._errors("open"):
             self._conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        try:  # a damaged file is refused before anything is written to it
+            refuse_if_damaged(self._conn, self.path)
+        except StoreError:
+            self._conn.close()
+            raise
+        if self.read_only is not None:  # nothing to set up: it can only be read
+            with self._errors("open"):
+                columns = {row[1] for row in self._conn.execute("PRAGMA table_info(dedup)")}
+            if "key_hash" not in columns:
+                self._conn.close()
+                raise StoreError(f"SQLite store {self.path} is not a gcdedup store of this layout")
+            return
+        with self._errors("open"):
             # Only a new, empty file takes it (an existing store keeps its page size).
             self._conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             self._conn.execute("PRAGMA journal_mode = WAL")
@@ -231,29 +241,20 @@ class SQLiteStore(DedupStore):
         return StoreError(f"SQLite {action} failed on {self.path}: {exc}")
 
     def _damaged(self, verdict: str) -> StoreError:
-        return StoreError(
-            f"SQLite store {self.path} is damaged (PRAGMA quick_check: {verdict}): "
-            "move it aside or restore a backup; its keys cannot be trusted"
-        )
+        return damaged(self.path, verdict)
 
     def _quick_check(self) -> str:
         """The first problem ``PRAGMA quick_check`` reports, or '' when it says ok."""
-        try:
-            rows = self._conn.execute("PRAGMA quick_check(1)").fetchall()
-        except sqlite3.Error as exc:
-            return str(exc)
-        verdict = " ".join(str(row[0]) for row in rows).strip()
-        return "" if verdict == "ok" else " ".join(verdict.split())
+        return quick_check(self._conn)
 
     def verify(self) -> None:
-        with self._lock:
-            verdict = self._quick_check()
-        if verdict:
-            raise self._damaged(verdict)
+        """Opening the store ran the same check already (sqlite_open.refuse_if_damaged)."""
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: the write lock is ours before the first read."""
+        if self.read_only is not None:
+            raise read_only_error(self.path, self.read_only)
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")

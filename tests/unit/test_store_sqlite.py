@@ -44,9 +44,8 @@ def damaged(tmp_path: Path) -> Path:
 
 
 def test_verify_names_the_file_and_quick_checks_verdict(damaged: Path) -> None:
-    store = SQLiteStore(damaged)
     with pytest.raises(StoreError) as info:
-        store.verify()
+        SQLiteStore(damaged)  # refused on open, before anything is written
     message = info.value.message
     assert message.startswith(f"SQLite store {damaged} is damaged (PRAGMA quick_check: ")
     assert message.endswith("move it aside or restore a backup; its keys cannot be trusted")

@@ -7,7 +7,9 @@ stays an optional extra (``gcdedup[dynamodb]``).
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,6 +24,7 @@ from .errors import (
     error_code,
     old_item,
     one_line,
+    retry_attempts,
 )
 
 if TYPE_CHECKING:
@@ -34,6 +37,14 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_ATTEMPTS = 10
 DEFAULT_RETRY_MODE = "standard"
 RETRY_MODES = ("standard", "adaptive", "legacy")
+#: How long (seconds) one store call keeps retrying a DynamoDB it cannot reach (connection
+#: errors, timeouts, 5xx answers) once botocore's own retries are spent: botocore's
+#: retry quota is gone after a few dozen failed attempts, so a brief outage would
+#: otherwise end a run within a second. ``outage_seconds=N`` in the store URL.
+DEFAULT_OUTAGE_SECONDS = 60.0
+#: The longest wait between two of those retries.
+OUTAGE_BACKOFF_CAP = 4.0
+OUTAGE_BACKOFF_BASE = 0.1
 
 #: The options a ``dynamodb://`` URL takes (``?name=value``).
 URL_OPTIONS = (
@@ -43,12 +54,14 @@ URL_OPTIONS = (
     "concurrency",
     "retry_mode",
     "max_attempts",
+    "outage_seconds",
     *("pk", "sk", "partition", "prefix"),
 )
 #: The URL options that say where records live in the table (codec.Layout), not how
 #: to reach it.
 LAYOUT_OPTIONS = ("pk", "sk", "partition", "prefix")
 _INTEGER_OPTIONS = ("concurrency", "max_attempts")
+_NUMBER_OPTIONS = ("outage_seconds",)
 
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
@@ -63,8 +76,13 @@ class ClientOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     retry_mode: str = DEFAULT_RETRY_MODE
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    outage_seconds: float = DEFAULT_OUTAGE_SECONDS
 
     def __post_init__(self) -> None:
+        if not 0 <= self.outage_seconds <= 3600:
+            raise ConfigError(
+                f"DynamoDB outage_seconds must be 0 to 3600, not {self.outage_seconds}"
+            )
         if self.concurrency < 1:
             raise ConfigError(f"DynamoDB concurrency must be at least 1, not {self.concurrency}")
         if self.max_attempts < 1:
@@ -115,6 +133,11 @@ def parse_url(url: str, **overrides: object) -> tuple[str, dict[str, Any]]:
                 options[name] = int(str(value))
             except ValueError:
                 raise ConfigError(f"DynamoDB option {name} must be an integer") from None
+        elif name in _NUMBER_OPTIONS:
+            try:
+                options[name] = float(str(value))
+            except ValueError:
+                raise ConfigError(f"DynamoDB option {name} must be a number of seconds") from None
         else:
             options[name] = str(value)
     return parts.netloc, options
@@ -192,29 +215,78 @@ def route_retry_sleeps(client: Any, sleep: Sleep) -> bool:
     return True
 
 
-class TableClient:
-    """The client and the table it serves; ``call`` maps every error to gcdedup's."""
+def unreachable(exc: Exception) -> bool:
+    """A failure that says DynamoDB could not be reached or could not answer (connection
+    refused or cut, timeouts, a 5xx answer): worth waiting for. Throttling, refused
+    credentials and a deadline hook's refusal are not."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
 
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return int(status or 0) >= 500
+    return isinstance(exc, (BotoConnectionError, HTTPClientError))
+
+
+class TableClient:
+    """The client and the table it serves; ``call`` maps every error to gcdedup's and
+    rides out an outage of up to ``outage_seconds``."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        *,
+        outage_seconds: float = DEFAULT_OUTAGE_SECONDS,
+        sleep: Sleep = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.table = table
+        self.outage_seconds = outage_seconds
+        self._sleep = sleep
+        self._monotonic = monotonic
 
     def call(
         self, operation: str, fn: Callable[..., T], allow: tuple[str, ...] = (), **kwargs: Any
     ) -> T:
         """``fn(**kwargs)``; a refused condition becomes ConditionFailed, a code in
         ``allow`` Refused, anything else a one-line StoreError naming the table and
-        ``operation`` (what we were doing: claim, check, init, ...)."""
+        ``operation`` (what we were doing: claim, check, init, ...).
+
+        While DynamoDB cannot be reached, the same request is sent again with backoff
+        until ``outage_seconds`` have passed since the first failure. Every write of
+        the store recognises its own earlier effect (``ConditionFailed.retried``), so
+        sending it again is safe.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            code = error_code(exc)
-            if code == "ConditionalCheckFailedException":
-                raise ConditionFailed(old_item(exc)) from None
-            if code in allow:
-                raise Refused(code) from None
-            raise client_error(self.table, operation, exc) from exc
-        except BotoCoreError as exc:
-            raise botocore_error(self.table, operation, exc) from exc
+        attempt = 0
+        since: float | None = None
+        while True:
+            try:
+                return fn(**kwargs)
+            except ClientError as exc:
+                code = error_code(exc)
+                if code == "ConditionalCheckFailedException":
+                    retried = attempt > 0 or retry_attempts(exc) > 0
+                    raise ConditionFailed(old_item(exc), retried) from None
+                if code in allow:
+                    raise Refused(code) from None
+                failure: Exception = exc
+                error = client_error(self.table, operation, exc)
+            except BotoCoreError as exc:
+                failure, error = exc, botocore_error(self.table, operation, exc)
+            if not unreachable(failure) or self.outage_seconds <= 0:
+                raise error from failure
+            now = self._monotonic()
+            since = now if since is None else since
+            left = self.outage_seconds - (now - since)
+            if left <= 0:
+                raise type(error)(
+                    f"{error} (still failing after {self.outage_seconds:g} s of retries: "
+                    "outage_seconds=N in the store URL waits longer)"
+                ) from failure
+            bound = min(OUTAGE_BACKOFF_CAP, OUTAGE_BACKOFF_BASE * 2**attempt)
+            self._sleep(min(left, random.uniform(bound / 2, bound)))
+            attempt += 1

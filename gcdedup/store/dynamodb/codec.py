@@ -187,6 +187,9 @@ def new_item(
 ) -> dict[str, Any]:
     """A fresh record's item: first seen now, no duplicates yet, a lease when claimed.
 
+    ``token`` is kept in ``claim_token`` on every record, a claim's and one written
+    COMPLETED at once alike: a retried write that finds it knows the item is its own.
+
     Without ``counted`` it has no ``dup_count`` (claimed without duplicate counting:
     a summary tells such records apart, and the first counted duplicate adds one)."""
     attrs: dict[str, Any] = {
@@ -205,9 +208,10 @@ def new_item(
         attrs["fingerprint"] = string(item.fingerprint)
     if item.origin:
         attrs["origin"] = string(item.origin[:MAX_ORIGIN_CHARS])
-    if token is not None and lease_seconds is not None:
+    if token is not None:  # a claim's holder, or the writer of a record written done
         attrs["claim_token"] = string(token)
-        attrs["lease_until"] = num(now + lease_seconds)
+        if lease_seconds is not None:
+            attrs["lease_until"] = num(now + lease_seconds)
     if run_id is not None:
         attrs["run_id"] = string(run_id)
     return attrs
@@ -252,12 +256,15 @@ def to_record(item: DynamoDBItem) -> Record:
         first_seen_at = Decimal(repr(from_iso(item, FOREIGN_SEEN_ATTRIBUTE)))
     lease_until, last_dup_at = numbers["lease_until"], numbers["last_dup_at"]
     namespace = FOREIGN_NAMESPACE if foreign else ""
+    held = not foreign and item["status"]["S"] == RecordStatus.IN_PROGRESS.value
     return Record(
         key=item[KEY_ATTRIBUTE]["S"],
         status=RecordStatus.COMPLETED if foreign else RecordStatus(item["status"]["S"]),
         expires_at=int(expires_at),
         lease_until=float(lease_until) if lease_until is not None else None,
-        claim_token=item["claim_token"]["S"] if "claim_token" in item else None,
+        # Who holds it: only a live claim is held (a completed record keeps its writer's
+        # token in the item, for retries to recognise, but nobody holds it).
+        claim_token=item["claim_token"]["S"] if "claim_token" in item and held else None,
         namespace=item["namespace"]["S"] if "namespace" in item else namespace,
         topic=item["topic"]["S"] if "topic" in item else "",
         first_seen_at=float(first_seen_at),

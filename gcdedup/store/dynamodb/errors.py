@@ -28,11 +28,17 @@ class Refused(Exception):
 
 
 class ConditionFailed(Exception):
-    """A conditional write was refused; ``item`` is the old item when ALL_OLD asked for it."""
+    """A conditional write was refused; ``item`` is the old item when ALL_OLD asked for it.
 
-    def __init__(self, item: DynamoDBItem | None) -> None:
+    ``retried``: the request was sent more than once (a lost response or a connection
+    error retried), so an earlier attempt may have been applied and the refusal may
+    be our own write met again.
+    """
+
+    def __init__(self, item: DynamoDBItem | None, retried: bool = False) -> None:
         super().__init__("conditional check failed")
         self.item = item
+        self.retried = retried
 
 
 def one_line(value: object) -> str:
@@ -42,6 +48,11 @@ def one_line(value: object) -> str:
 def error_code(exc: Any) -> str:
     """The AWS error code of a botocore ClientError ('' if none)."""
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def retry_attempts(exc: Any) -> int:
+    """How many times botocore retried the request that ended in this ClientError."""
+    return int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
 
 
 def old_item(exc: Any) -> DynamoDBItem | None:

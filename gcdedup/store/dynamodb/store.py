@@ -43,6 +43,7 @@ from .admin import init_table
 from .client import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_OUTAGE_SECONDS,
     DEFAULT_RETRY_MODE,
     ClientOptions,
     Sleep,
@@ -100,6 +101,9 @@ _CONFLICTING = (
     " OR (#status = :completed AND attribute_exists(#fingerprint) AND #fingerprint <> :fingerprint)"
 )
 _HELD_BY_TOKEN = "#claim_token = :token AND #status = :in_progress"
+#: The attribute holding the id of the last duplicate count written on a record.
+DUP_WRITE = "last_dup_id"
+_NOT_COUNTED_YET = f"(attribute_not_exists(#{DUP_WRITE}) OR #{DUP_WRITE} <> :id)"
 
 
 def backoff(attempt: int) -> float:
@@ -110,6 +114,12 @@ def backoff(attempt: int) -> float:
 def backoff_bound(attempt: int) -> float:
     """The longest wait before retry round ``attempt + 1`` (0-based)."""
     return min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt))
+
+
+def _written_by(item: DynamoDBItem | None, token: str) -> bool:
+    """The item carries ``token``: our own write, met again by a retried request whose
+    first answer was lost (a token is a fresh UUID per write: nobody else has it)."""
+    return item is not None and item.get("claim_token", {}).get("S") == token
 
 
 def _chunks(seq: Sequence[T], size: int) -> list[Sequence[T]]:
@@ -140,6 +150,7 @@ class DynamoDBStore(DedupStore):
         concurrency: int = DEFAULT_CONCURRENCY,
         retry_mode: str = DEFAULT_RETRY_MODE,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        outage_seconds: float = DEFAULT_OUTAGE_SECONDS,
         pk: str | None = None,
         sk: str | None = None,
         partition: str | None = None,
@@ -151,7 +162,7 @@ class DynamoDBStore(DedupStore):
         #: single-table design.
         self.layout = Layout.from_options(pk, sk, partition, prefix)
         options = ClientOptions(
-            endpoint_url, region, profile, concurrency, retry_mode, max_attempts
+            endpoint_url, region, profile, concurrency, retry_mode, max_attempts, outage_seconds
         )
         self.concurrency = options.concurrency
         #: Items per Scan page (a test may lower it to see many pages).
@@ -167,7 +178,9 @@ class DynamoDBStore(DedupStore):
         self._client = client if client is not None else make_client(self.table, options)
         self._sleep = sleep
         route_retry_sleeps(self._client, sleep)
-        self._db = TableClient(self._client, self.table)
+        self._db = TableClient(
+            self._client, self.table, outage_seconds=options.outage_seconds, sleep=sleep
+        )
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -355,6 +368,10 @@ class DynamoDBStore(DedupStore):
                 layout=self.layout,
             )
             won, old = self._conditional_put("claim", attrs, now, take_conflicts)
+            if not won and _written_by(old, token):
+                # Our own claim, applied by an attempt whose answer was lost. (With
+                # take_conflicts the record it replaced went with that answer.)
+                won, old = True, None
             if won:
                 with lock:
                     claimed.append((item.key, token))
@@ -415,25 +432,38 @@ class DynamoDBStore(DedupStore):
             return Result(key, outcome, record=before)
         if "first_seen_at" in old:
             same_life = "#first_seen_at = :seen"
-            attribute_names = names("dup_count", "last_dup_at", "first_seen_at")
+            attribute_names = names("dup_count", "last_dup_at", "first_seen_at", DUP_WRITE)
             seen = {":seen": old["first_seen_at"]}
         else:  # an item the tutorial wrote: bound to its expiry instead
             same_life = "attribute_not_exists(#first_seen_at) AND #expires_at = :seen"
-            attribute_names = names("dup_count", "last_dup_at", "first_seen_at", "expires_at")
+            attribute_names = names(
+                "dup_count", "last_dup_at", "first_seen_at", "expires_at", DUP_WRITE
+            )
             seen = {":seen": old["expires_at"]}
+        # The count carries its own id, so a retry of it (its answer lost) is refused
+        # instead of counting the same delivery twice.
+        count_id = new_token()
         try:
             response = self._call(
                 "claim",
                 self._client.update_item,
                 TableName=self.table,
                 Key=self.layout.key(key),
-                UpdateExpression="ADD #dup_count :one SET #last_dup_at = :now",
-                ConditionExpression=same_life,
+                UpdateExpression=f"ADD #dup_count :one SET #last_dup_at = :now, #{DUP_WRITE} = :id",
+                ConditionExpression=f"{same_life} AND {_NOT_COUNTED_YET}",
                 ExpressionAttributeNames=attribute_names,
-                ExpressionAttributeValues={":one": num(1), ":now": num(now), **seen},
+                ExpressionAttributeValues={
+                    ":one": num(1),
+                    ":now": num(now),
+                    ":id": string(count_id),
+                    **seen,
+                },
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ConditionFailed:
+        except ConditionFailed as failed:
+            if failed.item and failed.item.get(DUP_WRITE, {}).get("S") == count_id:
+                return Result(key, outcome, record=self._record(failed.item))
             return Result(key, outcome, record=before)
         return Result(key, outcome, record=self._record(response["Attributes"]))
 
@@ -452,8 +482,10 @@ class DynamoDBStore(DedupStore):
             ":completed": string(RecordStatus.COMPLETED.value),
             ":expires_at": num(expires_at),
         }
+        # The token stays on the completed record: a retried completion (its answer
+        # lost) recognises its own work by it.
         update = "SET #status = :completed, #expires_at = :expires_at"
-        remove = " REMOVE #lease_until, #claim_token"
+        remove = " REMOVE #lease_until"
         attributes = ("status", "expires_at", "lease_until", "claim_token")
         saved = results if results is not None else [None] * len(pairs)
 
@@ -467,8 +499,19 @@ class DynamoDBStore(DedupStore):
                 {**values, ":result": string(result)},
             )
 
+        def completed(item: DynamoDBItem, token: str) -> bool:
+            return _written_by(item, token) and item.get("status", {}).get("S") == (
+                RecordStatus.COMPLETED.value
+            )
+
         return self._update_held(
-            "complete", pairs, update + remove, attributes, values, per_pair=with_result
+            "complete",
+            pairs,
+            update + remove,
+            attributes,
+            values,
+            per_pair=with_result,
+            already=completed,
         )
 
     def renew(self, pairs: Sequence[tuple[str, str]], lease_seconds: float) -> list[bool]:
@@ -491,11 +534,14 @@ class DynamoDBStore(DedupStore):
         attributes: tuple[str, ...],
         values: dict[str, Any],
         per_pair: Callable[[int], tuple[str, tuple[str, ...], dict[str, Any]] | None] | None = None,
+        already: Callable[[DynamoDBItem, str], bool] | None = None,
     ) -> list[bool]:
         """One conditional UpdateItem per claim, the token check inside the condition
         (``attributes``: every #name the update and that condition use); False for a
         claim the token no longer holds. ``per_pair(index)`` may give one pair its own
-        (update, attributes, values), e.g. to save its result in the same write."""
+        (update, attributes, values), e.g. to save its result in the same write.
+        ``already(item, token)``: the refused update's effect is on the item already
+        (our own earlier attempt, its answer lost): True then."""
 
         def one(index: int) -> bool:
             key, token = pairs[index]
@@ -515,9 +561,11 @@ class DynamoDBStore(DedupStore):
                         ":token": string(token),
                         ":in_progress": string(RecordStatus.IN_PROGRESS.value),
                     },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-            except ConditionFailed:
-                return False
+            except ConditionFailed as failed:
+                item = failed.item
+                return already is not None and item is not None and already(item, token)
             return True
 
         return self._map_waves([key for key, _ in pairs], one)
@@ -535,9 +583,11 @@ class DynamoDBStore(DedupStore):
                     ":token": string(token),
                     ":in_progress": string(RecordStatus.IN_PROGRESS.value),
                 },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ConditionFailed:
-            return False
+        except ConditionFailed as failed:
+            # Gone after a retry: our first attempt deleted it and its answer was lost.
+            return failed.retried and not failed.item
         return True
 
     def seed(self, items: Sequence[KeyItem], ttl_seconds: int) -> list[Result]:
@@ -555,11 +605,18 @@ class DynamoDBStore(DedupStore):
 
         def one(index: int) -> Result:
             item = items[index]
+            token = new_token()
             attrs = new_item(
-                item, RecordStatus.COMPLETED, now, ttl_seconds, self.run_id, layout=self.layout
+                item,
+                RecordStatus.COMPLETED,
+                now,
+                ttl_seconds,
+                self.run_id,
+                token,
+                layout=self.layout,
             )
             won, old = self._conditional_put("seed", attrs, now)
-            if won:
+            if won or _written_by(old, token):
                 return Result(item.key, Outcome.SEEDED)
             if not old:
                 return Result(item.key, Outcome.IN_FLIGHT)
@@ -594,17 +651,19 @@ class DynamoDBStore(DedupStore):
 
         def one(index: int) -> Result:
             item = items[index]
+            token = new_token()
             attrs = new_item(
                 item,
                 RecordStatus.COMPLETED,
                 now,
                 ttl_seconds,
                 self.run_id,
+                token,
                 counted=not uncounted,
                 layout=self.layout,
             )
             won, old = self._conditional_put("claim", attrs, now)
-            if won:
+            if won or _written_by(old, token):  # ours, its first answer lost
                 return Result(item.key, Outcome.SEEDED)
             assert old is not None
             return self._count_duplicate(item, old, now, count_duplicates)
