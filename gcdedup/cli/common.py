@@ -28,6 +28,7 @@ from ..settings import (
 )
 from ..sources import FORMATS
 from .output import Output, discard_stdout
+from .params import duration_flag
 
 F = TypeVar("F", bound=Callable[..., Any])
 STORE_ENV = ENV_VARS["store_url"]
@@ -59,12 +60,20 @@ def _hide_types(params: list[Any]) -> None:
 
 
 class Command(TyperCommand):
-    """A command whose help shows metavars, not Python types (see :func:`_hide_types`)."""
+    """A command whose help shows metavars, not Python types (see :func:`_hide_types`),
+    and whose option parsers (:mod:`gcdedup.cli.params`) report a bad value in one line."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)
         _hide_types(params)
         return params
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except GcdedupError as exc:  # raised by a parser, before handle_errors runs
+            Output.error_console().print(f"[bold red]Error:[/] {escape(exc.message)}")
+            raise typer.Exit(exc.exit_code) from None
 
 
 class Group(TyperGroup):
@@ -123,6 +132,7 @@ TtlOpt = Annotated[
     typer.Option(
         "--ttl",
         metavar="DURATION",
+        parser=duration_flag("--ttl"),
         help=note(
             "How long a processed key is remembered, e.g. 24h, 5d.", default="5d", env="GCDEDUP_TTL"
         ),
@@ -134,6 +144,7 @@ LeaseOpt = Annotated[
     typer.Option(
         "--lease",
         metavar="DURATION",
+        parser=duration_flag("--lease"),
         help=note(
             "How long a claim blocks other workers if this one dies, e.g. 5m.",
             default="5m",

@@ -17,8 +17,8 @@ from typing import Any
 
 from ..analysis import KINDS
 from ..errors import UsageError
-from .output import duration, fmt, percent
-from .stats_tables import DedupKey, Rate, Table, headline
+from .output import duration, fmt, percent, usd
+from .stats_tables import DedupKey, Rate, Table, Usd, headline
 
 #: One colour per kind of duplicate (colour-blind safe, Tableau 10).
 COLOURS = {"retry": "#4e79a7", "replay": "#f28e2b", "resend": "#59a14f", "conflict": "#e15759"}
@@ -277,6 +277,8 @@ def strategy_chart(doc: dict[str, Any]) -> str:
 def _cell(value: Any, numeric: bool) -> str:
     if isinstance(value, Rate):
         text = percent(value)
+    elif isinstance(value, Usd):
+        text = usd(value)
     elif isinstance(value, DedupKey):
         text = str(value)
     elif value is None:

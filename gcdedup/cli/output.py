@@ -6,6 +6,7 @@ Results go to stdout; progress, warnings and errors to stderr, so
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -234,6 +235,17 @@ def short_key(key: str) -> str:
     searched for; --json and --csv keep the full keys.
     """
     return _ID.sub(lambda m: (m.group(1) or m.group(2)) + "…", key)
+
+
+def usd(value: float) -> str:
+    """Dollars for a table: two decimals, or two significant digits for an amount below
+    a cent (a small table's cost is not ``0.00``), down to ``< 0.0001``."""
+    if value == 0 or value >= 0.01:
+        return f"{value:,.2f}"
+    if value < 0.0001:
+        return "< 0.0001"
+    decimals = 1 - math.floor(math.log10(value))
+    return f"{value:.{decimals}f}"
 
 
 def rate(part: int, whole: int) -> float:

@@ -48,6 +48,7 @@ from .common import (
     stdin_hint,
 )
 from .output import Output, duration
+from .params import mode_choice
 from .process_report import render
 
 #: What the events come from: files (read here or ahead) or a queue.
@@ -66,12 +67,12 @@ def process(
             "--mode",
             "-m",
             metavar="MODE",
+            parser=mode_choice,
             help=note(
                 "process: claim, run the handler, complete. check: read only, report what "
                 "would be skipped. seed: mark as seen without running the handler.",
                 default="process",
             ),
-            case_sensitive=False,
             show_default=False,
         ),
     ] = Mode.PROCESS,

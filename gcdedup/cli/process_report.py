@@ -35,13 +35,15 @@ def warnings_for(
 ) -> list[str]:
     """What a user must act on, in words: printed on stderr, listed in --json."""
     found: list[str] = []
-    if report.events == 0 and not stopped_by:
-        found.append(f"no events found in {inputs(paths)}")
-    elif report.valid_events == 0 and keyless:
+    if report.valid_events == 0 and keyless and not stopped_by:
         found.append(
             f"key strategy {settings.key_strategy!r} gave no key for any of the "
             f"{report.bad_record:,} records ({keyless[0].error})"
         )
+    elif report.valid_events == 0 and not stopped_by:
+        # whatever the cause: no input, only bad records, a window that excludes all
+        bad = f" ({report.bad_record:,} bad records)" if report.bad_record else ""
+        found.append(f"no events found in {inputs(paths)}{bad}")
     if stopped_by:
         name = signal.Signals(stopped_by[0]).name
         found.append(
