@@ -44,6 +44,11 @@ def warnings_for(
         # whatever the cause: no input, only bad records, a window that excludes all
         bad = f" ({report.bad_record:,} bad records)" if report.bad_record else ""
         found.append(f"no events found in {inputs(paths)}{bad}")
+    if report.failed:
+        found.append(
+            f"{report.failed:,} of {report.valid_events:,} event(s) failed in the handler; "
+            "their claims were released, so the next run processes them again"
+        )
     if stopped_by:
         name = signal.Signals(stopped_by[0]).name
         found.append(
@@ -94,9 +99,9 @@ def render(
     if report.bad_record > SHOWN:
         output.warn(f"... and {report.bad_record - SHOWN} more bad records (--out lists all)")
     for failure in report.failures[:SHOWN]:
-        output.warn(f"failed at {failure.location}: {failure.error}")
+        output.warn(f"handler failed at {failure.location}: {failure.error}")
     if report.failed > SHOWN:
-        output.warn(f"... and {report.failed - SHOWN} more failures (--out lists all)")
+        output.warn(f"... and {report.failed - SHOWN} more handler failures (--out lists all)")
     for warning in data["warnings"]:
         output.warn(warning)
     if quiet:
