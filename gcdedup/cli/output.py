@@ -21,6 +21,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from .cut import cut, min_width
+
 if TYPE_CHECKING:
     from rich.progress import Progress
 
@@ -37,33 +39,19 @@ class View:
 
 
 class Middle:
-    """A one-line cell that, when its column is narrower than the text, is cut in the
-    middle (``default#v2.detail…#1764201600000``): both ends of a key, path or topic
-    tell values apart better than a wrapped or end-cut one. --json and --csv keep it whole.
-    """
-
-    MIN_WIDTH = 16
+    """A one-line cell that, when its column is narrower than the text, is cut by
+    :func:`gcdedup.cli.cut.cut`: a key keeps its topic's last words and its tail
+    (``…customer.start#…#1764201600000``), a file name its tail and extension. Every
+    table's shortened columns go through here; --json and --csv keep values whole."""
 
     def __init__(self, text: str) -> None:
         self.text = text
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(min(len(self.text), self.MIN_WIDTH), len(self.text))
+        return Measurement(min_width(self.text), len(self.text))
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Text(middle(self.text, options.max_width), no_wrap=True, overflow="crop")
-
-
-def middle(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters by an ellipsis in its middle (the end kept a
-    little longer: it tells keys and file names apart)."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return "…"[:width]
-    keep = width - 1
-    head = keep // 2
-    return text[:head] + "…" + text[len(text) - (keep - head) :]
+        yield Text(cut(self.text, options.max_width), no_wrap=True, overflow="crop")
 
 
 class Output:
