@@ -10,6 +10,7 @@ browser reports any mistake as a console error.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -38,7 +39,7 @@ svg .ttl { stroke: #555; stroke-dasharray: 4 3; } svg .recommended { stroke: #2a
 table { border-collapse: collapse; margin: .3em 0 1em; }
 th, td { border: 1px solid #ddd; padding: .2em .5em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
-td { word-break: break-all; } td.n, th { word-break: normal; }
+td { overflow-wrap: break-word; } td .long { overflow-wrap: anywhere; }
 p.note { color: #666; }
 """
 
@@ -285,7 +286,24 @@ def _cell(value: Any, numeric: bool) -> str:
         text = ""
     else:
         text = fmt(value)
-    return f'<td class="n">{escape(text)}</td>' if numeric else f"<td>{escape(text)}</td>"
+    return f'<td class="n">{escape(text)}</td>' if numeric else f"<td>{breakable(text)}</td>"
+
+
+#: After these a key, path or topic may wrap (``<wbr>``): words themselves stay whole.
+_SEPARATORS = re.compile(r"(?<=[#./_\-:,=])")
+#: A token longer than this with no separator (a digest) may wrap anywhere.
+LONG_TOKEN = 24
+
+
+def breakable(text: str) -> str:
+    """``text`` escaped for HTML, with a line-break opportunity after each separator of
+    a key, path or topic, and a long token (a digest) marked to wrap anywhere: a table
+    never splits a word, and a long key wraps instead of widening its column."""
+    pieces = []
+    for piece in _SEPARATORS.split(text):
+        shown = escape(piece)
+        pieces.append(f'<span class="long">{shown}</span>' if len(piece) > LONG_TOKEN else shown)
+    return "<wbr>".join(pieces)
 
 
 def _table(table: Table) -> str:
