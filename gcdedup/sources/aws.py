@@ -20,7 +20,7 @@ from typing import Any
 from ..aws_region import no_region, region_from_env
 from ..errors import InputError, MissingDependencyError
 
-#: The extra that installs boto3 (``pip install 'gcdedup[aws]'``).
+#: The extra that installs boto3 (``pip install '.[aws]'`` in the checkout).
 EXTRA = "aws"
 #: Total attempts per call, first try included (botocore's adaptive retry mode).
 MAX_ATTEMPTS = 8
