@@ -46,6 +46,8 @@ def _cut_key(parts: list[str], width: int) -> str | None:
             kept = kept[1:]  # a cut topic starting with a placeholder says nothing
         head = (ELLIPSIS if state["words"] < len(words) else "") + ".".join(kept)
         segments = [namespace] if state["namespace"] else []
+        if not state["namespace"] and not head.startswith(ELLIPSIS):
+            segments.append(ELLIPSIS)  # the namespace left out, the topic whole
         segments.append(head)
         if state["ids"] < len(ids):
             segments.append(ELLIPSIS)

@@ -29,6 +29,11 @@ def test_a_key_keeps_its_topic_end_and_its_tail(width: int, shown: str) -> None:
     assert cut(KEY, width) == shown
 
 
+def test_a_left_out_namespace_is_marked() -> None:
+    assert cut("default#v2.audits#653578d4…", 21) == "…#v2.audits#653578d4…"
+    assert cut("0##", 2) == "…#"
+
+
 def test_a_placeholder_is_not_what_a_cut_topic_shows() -> None:
     key = "default#v2.detail.events.conversation.{id}.acw#15df18d4…#1764201850000"
     assert cut(key, 40) == "default#…acw#15df18d4…#1764201850000"
