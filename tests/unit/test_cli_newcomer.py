@@ -197,6 +197,17 @@ def test_purge_help_lists_only_its_own_exit_codes(runner: CliRunner) -> None:
         assert foreign not in text
 
 
+@pytest.mark.parametrize("command", ["init", "keys", "capture"])
+def test_commands_without_handlers_list_no_handler_exit_codes(
+    runner: CliRunner, command: str
+) -> None:
+    help_text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
+    text = " ".join(help_text.split())
+    assert "Exit codes: 0 success; 1 a runtime failure (the store or an AWS call failed" in text
+    for foreign in ("handler", "--strict", "bad records"):
+        assert foreign not in text
+
+
 def test_a_declined_purge_exits_1_as_its_help_says(runner: CliRunner, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'd.sqlite3'}"
     assert runner.invoke(app, ["process", CLEAN, "--store", url, "-q"]).exit_code == 0
