@@ -18,6 +18,7 @@ from typing import Any
 
 from ..analysis import KINDS
 from ..errors import UsageError
+from .cut import cut
 from .output import duration, fmt, percent, usd
 from .stats_tables import DedupKey, Rate, Table, Usd, headline
 
@@ -219,7 +220,7 @@ def _bars(rows: list[tuple[str, list[tuple[str, float]], str]], label: str) -> s
     body: list[str] = []
     for i, (name, parts, text) in enumerate(rows):
         y = 6 + i * row_h
-        shown = name if len(name) <= 52 else name[:24] + "…" + name[-27:]
+        shown = cut(name, 52)  # the same cut as the terminal's tables
         body.append(
             f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{escape(shown)}'
             f"<title>{escape(name)}</title></text>"
