@@ -39,7 +39,7 @@ from .errors import ConflictError, InFlightError, InputError, KeyStrategyError
 from .events import BadRecord, Location, unwrap
 from .outcomes import EventOutcome
 from .settings import Settings
-from .store import DedupStore, open_store
+from .store import DedupStore
 
 R = TypeVar("R")
 
@@ -92,24 +92,17 @@ class Deduplicated(Generic[R]):
         return self._container
 
     def _build(self) -> Any:
-        from .aws_lambda.container import DEFAULT_MARGIN_SECONDS, Container, Deadline
-        from .handlers import BuiltHandler
-        from .pipeline import Pipeline
-        from .store.cache import CachedStore
+        from .assembly import assemble
+        from .deadline import Deadline
 
         settings = self.settings
-        store = self._store or open_store(settings.store_url, run_id=settings.run_id)
-        if settings.cache_size:
-            store = CachedStore(store, settings.cache_size)
-        pipeline = Pipeline(store, settings, self._run)
-        name = getattr(self.function, "__qualname__", "function")
-        return Container(
+        return assemble(
             settings,
-            store,
-            BuiltHandler(self._run, name),
-            pipeline,
-            Deadline(),
-            DEFAULT_MARGIN_SECONDS,
+            function=self._run,
+            function_name=getattr(self.function, "__qualname__", "function"),
+            store=self._store,
+            deadline=Deadline(settings.deadline_margin),
+            for_lambda=True,
         )
 
     # -- the two ways in --------------------------------------------------------------------
@@ -167,6 +160,15 @@ class Deduplicated(Generic[R]):
                 self._container = None
 
 
+#: dedup()'s keyword -> the setting it sets, where the names differ.
+ARGUMENT_SETTINGS = {
+    "store": "store_url",
+    "key": "key_strategy",
+    "ttl": "ttl_seconds",
+    "lease": "lease_seconds",
+}
+
+
 def dedup(
     store: str | DedupStore,
     *,
@@ -179,39 +181,30 @@ def dedup(
     save_result: bool | None = None,
     count_duplicates: bool | None = None,
     cache_size: int | None = None,
+    deadline_margin: str | float | None = None,
     duplicate_result: Any = None,
     env: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., R]], Deduplicated[R]]:
     """Decorate a function taking an EventBridge event so it runs once per business event.
 
     ``store`` is a store URL (``dynamodb://Table``, ``sqlite:///path``, ``memory://``) or
-    an open :class:`~gcdedup.store.DedupStore`. The other options are the CLI's and
-    the Lambda's (``key`` = ``--key``, ``on_conflict`` = ``--on-conflict``, ...); unset
-    ones come from the ``GCDEDUP_*`` variables (``env``, default ``os.environ``), then
-    the defaults, with the Lambda's defaults for ``count_duplicates`` (off) and
-    ``cache_size`` (10,000). ``duplicate_result`` is what a duplicate call returns
-    when no result was saved.
+    an open :class:`~gcdedup.store.DedupStore`. The other options are the settings of
+    the CLI and the Lambda (``key`` = ``--key``, ``on_conflict`` = ``--on-conflict``,
+    ``deadline_margin`` = the Lambda's, ...); unset ones come from the environment
+    variables the Lambda reads (``env``, default ``os.environ``), then the Lambda's
+    defaults (``count_duplicates`` off, ``cache_size`` 10,000). ``duplicate_result``
+    is what a duplicate call returns when no result was saved.
     """
-    from .aws_lambda.container import LAMBDA_DEFAULTS
-    from .settings import ENV_VARS
+    from .aws_lambda.container import lambda_settings
 
-    environment = dict(os.environ if env is None else env)
+    given = dict(locals())
     explicit: dict[str, Any] = {
-        "store_url": store if isinstance(store, str) else store.url,
-        "key_strategy": key,
-        "namespace": namespace,
-        "ttl_seconds": ttl,
-        "lease_seconds": lease,
-        "on_conflict": on_conflict,
-        "on_unkeyable": on_unkeyable,
-        "save_result": save_result,
-        "count_duplicates": count_duplicates,
-        "cache_size": cache_size,
+        ARGUMENT_SETTINGS.get(name, name): value
+        for name, value in given.items()
+        if name not in ("store", "duplicate_result", "env")
     }
-    for name, default in LAMBDA_DEFAULTS.items():
-        if explicit[name] is None and not environment.get(ENV_VARS[name]):
-            explicit[name] = default
-    settings = Settings.resolve(env=environment, **explicit)
+    explicit["store_url"] = store if isinstance(store, str) else store.url
+    settings = lambda_settings(dict(os.environ if env is None else env), **explicit)
     opened = None if isinstance(store, str) else store
 
     def wrap(function: Callable[..., R]) -> Deduplicated[R]:

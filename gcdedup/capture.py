@@ -43,7 +43,7 @@ from .sources import aws
 
 log = logging.getLogger(__name__)
 
-#: The IAM actions capture calls (the README lists them too).
+#: The IAM actions capture calls (docs/guides/capture.md lists them too).
 PERMISSIONS = (
     "events:DescribeArchive",
     "events:DescribeEventBus",

@@ -30,7 +30,7 @@ class UsageError(GcdedupError):
 
 
 class ConfigError(UsageError):
-    """Configuration (flags or GCDEDUP_* / GENESYSCLOUD_* variables) is invalid."""
+    """Configuration (flags, the settings schema's variables, GENESYSCLOUD_*) is invalid."""
 
 
 class InputError(GcdedupError):

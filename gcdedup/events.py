@@ -258,8 +258,17 @@ class KeyedEvent:
     __hash__ = None  # type: ignore[assignment]
 
 
-#: What a run takes: an event with its payload, one keyed ahead, or a bad record.
-InputRecord = Event | KeyedEvent | BadRecord
+@dataclass(frozen=True, slots=True)
+class OutsideWindow:
+    """An event whose envelope ``time`` is outside the run's ``--since``/``--until``
+    window (or has no time to place it): counted, never claimed nor handled."""
+
+    location: Location
+
+
+#: What a run takes: an event with its payload, one keyed ahead, a bad record, or an
+#: event its source left out of the run's time window.
+InputRecord = Event | KeyedEvent | BadRecord | OutsideWindow
 
 
 def topic_family(detail_type: Any, topic_name: Any) -> str:

@@ -4,7 +4,7 @@ It returns anything JSON-serialisable (written to ``--out``) or None, and raises
 to fail the event (its claim is released so the next delivery runs it).
 
 :func:`build_handler` is the one place the CLI (``process --handler/--genesys``) and
-the Lambda (``GCDEDUP_HANDLER``/``GCDEDUP_GENESYS``) turn their settings into one.
+the Lambda (the handler and genesys settings) turn their settings into one.
 """
 
 from __future__ import annotations

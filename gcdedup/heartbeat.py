@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .store import DedupStore
 
@@ -20,11 +20,14 @@ class Heartbeat:
     Every third of the lease, each held claim's lease is extended, so a handler (or
     a queue of handlers) that runs longer than the lease never lets a second worker
     take a key that is still being processed. A claim the store no longer grants is
-    simply not renewed; completing it then reports the lost lease.
+    simply not renewed; completing it then reports the lost lease. ``cap()`` bounds a
+    renewal (an invocation's deadline plus a margin): no lease outlives its holder's
+    time by more than that.
     """
 
-    def __init__(self, store: DedupStore) -> None:
+    def __init__(self, store: DedupStore, cap: Callable[[], float] | None = None) -> None:
         self._store = store
+        self._cap = cap
         self._held: dict[str, str] = {}
         self._lease = 0.0
         self._lock = threading.Lock()
@@ -60,7 +63,9 @@ class Heartbeat:
                 if self._closed:
                     return
                 pairs, lease = list(self._held.items()), self._lease
-            if not pairs:
+            if self._cap is not None:
+                lease = min(lease, self._cap())
+            if not pairs or lease <= 0:
                 continue
             try:
                 held = self._store.renew(pairs, lease)

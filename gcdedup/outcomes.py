@@ -37,6 +37,35 @@ class EventOutcome(str, enum.Enum):
     NOT_STARTED = "not_started"  # claimed, then released unrun because the run was stopped
     #: same key as a completed record, another payload, skipped (--on-conflict skip)
     CONFLICT = "conflict"
+    #: its envelope time is outside --since/--until: neither claimed nor handled
+    OUTSIDE_WINDOW = "outside_window"
+
+
+#: One name per count, the same in ``process``, ``stats``, the Lambda's invocation line
+#: and metrics, and the HTML report (the docs' Concepts page defines each): an event's
+#: outcome -> the name of the count of such events.
+COUNT_NAMES: dict[EventOutcome, str] = {
+    EventOutcome.PROCESSED: "processed",
+    EventOutcome.DUPLICATE: "duplicates",
+    EventOutcome.CONFLICT: "conflicts",
+    EventOutcome.IN_FLIGHT: "in_flight",
+    EventOutcome.FAILED: "failed",
+    EventOutcome.NEW: "new",
+    EventOutcome.SEEDED: "seeded",
+    EventOutcome.BAD_RECORD: "bad_records",
+    EventOutcome.NOT_STARTED: "not_started",
+    EventOutcome.OUTSIDE_WINDOW: "outside_window",
+}
+
+
+#: An outcome's value -> the name of its count.
+_COUNT_OF = {outcome.value: name for outcome, name in COUNT_NAMES.items()}
+
+
+def duplicate_rate(duplicates: int, conflicts: int, keyed_events: int) -> float:
+    """Deliveries of a key already delivered (same payload or not) per keyed event:
+    what ``process`` and ``stats`` both call ``duplicate_rate``."""
+    return (duplicates + conflicts) / keyed_events if keyed_events else 0.0
 
 
 @dataclass(slots=True)
@@ -219,9 +248,23 @@ class RunReport:
         return self.counts[EventOutcome.NOT_STARTED.value]
 
     @property
+    def outside_window(self) -> int:
+        """Events left out by the run's --since/--until window."""
+        return self.counts[EventOutcome.OUTSIDE_WINDOW.value]
+
+    @property
     def valid_events(self) -> int:
         """Records that were events (everything but bad records)."""
         return self.counts["events"] - self.counts["bad_record"]
+
+    @property
+    def keyed_events(self) -> int:
+        """Events that had a key and were in the run's window: the rate's denominator."""
+        return self.valid_events - self.unkeyed - self.outside_window
+
+    @property
+    def duplicate_rate(self) -> float:
+        return duplicate_rate(self.duplicate, self.conflicts, self.keyed_events)
 
     def to_dict(self) -> dict[str, Any]:
         c = self.counts
@@ -235,6 +278,7 @@ class RunReport:
             "processed": c["processed"],
             "duplicates": c["duplicate"],
             "conflicts": c["conflict"],
+            "duplicate_rate": round(self.duplicate_rate, 6),
             "in_flight": c["in_flight"],
             "failed": c["failed"],
             "new": c["new"],
@@ -243,9 +287,10 @@ class RunReport:
             "lease_lost": c["lease_lost"],
             "not_started": c["not_started"],
             "unkeyed": c["unkeyed"],
+            "outside_window": c["outside_window"],
             "in_flight_lapse_at": self.in_flight_lapse_at,
             "by_topic": {
-                topic: dict(sorted(counter.items()))
+                topic: dict(sorted((_COUNT_OF.get(k, k), n) for k, n in counter.items()))
                 for topic, counter in sorted(self.by_topic.items())
             },
             "bad_record_samples": [b.to_dict() for b in self.bad_records],

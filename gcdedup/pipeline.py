@@ -24,7 +24,7 @@ import orjson
 
 from .concurrency import waves
 from .errors import KeyStrategyError
-from .events import BadRecord, Event, InputRecord, KeyedEvent
+from .events import BadRecord, Event, InputRecord, KeyedEvent, OutsideWindow
 from .handlers import Handler
 from .heartbeat import Heartbeat
 from .keys import NO_KEY, KeyMaker, payload_fingerprint
@@ -56,7 +56,10 @@ class Pipeline:
         settings: Settings,
         handler: Handler | None = None,
         mode: Mode = Mode.PROCESS,
+        lease_cap: Callable[[], float] | None = None,
     ) -> None:
+        """``lease_cap()``: the longest lease a heartbeat may set now (an invocation's
+        deadline; see :meth:`gcdedup.deadline.Deadline.lease_cap`)."""
         self.store = store
         self.settings = settings
         self.handler = handler
@@ -71,7 +74,7 @@ class Pipeline:
                 settings.concurrency, thread_name_prefix="gcdedup-handler"
             )
         self._stop = threading.Event()
-        self._claims = Heartbeat(store)
+        self._claims = Heartbeat(store, lease_cap)
 
     def new_report(self) -> RunReport:
         return RunReport(
@@ -130,7 +133,11 @@ class Pipeline:
                 results.append(result)
                 keyed.append(result)
                 continue
-            if type(record) is not Event and isinstance(record, BadRecord):
+            if type(record) is not Event:
+                if type(record) is OutsideWindow:
+                    results.append(EventResult(record.location, EventOutcome.OUTSIDE_WINDOW))
+                    continue
+                assert isinstance(record, BadRecord)
                 results.append(
                     EventResult(record.location, EventOutcome.BAD_RECORD, error=record.reason)
                 )

@@ -399,7 +399,10 @@ def build_report(
         "files": len(files),
         "events": events,
         "unique": unique,
-        "duplicates": main.duplicates,
+        # the names and meanings of process's report (gcdedup.outcomes.COUNT_NAMES):
+        # a conflict (same key, another payload) is not counted as a duplicate
+        "duplicates": main.duplicates - main.by_kind["conflict"],
+        "conflicts": main.by_kind["conflict"],
         "duplicate_rate": _rate(main.duplicates, keyed_events),
         "bad_records": bad_total,
         "unkeyable": main.unkeyable,

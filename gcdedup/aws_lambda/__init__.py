@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 # Only when the function's handler is ours: a user's handler built with the library API
-# (gcdedup.dedup) imports this package too, without the GCDEDUP_* configuration.
+# (gcdedup.dedup) imports this package too, without the configuration variables.
 if os.environ.get("AWS_LAMBDA_RUNTIME_API") and os.environ.get(
     "_HANDLER", "gcdedup.aws_lambda"
 ).startswith("gcdedup.aws_lambda"):

@@ -12,8 +12,9 @@ a table filled here answers the CLI's ``check`` runs and the reverse.
 A record fails when it is not an event (unparseable body, no ``detail``), its
 handler raised, its key is claimed by another live invocation (IN_FLIGHT), or it was
 not started because the invocation's deadline was near (``not_started``): events are
-started in chunks of ``GCDEDUP_CONCURRENCY`` while more than ``GCDEDUP_DEADLINE_MARGIN``
-is left, and nothing is claimed for the rest. Duplicates are successes.
+started in chunks of the concurrency while more than the deadline margin (fitted to
+the invocation's time, see :mod:`gcdedup.deadline`) is left, and nothing is claimed
+for the rest. Duplicates are successes.
 
 A direct invocation of something that is not an EventBridge event (``{}``,
 ``{"foo": 1}``, no records at all such as ``{"Records": []}``) raises
@@ -32,7 +33,9 @@ from typing import Any
 
 from ..errors import GcdedupError
 from ..events import BadRecord, Event, Location, expand
+from ..outcomes import COUNT_NAMES
 from ..pipeline import EventOutcome, EventResult
+from ..settings import env_name
 from .container import Container, LambdaContext, get_container, lease_seconds
 from .logs import emit, set_request_id
 from .metrics import emf
@@ -125,7 +128,7 @@ def _invoke(
     if run.not_started:
         raise InvocationError(
             f"{len(run.not_started)} of {len(run.records)} event(s) not started: less than "
-            f"the {container.margin:g} s deadline margin was left (GCDEDUP_DEADLINE_MARGIN)"
+            f"the {container.margin:g} s deadline margin was left ({env_name('deadline_margin')})"
         )
     first = failed[0]
     raise InvocationError(
@@ -207,7 +210,7 @@ def _summary(container: Container, run: _Run, *, level: int = logging.INFO) -> d
     summary: dict[str, Any] = {
         "delivery": run.delivery,
         "records": len(run.results),
-        **{status.value: counts[status.value] for status in EventOutcome},
+        **{name: counts[status.value] for status, name in COUNT_NAMES.items()},
         "not_started": counts["not_started"],
         "cached": counts["cached"],
         "unkeyed": counts["unkeyed"],
@@ -221,7 +224,7 @@ def _summary(container: Container, run: _Run, *, level: int = logging.INFO) -> d
         summary["error"] = f"{type(run.error).__name__}: {run.error}"
         summary["total_records"] = len(run.records)
         summary["not_finished"] = len(run.unfinished) + len(run.not_started)
-    emit(level, "invocation", **{**summary, **emf(counts)})
+    emit(level, "invocation", **{**summary, **emf(summary)})
     return summary
 
 

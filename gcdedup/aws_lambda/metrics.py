@@ -19,13 +19,13 @@ NAMESPACE = "gcdedup"
 #: Invocation-line field -> what it counts.
 METRICS = {
     "processed": "events handled and completed",
-    "duplicate": "events already completed (skipped)",
+    "duplicates": "events already completed (skipped)",
     "cached": "duplicates answered by the container cache, without a DynamoDB request",
-    "conflict": "same key, different payload (whatever GCDEDUP_ON_CONFLICT did with it)",
-    "unkeyed": "events without a key handled without dedup (GCDEDUP_ON_UNKEYABLE=process)",
+    "conflicts": "same key, different payload (whatever the on-conflict setting did with it)",
+    "unkeyed": "events without a key handled without dedup (on-unkeyable: process)",
     "in_flight": "events claimed by another live invocation (retried)",
     "failed": "events whose handler failed (retried)",
-    "bad_record": "records that are not events (retried, then the dead-letter queue)",
+    "bad_records": "records that are not events (retried, then the dead-letter queue)",
     "not_started": "events left for a redelivery because the deadline was near",
 }
 

@@ -1,4 +1,4 @@
-"""The Genesys OAuth client from AWS Secrets Manager (a JSON object, see the README)."""
+"""The Genesys OAuth client from AWS Secrets Manager (a JSON object; docs/lambda/)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import orjson
 
 from ..errors import ConfigError, MissingDependencyError
 
-#: The fields a Genesys credentials secret may hold (see the README, AWS Lambda).
+#: The fields a Genesys credentials secret may hold (see docs/lambda/configuration.md).
 SECRET_FIELDS = ("client_id", "client_secret", "region")
 
 
@@ -39,7 +39,9 @@ def fetch_genesys_secret(secret_id: str, client: Any = None) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         document = None
     if not isinstance(document, dict):
-        raise ConfigError(f"secret {secret_id!r} is not a JSON object (see the README, AWS Lambda)")
+        raise ConfigError(
+            f"secret {secret_id!r} is not a JSON object (see docs/lambda/configuration.md)"
+        )
     overrides: dict[str, Any] = {}
     for name in SECRET_FIELDS:
         value = document.get(name)
@@ -52,3 +54,24 @@ def fetch_genesys_secret(secret_id: str, client: Any = None) -> dict[str, Any]:
         if required not in overrides:
             raise ConfigError(f"secret {secret_id!r} has no {required!r}")
     return overrides
+
+
+#: The Secrets Manager client's limits (one call per container).
+SECRETS_CONNECT_TIMEOUT = 2.0
+SECRETS_READ_TIMEOUT = 5.0
+
+
+def client() -> Any:
+    """A Secrets Manager client with short timeouts (None without boto3:
+    :func:`fetch_genesys_secret` then names the missing dependency)."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:  # pragma: no cover - boto3 is in every Lambda Python runtime
+        return None
+    config = Config(
+        connect_timeout=SECRETS_CONNECT_TIMEOUT,
+        read_timeout=SECRETS_READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": 3},
+    )
+    return boto3.client("secretsmanager", config=config)

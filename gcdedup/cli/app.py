@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from .. import __version__
-from ..settings import ENV_VARS
+from ..settings import SCHEMA
 from . import capture as capture_cmd
 from . import init as init_cmd
 from . import keys as keys_cmd
@@ -58,8 +58,8 @@ PURGE_EPILOG = (
 
 ROOT_EPILOG = (
     f"{EPILOG} Variables (flags win over them): "
-    + ", ".join(ENV_VARS.values())
-    + ", GCDEDUP_HANDLER; see each command's --help."
+    + ", ".join(s.env for s in SCHEMA if s.flags)
+    + "; see each command's --help."
 )
 
 app = typer.Typer(

@@ -17,25 +17,17 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.models import OptionInfo
 
 from ..errors import GcdedupError, UsageError
-from ..keys import DEFAULT_NAMESPACE, DEFAULT_STRATEGY
-from ..settings import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CONCURRENCY,
-    ENV_VARS,
-    MARK_DONE_BATCH_SIZE,
-    Settings,
-    check_store_url,
-)
+from ..settings import SETTINGS, Settings, check_store_url, env_name
 from ..sources import FORMATS
 from .output import Output, discard_stdout
 from .params import duration_flag
 
 F = TypeVar("F", bound=Callable[..., Any])
-STORE_ENV = ENV_VARS["store_url"]
+STORE_ENV = env_name("store_url")
 
 
 def note(text: str, *, default: object = None, env: str | None = None) -> str:
-    """Help text ending in the notation every option uses: ``[default: 5d; env: GCDEDUP_TTL]``."""
+    """Help text ending in the notation every option uses: ``[default: 5d; env: VARIABLE]``."""
     notes = []
     if default is not None:
         notes.append(f"default: {default}")
@@ -60,8 +52,8 @@ def _hide_types(params: list[Any]) -> None:
 
 
 class Command(TyperCommand):
-    """A command whose help shows metavars, not Python types (see :func:`_hide_types`),
-    and whose option parsers (:mod:`gcdedup.cli.params`) report a bad value in one line."""
+    """A command whose help reads at 80 columns (see :mod:`gcdedup.cli.help`), and whose
+    option parsers (:mod:`gcdedup.cli.params`) report a bad value in one line."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)
@@ -75,6 +67,11 @@ class Command(TyperCommand):
             Output.error_console().print(f"[bold red]Error:[/] {escape(exc.message)}")
             raise typer.Exit(exc.exit_code) from None
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from .help import print_help
+
+        print_help(self, ctx)
+
 
 class Group(TyperGroup):
     """The root command, with the same help conventions as :class:`Command`."""
@@ -84,121 +81,51 @@ class Group(TyperGroup):
         _hide_types(params)
         return params
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from .help import print_help
 
-StoreOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        metavar="URL",
-        help=note(
-            "Dedup store URL: sqlite:///path, dynamodb://Table or memory://.",
-            default="a SQLite file in your state directory",
-            env="GCDEDUP_STORE",
-        ),
-        show_default=False,
-    ),
-]
-NamespaceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--namespace",
-        "-n",
-        metavar="NAME",
-        help=note(
-            "Key prefix separating test keys from production keys.",
-            default=DEFAULT_NAMESPACE,
-            env="GCDEDUP_NAMESPACE",
-        ),
-        show_default=False,
-    ),
-]
-StrategyOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--key",
-        "-k",
-        metavar="STRATEGY",
-        help=note(
-            "Key strategy: genesys, envelope, content, tutorial or jmespath:EXPR "
-            "(see 'gcdedup keys --list').",
-            default=DEFAULT_STRATEGY,
-            env="GCDEDUP_KEY_STRATEGY",
-        ),
-        show_default=False,
-    ),
-]
-TtlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--ttl",
-        metavar="DURATION",
-        parser=duration_flag("--ttl"),
-        help=note(
-            "How long a processed key is remembered, e.g. 24h, 5d.", default="5d", env="GCDEDUP_TTL"
-        ),
-        show_default=False,
-    ),
-]
-LeaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--lease",
-        metavar="DURATION",
-        parser=duration_flag("--lease"),
-        help=note(
-            "How long a claim blocks other workers if this one dies, e.g. 5m.",
-            default="5m",
-            env="GCDEDUP_LEASE",
-        ),
-        show_default=False,
-    ),
-]
-JobsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--jobs",
-        "-j",
-        "--concurrency",
-        min=1,
-        metavar="N",
-        help=note(
-            "Handlers (and DynamoDB calls) run at once; --concurrency is the same option.",
-            default=DEFAULT_CONCURRENCY,
-            env="GCDEDUP_CONCURRENCY",
-        ),
-        show_default=False,
-    ),
-]
-BatchOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--batch-size",
-        min=1,
-        metavar="N",
-        help=note(
-            "Events per store batch (one transaction on SQLite).",
-            default=f"{DEFAULT_BATCH_SIZE} with a handler, {MARK_DONE_BATCH_SIZE} without",
-            env="GCDEDUP_BATCH_SIZE",
-        ),
-        show_default=False,
-    ),
-]
-RunIdOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--run-id",
-        metavar="ID",
-        help=note(
-            "Label stored with every key of this run (purge --run-id removes them).",
-            default="a new timestamped id",
-            env="GCDEDUP_RUN_ID",
-        ),
-        show_default=False,
-    ),
-]
+        print_help(self, ctx)
+
+
+def setting_option(name: str, help: str | None = None, **extra: Any) -> Any:
+    """The option of setting ``name``, from its one declaration in the settings
+    schema: flags, metavar, help (``[default: ...; env: ...]``) and panel.
+
+    The variable itself is read by :meth:`Settings.resolve`, not by Typer, so an
+    invalid value names it in the error.
+    """
+    spec = SETTINGS[name]
+    decls = list(spec.flags)
+    if spec.short:
+        decls.append(spec.short)
+    default = spec.default.split(";", 1)[0]  # the CLI's (the Lambda's may follow)
+    options: dict[str, Any] = {
+        "help": note(help or spec.help, default=default, env=spec.env),
+        "rich_help_panel": spec.panel,
+        "show_default": False,
+    }
+    if spec.metavar:
+        options["metavar"] = spec.metavar
+    options.update(extra)
+    return typer.Option(*decls, **options)
+
+
+StoreOpt = Annotated[str | None, setting_option("store_url")]
+NamespaceOpt = Annotated[str | None, setting_option("namespace")]
+StrategyOpt = Annotated[str | None, setting_option("key_strategy")]
+# a flag's duration needs its unit (the variables keep taking bare seconds)
+TtlOpt = Annotated[str | None, setting_option("ttl_seconds", parser=duration_flag("--ttl"))]
+LeaseOpt = Annotated[str | None, setting_option("lease_seconds", parser=duration_flag("--lease"))]
+JobsOpt = Annotated[int | None, setting_option("concurrency", min=1)]
+BatchOpt = Annotated[int | None, setting_option("batch_size", min=1)]
+RunIdOpt = Annotated[str | None, setting_option("run_id")]
 JsonOpt = Annotated[
     bool,
-    typer.Option("--json", help="Print exactly one JSON document instead of tables."),
+    typer.Option(
+        "--json",
+        help="Print exactly one JSON document instead of tables.",
+        rich_help_panel="Output",
+    ),
 ]
 FormatOpt = Annotated[
     str,
@@ -211,6 +138,7 @@ FormatOpt = Annotated[
             default="auto",
         ),
         show_default=False,
+        rich_help_panel="Input",
     ),
 ]
 StrictOpt = Annotated[
@@ -218,23 +146,49 @@ StrictOpt = Annotated[
     typer.Option(
         "--strict",
         help="Exit 1 if any input record is bad or no event was found (without it: warnings).",
+        rich_help_panel="Input",
     ),
 ]
 SinceOpt = Annotated[
     str | None,
     typer.Option(
         "--since",
+        metavar="TIME",
         help="s3:// inputs: only objects from this time on (ISO date or time, UTC unless it "
         "says): the hour of their Firehose date path (YYYY/MM/DD/HH/), else LastModified.",
         show_default=False,
+        rich_help_panel="Input",
     ),
 ]
 UntilOpt = Annotated[
     str | None,
     typer.Option(
         "--until",
+        metavar="TIME",
         help="s3:// inputs: only objects from before this time (same rules as --since).",
         show_default=False,
+        rich_help_panel="Input",
+    ),
+]
+WindowSinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        metavar="TIME",
+        help="Only events whose envelope time is this time or later (ISO date or time, UTC "
+        "unless it says); s3:// listings also skip objects of earlier hours.",
+        show_default=False,
+        rich_help_panel="Input",
+    ),
+]
+WindowUntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        metavar="TIME",
+        help="Only events whose envelope time is before this time (same forms as --since).",
+        show_default=False,
+        rich_help_panel="Input",
     ),
 ]
 PathsArg = Annotated[
@@ -242,8 +196,8 @@ PathsArg = Annotated[
     typer.Argument(
         metavar="PATH",
         help="Event files, directories or globs; '-' reads stdin; s3://bucket/prefix reads "
-        "the objects under it. JSON Lines, JSON, concatenated JSON, CloudWatch exports, "
-        "SQS/SNS batches; gzip or not.",
+        "the objects under it; sqs://queue drains a queue. JSON Lines, JSON, concatenated "
+        "JSON, CloudWatch exports, SQS/SNS batches; gzip or not.",
         show_default=False,
     ),
 ]
@@ -326,7 +280,7 @@ def require_existing_store(url: str) -> None:
 
 
 def settings_from(**explicit: Any) -> Settings:
-    """Flags > GCDEDUP_* environment > defaults; an error in a variable names it."""
+    """Flags > the environment > defaults; an error in a variable names it."""
     settings = Settings.resolve(**explicit)
     if "store_url" in explicit and explicit["store_url"] is None and os.environ.get(STORE_ENV):
         check_store_url(settings.store_url, STORE_ENV)

@@ -15,18 +15,14 @@ from typing import IO, Annotated, Any
 import orjson
 import typer
 
+from ..assembly import assemble
 from ..errors import UsageError
 from ..events import Event, KeyedEvent
-from ..handlers import Handler, build_handler
 from ..keys import NO_KEY, KeyMaker
 from ..pipeline import EventOutcome, EventResult, Mode, Pipeline, RunReport
-from ..settings import ENV_VARS, Settings
-from ..sources import EventReader
-from ..sources.keyed import KeyedReader, can_read_ahead
-from ..sources.s3 import with_window
-from ..sources.sqs import SqsDrain, sqs_input
-from ..store import open_store
-from ..store.cache import CachedStore
+from ..settings import Settings, env_name
+from ..sources.inputs import Source, open_source, parse_inputs
+from ..sources.window import Window
 from .common import (
     BatchOpt,
     FormatOpt,
@@ -36,14 +32,15 @@ from .common import (
     NamespaceOpt,
     PathsArg,
     RunIdOpt,
-    SinceOpt,
     StoreOpt,
     StrategyOpt,
     StrictOpt,
     TtlOpt,
-    UntilOpt,
+    WindowSinceOpt,
+    WindowUntilOpt,
     handle_errors,
     note,
+    setting_option,
     settings_from,
     stdin_hint,
 )
@@ -51,9 +48,6 @@ from .handler_output import failures_told_once, whole_lines
 from .output import Output, duration
 from .params import mode_choice
 from .process_report import render
-
-#: What the events come from: files (read here or ahead) or a queue.
-Reader = EventReader | KeyedReader | SqsDrain
 
 #: --strict and events left claimed by another worker (documented in --help).
 EXIT_IN_FLIGHT = 3
@@ -75,31 +69,17 @@ def process(
                 default="process",
             ),
             show_default=False,
+            rich_help_panel="Handler",
         ),
     ] = Mode.PROCESS,
     store: StoreOpt = None,
     namespace: NamespaceOpt = None,
     key: StrategyOpt = None,
-    handler: Annotated[
-        str | None,
-        typer.Option(
-            "--handler",
-            metavar="MODULE:FUNCTION",
-            help=note(
-                "Run MODULE:FUNCTION on each new event (it gets the EventBridge event as a "
-                "dict; raising fails the event).",
-                default="count only",
-                env="GCDEDUP_HANDLER",
-            ),
-            envvar="GCDEDUP_HANDLER",
-            show_envvar=False,
-            show_default=False,
-        ),
-    ] = None,
+    handler: Annotated[str | None, setting_option("handler")] = None,
     genesys: Annotated[
         bool,
-        typer.Option(
-            "--genesys",
+        setting_option(
+            "genesys",
             help="Fetch each new conversation event's conversation from the Genesys Cloud "
             "API. Credentials: GENESYSCLOUD_OAUTHCLIENT_ID, GENESYSCLOUD_OAUTHCLIENT_SECRET "
             "(environment only, never a flag), GENESYSCLOUD_REGION.",
@@ -115,6 +95,7 @@ def process(
                 env="GENESYSCLOUD_REGION",
             ),
             show_default=False,
+            rich_help_panel="Handler",
         ),
     ] = None,
     genesys_client_id: Annotated[
@@ -124,6 +105,7 @@ def process(
             metavar="ID",
             help=note("OAuth client id.", env="GENESYSCLOUD_OAUTHCLIENT_ID"),
             show_default=False,
+            rich_help_panel="Handler",
         ),
     ] = None,
     out: Annotated[
@@ -135,6 +117,7 @@ def process(
             help="Write one JSON line per record (location, key, topic, outcome, error, "
             "handler result) to FILE; '-' for stdout, with --quiet (no tables).",
             show_default=False,
+            rich_help_panel="Output",
         ),
     ] = None,
     fmt: FormatOpt = "auto",
@@ -151,6 +134,7 @@ def process(
             "--quiet",
             "-q",
             help="No tables on stdout (warnings and errors still go to stderr); needed by --out -.",
+            rich_help_panel="Output",
         ),
     ] = False,
     create: Annotated[
@@ -159,19 +143,22 @@ def process(
             "--create",
             help="Create the SQLite store's directory if it does not exist (without it, a "
             "missing directory is an error, so a mistyped path never starts an empty store).",
+            rich_help_panel="Store",
         ),
     ] = False,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
+    since: WindowSinceOpt = None,
+    until: WindowUntilOpt = None,
     max_messages: Annotated[
         int | None,
         typer.Option(
             "--max-messages",
+            metavar="N",
             help=note(
                 "With an sqs://queue input: stop after this many messages.",
                 default="until the queue is empty",
             ),
             show_default=False,
+            rich_help_panel="Input",
         ),
     ] = None,
     wait_in_flight: Annotated[
@@ -180,92 +167,15 @@ def process(
             "--wait-in-flight",
             help="Events claimed by another worker: wait until its stored lease lapses and "
             "process what it left (a worker that died), instead of only reporting them.",
+            rich_help_panel="Handler",
         ),
     ] = False,
-    on_conflict: Annotated[
-        str | None,
-        typer.Option(
-            "--on-conflict",
-            help=note(
-                "A completed key delivered again with another payload (a conflict): skip it "
-                "(reported), process it again (its claim takes the record over) or fail it "
-                "(the record is left as it was).",
-                default="skip",
-                env="GCDEDUP_ON_CONFLICT",
-            ),
-            metavar="skip|process|fail",
-            show_default=False,
-        ),
-    ] = None,
-    on_unkeyable: Annotated[
-        str | None,
-        typer.Option(
-            "--on-unkeyable",
-            help=note(
-                "An event the key strategy cannot key: fail (a bad record) or process it "
-                "without deduplication.",
-                default="fail",
-                env="GCDEDUP_ON_UNKEYABLE",
-            ),
-            metavar="fail|process",
-            show_default=False,
-        ),
-    ] = None,
-    count_duplicates: Annotated[
-        bool | None,
-        typer.Option(
-            "--count-duplicates/--no-count-duplicates",
-            help=note(
-                "Keep a per-key duplicate counter (dup_count) in the store: one more write "
-                "per duplicate on DynamoDB.",
-                default="on",
-                env="GCDEDUP_COUNT_DUPLICATES",
-            ),
-            show_default=False,
-        ),
-    ] = None,
-    read_ahead: Annotated[
-        bool | None,
-        typer.Option(
-            "--read-ahead/--no-read-ahead",
-            help=note(
-                "When no handler runs (count only, --mode check, --mode seed) and the "
-                "inputs are local files, read and key events in a second process while "
-                "this one writes to the store: two cores instead of one.",
-                default="on",
-                env="GCDEDUP_READ_AHEAD",
-            ),
-            show_default=False,
-        ),
-    ] = None,
-    save_result: Annotated[
-        bool | None,
-        typer.Option(
-            "--save-result/--no-save-result",
-            help=note(
-                "Keep each handler's JSON return value (up to 64 KiB) with its record; "
-                "duplicates then carry it in --out.",
-                default="off",
-                env="GCDEDUP_SAVE_RESULT",
-            ),
-            show_default=False,
-        ),
-    ] = None,
-    cache_size: Annotated[
-        int | None,
-        typer.Option(
-            "--cache-size",
-            min=0,
-            help=note(
-                "Remember this many completed keys in memory, so a repeat delivery of one "
-                "is answered without a store request (0: no cache).",
-                default="0",
-                env="GCDEDUP_CACHE_SIZE",
-            ),
-            metavar="KEYS",
-            show_default=False,
-        ),
-    ] = None,
+    on_conflict: Annotated[str | None, setting_option("on_conflict")] = None,
+    on_unkeyable: Annotated[str | None, setting_option("on_unkeyable")] = None,
+    count_duplicates: Annotated[bool | None, setting_option("count_duplicates")] = None,
+    read_ahead: Annotated[bool | None, setting_option("read_ahead")] = None,
+    save_result: Annotated[bool | None, setting_option("save_result")] = None,
+    cache_size: Annotated[int | None, setting_option("cache_size", min=0)] = None,
 ) -> None:
     """Run events through the dedup store once each.
 
@@ -306,36 +216,33 @@ def process(
         cache_size=cache_size,
         save_result=save_result,
         read_ahead=read_ahead,
+        handler=handler,
+        genesys=genesys or None,
     )
-    queue = sqs_input(paths)
-    if max_messages is not None and queue is None:
-        raise UsageError("--max-messages needs an sqs://queue input")
+    window = Window.parse(since, until)
+    sources = parse_inputs(paths)
     stdin_hint(paths, output)
     keyless: list[EventResult] = []
     with ExitStack() as stack:
-        reader: Reader
-        if queue is not None:
-            reader = stack.enter_context(SqsDrain(queue, max_messages))
-        elif _reads_ahead(settings, mode, handler, genesys, paths):
-            keys = KeyMaker.create(settings.key_strategy, settings.namespace)
-            reader = stack.enter_context(KeyedReader(paths, keys, fmt))
-            reader.start()  # reads while the store opens, before any thread is started
-        else:
-            reader = EventReader(with_window(paths, since, until), fmt)
-        event_handler = _build_handler(
-            stack, mode, handler, genesys, genesys_region, genesys_client_id, settings
-        )
-        dedup = stack.enter_context(
-            open_store(
-                settings.store_url,
-                run_id=settings.run_id,
-                create=create,
-                **_store_options(concurrency, settings),
+        source = stack.enter_context(
+            open_source(
+                sources,
+                fmt,
+                window=window,
+                max_messages=max_messages,
+                read_ahead=_read_ahead_keys(settings, mode),
             )
         )
-        if settings.cache_size:  # GCDEDUP_CACHE_SIZE: repeats of keys completed in this run
-            dedup = CachedStore(dedup, settings.cache_size)
-        pipeline = stack.enter_context(Pipeline(dedup, settings, event_handler, mode))
+        run = stack.enter_context(
+            assemble(
+                settings,
+                mode=mode,
+                create=create,
+                store_options=_store_options(concurrency, settings),
+                genesys={"region": genesys_region, "client_id": genesys_client_id},
+            )
+        )
+        pipeline = run.pipeline
         sink = _open_out(stack, out)
         if json_output or str(out) == "-":
             # stdout carries the results: a handler's print() goes to stderr instead
@@ -343,7 +250,7 @@ def process(
         in_flight: list[Event | KeyedEvent] = []
         stack.enter_context(failures_told_once())  # render() lists them, with the reason
         with _stop_on_signals(pipeline) as stopped_by:
-            report = _run(pipeline, reader, output, sink, in_flight, keyless)
+            report = _run(pipeline, source, output, sink, in_flight, keyless)
             if wait_in_flight and in_flight:
                 with whole_lines():  # handlers may run again
                     left = pipeline.settle_in_flight(
@@ -356,7 +263,7 @@ def process(
                     )
                 if left:
                     output.info(f"{len(left):,} event(s) are still claimed by a live worker")
-    render(output, report, settings, stopped_by, paths, keyless, quiet, reader)
+    render(output, report, settings, stopped_by, paths, keyless, quiet, source.queue)
     if stopped_by:
         raise typer.Exit(128 + stopped_by[0])
     if report.failed or report.lease_lost or (strict and (report.bad_record or not report.events)):
@@ -395,47 +302,21 @@ def _stop_on_signals(pipeline: Pipeline) -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
-def _reads_ahead(
-    settings: Settings, mode: Mode, handler: str | None, genesys: bool, paths: list[str]
-) -> bool:
+def _read_ahead_keys(settings: Settings, mode: Mode) -> KeyMaker | None:
     """Read ahead when nothing needs an event's payload: no handler runs and an
     unkeyable event is a bad record (see gcdedup.sources.keyed)."""
-    handled = mode is Mode.PROCESS and (handler is not None or genesys)
-    return (
-        settings.read_ahead
-        and not handled
-        and settings.on_unkeyable == "fail"
-        and can_read_ahead(paths)
-    )
+    handled = mode is Mode.PROCESS and (settings.handler is not None or settings.genesys)
+    if not settings.read_ahead or handled or settings.on_unkeyable != "fail":
+        return None
+    return KeyMaker.create(settings.key_strategy, settings.namespace)
 
 
 def _store_options(flag: int | None, settings: Settings) -> dict[str, Any]:
-    """Pass --concurrency (or GCDEDUP_CONCURRENCY) to the store only when it was given,
+    """Pass --concurrency (or its variable) to the store only when it was given,
     so a ``dynamodb://T?concurrency=N`` URL keeps its own value otherwise."""
-    if flag is None and not os.environ.get(ENV_VARS["concurrency"]):
+    if flag is None and not os.environ.get(env_name("concurrency")):
         return {}
     return {"concurrency": settings.concurrency}
-
-
-def _build_handler(
-    stack: ExitStack,
-    mode: Mode,
-    spec: str | None,
-    genesys: bool,
-    region: str | None,
-    client_id: str | None,
-    settings: Settings,
-) -> Handler | None:
-    if mode is not Mode.PROCESS:
-        return None
-    genesys_settings = None
-    if genesys:
-        from ..genesys.settings import GenesysSettings
-
-        genesys_settings = GenesysSettings.from_env(
-            region=region, client_id=client_id, pool_size=settings.concurrency
-        )
-    return stack.enter_context(build_handler(spec, genesys_settings)).handler
 
 
 def _open_out(stack: ExitStack, out: Path | None) -> IO[bytes] | None:
@@ -451,15 +332,16 @@ def _open_out(stack: ExitStack, out: Path | None) -> IO[bytes] | None:
 
 def _run(
     pipeline: Pipeline,
-    reader: Reader,
+    source: Source,
     output: Output,
     sink: IO[bytes] | None,
     in_flight: list[Event | KeyedEvent],
     keyless: list[EventResult],
 ) -> RunReport:
-    """Run the reader through the pipeline; ``in_flight`` collects the events found
+    """Run the source through the pipeline; ``in_flight`` collects the events found
     claimed elsewhere (for --wait-in-flight: they are few, so kept in memory),
     ``keyless`` the first event the key strategy gave no key."""
+    settle = source.settle if source.queue is not None else None
 
     def on_result(result: EventResult) -> None:
         if sink is not None:
@@ -472,16 +354,16 @@ def _run(
             and (result.error or "").startswith(NO_KEY)
         ):
             keyless.append(result)
-        if isinstance(reader, SqsDrain):
-            reader.settle(result.status.value, result.location.record)
+        if settle is not None:
+            settle(result)
 
     # whole_lines inside the progress bar's own redirection: handlers print whole lines
-    with output.progress(reader.total_bytes) as progress, whole_lines():
+    with output.progress(source.total_bytes) as progress, whole_lines():
         tick = None
         if progress is not None:
-            task = progress.add_task("MB read", total=reader.total_bytes)
+            task = progress.add_task("MB read", total=source.total_bytes)
 
             def tick() -> None:
-                progress.update(task, completed=reader.bytes_read)
+                progress.update(task, completed=source.bytes_read)
 
-        return pipeline.run(reader, on_result=on_result, on_batch=tick)
+        return pipeline.run(source.records(), on_result=on_result, on_batch=tick)

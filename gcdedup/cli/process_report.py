@@ -10,7 +10,7 @@ from ..outcomes import EventOutcome, EventResult, Mode, RunReport
 from ..settings import Settings
 from ..sources.sqs import SqsDrain
 from .common import inputs
-from .output import Output, duration, percent, rate
+from .output import Output, duration, percent
 
 #: How many bad records and failures are listed on stderr (all are counted).
 SHOWN = 10
@@ -121,7 +121,7 @@ def render(
         ("conflicts", report.conflicts),
         ("in flight elsewhere", report.in_flight),
         ("bad records", report.bad_record),
-        ("duplicate rate", percent(rate(report.duplicate, events))),
+        ("duplicate rate", percent(report.duplicate_rate)),
     ]
     if report.lease_lost:
         rows.append(("claims lost to lease expiry", report.lease_lost))

@@ -63,6 +63,7 @@ def stats(
             metavar="DIR",
             help="Also write every table as DIR/<table>.csv (created if missing).",
             show_default=False,
+            rich_help_panel="Output",
         ),
     ] = None,
     html: Annotated[
@@ -73,6 +74,7 @@ def stats(
             help="Also write the report as one self-contained HTML page with charts "
             "(duplicates over time, arrival gaps and TTLs, topics, strategies).",
             show_default=False,
+            rich_help_panel="Output",
         ),
     ] = None,
     section: Annotated[
@@ -85,6 +87,7 @@ def stats(
             + ", ".join(SECTIONS)
             + ". --csv writes the same ones.",
             show_default=False,
+            rich_help_panel="Output",
         ),
     ] = None,
     compare: Annotated[
@@ -95,6 +98,7 @@ def stats(
             help="Comma-separated key strategies to compare, "
             "e.g. genesys,envelope,content,tutorial.",
             show_default=False,
+            rich_help_panel="Keys",
         ),
     ] = None,
     ttl: Annotated[
@@ -105,6 +109,7 @@ def stats(
             parser=duration_flag("--ttl"),
             help="A TTL to add to the what-if (1h, 6h, 24h and 4d are always tried); repeatable.",
             show_default=False,
+            rich_help_panel="Store",
         ),
     ] = None,
     top: Annotated[
@@ -115,6 +120,7 @@ def stats(
             metavar="N",
             help=note("Show the N most duplicated keys.", default=10),
             show_default=False,
+            rich_help_panel="Output",
         ),
     ] = 10,
     price_write: Annotated[
@@ -128,6 +134,7 @@ def stats(
                 default=f"{PRICE_WRITE} (us-east-1 list price)",
             ),
             show_default=False,
+            rich_help_panel="Cost",
         ),
     ] = None,
     price_read: Annotated[
@@ -141,6 +148,7 @@ def stats(
                 default=f"{PRICE_READ} (us-east-1 list price)",
             ),
             show_default=False,
+            rich_help_panel="Cost",
         ),
     ] = None,
     per_day: Annotated[
@@ -153,6 +161,7 @@ def stats(
                 "Events per day for the cost estimate.", default="observed from envelope times"
             ),
             show_default=False,
+            rich_help_panel="Cost",
         ),
     ] = None,
     jobs: Annotated[
@@ -169,6 +178,7 @@ def stats(
                 default="every core",
             ),
             show_default=False,
+            rich_help_panel="Performance",
         ),
     ] = None,
     parallel_threshold: Annotated[
@@ -214,9 +224,12 @@ def stats(
 
     from ..analysis import DEFAULT_TTLS, AnalysisOptions, CostModel, analyze
     from ..sources import EventReader
-    from ..sources.s3 import with_window
+    from ..sources.s3 import is_s3, with_window
     from .stats_tables import headline, report_tables
 
+    if (since is not None or until is not None) and not any(is_s3(p) for p in paths or []):
+        # the analysis keeps whole objects; process also windows each event by its time
+        raise UsageError("--since/--until filter s3:// inputs only (by object time)")
     paths = with_window(paths or [], since, until)
     settings = settings_from(namespace=namespace, key_strategy=key)
     ttls = list(DEFAULT_TTLS)

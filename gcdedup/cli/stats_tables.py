@@ -75,12 +75,26 @@ def _top_key_screen_row_topic(row: list[Any]) -> list[Any]:
     return [*_top_key_screen_row(row), row[-1]]
 
 
+#: The summary's rows, in process's words (a duplicate is same key, same payload).
+SUMMARY_COLUMNS = [
+    "events",
+    "unique",
+    "duplicates",
+    "conflicts",
+    "duplicate rate",
+    "bad records",
+    "unkeyable",
+]
+
+
 def headline(d: dict[str, Any]) -> str:
     """The report in one line: printed after a report longer than the terminal."""
     ttl = d["ttl"]["recommended"]
     text = (
         f"Summary: {d['events']:,} events, {d['unique']:,} unique, {d['duplicates']:,} "
-        f"duplicates ({d['duplicate_rate']:.2%}) by {d['strategy']!r} keys, "
+        f"duplicates, {d['conflicts']:,} conflict{'' if d['conflicts'] == 1 else 's'} "
+        f"({d['duplicate_rate']:.2%}) by "
+        f"{d['strategy']!r} keys, "
         f"{d['bad_records']:,} bad records"
     )
     if ttl:
@@ -108,18 +122,19 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
         Table(
             "summary",
             f"Duplicates by key strategy {d['strategy']!r} (namespace {d['namespace']})",
-            ["events", "unique", "duplicates", "duplicate rate", "bad records", "unkeyable"],
+            SUMMARY_COLUMNS,
             [
                 [
                     d["events"],
                     d["unique"],
                     d["duplicates"],
+                    d["conflicts"],
                     Rate(d["duplicate_rate"]),
                     d["bad_records"],
                     d["unkeyable"],
                 ]
             ],
-            ["events", "unique", "duplicates", "duplicate rate", "bad records", "unkeyable"],
+            SUMMARY_COLUMNS,
             transpose=True,
         ),
         Table(

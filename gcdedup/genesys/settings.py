@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from gcdedup.errors import ConfigError
 from gcdedup.genesys.regions import resolve_region
 from gcdedup.genesys.secret import Secret
+from gcdedup.settings import env_name
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +27,16 @@ ENV_API_URL = "GENESYSCLOUD_API_URL"
 ENV_LOGIN_URL = "GENESYSCLOUD_LOGIN_URL"
 
 #: Tuning knobs: field name -> (environment variable, parser).
+#: The variables are declared in gcdedup.settings.SCHEMA as ``genesys_<field>``.
 _LIMIT_VARIABLES: dict[str, tuple[str, Callable[[str], float | int]]] = {
-    "connect_timeout": ("GCDEDUP_GENESYS_CONNECT_TIMEOUT", float),
-    "read_timeout": ("GCDEDUP_GENESYS_READ_TIMEOUT", float),
-    "max_retries": ("GCDEDUP_GENESYS_MAX_RETRIES", int),
-    "max_rate_limit_wait": ("GCDEDUP_GENESYS_MAX_RATE_LIMIT_WAIT", float),
-    "pool_size": ("GCDEDUP_GENESYS_POOL_SIZE", int),
+    name: (env_name(f"genesys_{name}"), parse)
+    for name, parse in (
+        ("connect_timeout", float),
+        ("read_timeout", float),
+        ("max_retries", int),
+        ("max_rate_limit_wait", float),
+        ("pool_size", int),
+    )
 }
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -74,7 +79,7 @@ class GenesysSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> GenesysSettings:
-        """Read ``GENESYSCLOUD_*`` (and ``GCDEDUP_GENESYS_*`` limits) from ``env``.
+        """Read ``GENESYSCLOUD_*`` (and the Genesys limits of the settings schema) from ``env``.
 
         ``overrides`` are field names (``client_id``, ``client_secret``, ``region``,
         ``api_url``, ``login_url``, ``connect_timeout``, ...) as the CLI passes its

@@ -29,11 +29,20 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GcdedupError, KeyStrategyError
-from ..events import MAX_RECORD_BYTES, BadRecord, Event, InputRecord, KeyedEvent, Location
+from ..events import (
+    MAX_RECORD_BYTES,
+    BadRecord,
+    Event,
+    InputRecord,
+    KeyedEvent,
+    Location,
+    OutsideWindow,
+)
 from ..keys import NO_KEY, KeyMaker, payload_fingerprint
 from .local import STDIN
 from .reader import EventReader
 from .s3 import is_s3
+from .window import Window, apply_window
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -51,7 +60,8 @@ _PARENT_POLL_SECONDS = 1.0
 
 # A message is ("rows", source, bytes_read, rows), ("end", bytes_read) or
 # ("error", text). A row is (line, offset, record, key, fingerprint, family) for an
-# event and (line, offset, record, reason) for a bad record.
+# event, (line, offset, record, reason) for a bad record and (line, offset, record)
+# for an event outside the run's time window.
 Row = tuple[Any, ...]
 
 
@@ -88,8 +98,10 @@ class KeyedReader:
         max_record_bytes: int = MAX_RECORD_BYTES,
         chunk_records: int = CHUNK_RECORDS,
         method: str | None = None,
+        window: Window | None = None,
     ) -> None:
-        """``method``: the multiprocessing start method (default: see :meth:`start`)."""
+        """``method``: the multiprocessing start method (default: see :meth:`start`);
+        ``window``: the run's time window, applied in the child as every source does."""
         # Resolved here, so a typo fails before the child starts.
         self._reader = EventReader(paths, fmt, max_record_bytes=max_record_bytes)
         self.files = self._reader.files
@@ -98,6 +110,7 @@ class KeyedReader:
         self._keys = keys
         self._chunk_records = chunk_records
         self._method = method
+        self._window = window
         self._process: Any = None
         self._conn: Connection | None = None
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(QUEUE_CHUNKS)
@@ -131,6 +144,7 @@ class KeyedReader:
                 self._keys.namespace,
                 self._chunk_records,
                 os.getpid(),
+                self._window,
             ),
             name="gcdedup-read-ahead",
             daemon=True,
@@ -158,6 +172,8 @@ class KeyedReader:
                         yield KeyedEvent(
                             Location(source, line, offset, record), key, fingerprint, family
                         )
+                    elif len(row) == 3:
+                        yield OutsideWindow(Location(source, row[0], row[1], row[2]))
                     else:
                         yield BadRecord(Location(source, row[0], row[1], row[2]), row[3])
                 self.bytes_read = bytes_read
@@ -232,6 +248,7 @@ def _child(
     namespace: str,
     chunk_records: int,
     parent: int,
+    window: Window | None = None,
 ) -> None:
     """The reading process: send every record's row, then ("end", bytes_read)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -240,7 +257,7 @@ def _child(
     try:
         reader = EventReader(files, fmt, max_record_bytes=max_record_bytes)
         keys = KeyMaker.create(strategy, namespace)
-        for source, rows in _chunks(reader, keys, chunk_records):
+        for source, rows in _chunks(reader, keys, chunk_records, window):
             conn.send(("rows", source, reader.bytes_read, rows))
         conn.send(("end", reader.bytes_read))
     except (BrokenPipeError, ConnectionResetError):
@@ -252,12 +269,14 @@ def _child(
         conn.close()
 
 
-def _chunks(reader: EventReader, keys: KeyMaker, size: int) -> Iterator[tuple[str, list[Row]]]:
+def _chunks(
+    reader: EventReader, keys: KeyMaker, size: int, window: Window | None = None
+) -> Iterator[tuple[str, list[Row]]]:
     """Rows of up to ``size`` records of one source each."""
     rows: list[Row] = []
     source: str | None = None
     families: dict[str, str] = {}  # one string object per family: pickled once per chunk
-    for record in reader:
+    for record in apply_window(reader, window):
         location = record.location
         if location.source != source:
             if rows:
@@ -281,6 +300,8 @@ def _chunks(reader: EventReader, keys: KeyMaker, size: int) -> Iterator[tuple[st
                         families.setdefault(family, family),
                     )
                 )
+        elif type(record) is OutsideWindow:
+            rows.append((location.line, location.offset, location.record))
         else:
             assert isinstance(record, BadRecord)
             rows.append((location.line, location.offset, location.record, record.reason))

@@ -15,9 +15,12 @@ import re
 import stat
 import sys
 from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .window import Window
 from . import s3
 
 #: File names a directory walk picks up.
@@ -48,7 +51,7 @@ class BadInput(str):
         return (BadInput, (str(self), self.reason))
 
 
-def expand_paths(paths: Sequence[str]) -> list[str]:
+def expand_paths(paths: Sequence[str], window: Window | None = None) -> list[str]:
     """Resolve files, directories (recursively, sorted) and globs, in the given order.
 
     ``-`` stands for stdin; ``s3://bucket/prefix`` for the objects under it
@@ -68,7 +71,7 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
         elif path == STDIN:
             walk.out.append(path)
         elif s3.is_s3(path):  # object stores: listed by their own module, same file rules
-            walk.out.extend(s3.expand(path, EXTENSIONS))
+            walk.out.extend(s3.expand(path, EXTENSIONS, window=window))
         elif os.path.isdir(path):
             walk.directory(path)
         elif os.path.exists(path):

@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from itertools import chain
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import UsageError
 from ..events import (
@@ -48,6 +48,9 @@ from .framing import BOM, CHUNK, line_size, oversize_reason
 from .local import STDIN, BadInput, expand_paths, input_size, open_input
 from .sniff import sniff_format
 from .splitter import JsonSplitter
+
+if TYPE_CHECKING:
+    from .window import Window
 
 FORMATS = ("auto", "jsonl", "json", "concat", "cloudwatch")
 
@@ -96,14 +99,17 @@ class EventReader:
         *,
         max_record_bytes: int = MAX_RECORD_BYTES,
         stdin: BinaryIO | None = None,
+        window: Window | None = None,
     ) -> None:
+        """``window``: the run's time window; ``s3://`` listings skip the objects that
+        cannot hold an event of it (the events themselves are windowed by the source)."""
         if fmt not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
         if max_record_bytes < 1:
             raise UsageError(f"max_record_bytes must be positive, got {max_record_bytes}")
         self.fmt = fmt
         self.max_record_bytes = max_record_bytes
-        self.files: list[str] = expand_paths(paths)
+        self.files: list[str] = expand_paths(paths, window)
         self._stdin = stdin
         self.total_bytes: int | None = None
         if STDIN not in self.files:

@@ -16,6 +16,9 @@ next few of its listing (:data:`WINDOW`), each into a queue of at most
 ``?since=`` / ``?until=`` (ISO dates or times, UTC unless they say otherwise) keep
 the objects whose time is in ``[since, until)``: the hour of a Firehose date path
 (``.../YYYY/MM/DD/HH/...``) when the key has one, else the object's LastModified.
+That is ``stats --since/--until``. ``process --since/--until`` windows events by
+their own time, as on every source (:mod:`.window`), and skips only the objects
+that cannot hold one (delivered before the window starts).
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import InputError, UsageError
 from . import aws
+from .window import Window, parse_time
 
 SCHEME = "s3://"
 #: Objects downloaded ahead of the one being read (the one being read included).
@@ -42,6 +46,8 @@ DEPTH = 4
 BLOCK = 256 * 1024
 #: A download whose reader has not taken a block for this long gives up (reader gone).
 IDLE_SECONDS = 120.0
+
+HOUR = timedelta(hours=1)
 
 #: ``YYYY/MM/DD/HH/`` as Firehose writes it under its prefix.
 _FIREHOSE_PATH = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/(\d{2})/")
@@ -63,8 +69,8 @@ class S3Object:
         return f"{SCHEME}{self.bucket}/{self.key}"
 
     @property
-    def time(self) -> datetime:
-        """The hour of its Firehose date path, else LastModified (for --since/--until)."""
+    def hour(self) -> datetime | None:
+        """The hour of its Firehose date path, if the key has one."""
         matches = list(_FIREHOSE_PATH.finditer(self.key))
         if matches:  # the last date path in the key
             match = matches[-1]
@@ -73,7 +79,20 @@ class S3Object:
                 return datetime(y, m, d, h, tzinfo=timezone.utc)
             except ValueError:
                 pass
-        return self.last_modified
+        return None
+
+    def may_hold(self, window: Window) -> bool:
+        """Whether the object may hold events whose time is in ``window``: an event is
+        delivered after its time, so an object whose deliveries all ended before the
+        window's start holds none. Later objects are all read (a delivery may come
+        hours late), and their events kept by their own time."""
+        latest = self.hour + HOUR if self.hour is not None else self.last_modified
+        return window.since is None or latest.timestamp() >= window.since
+
+    @property
+    def time(self) -> datetime:
+        """The hour of its Firehose date path, else LastModified (for --since/--until)."""
+        return self.hour or self.last_modified
 
 
 #: Objects this process has listed, by name: the reader opens them by name later.
@@ -101,27 +120,11 @@ def parse_url(url: str) -> tuple[str, str, dict[str, str]]:
     return bucket, split.path.lstrip("/"), options
 
 
-def parse_time(text: str, what: str) -> datetime:
-    """An ISO date or date-time; naive ones are UTC."""
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"invalid {what} time {text!r}: use an ISO date or time, e.g. 2024-05-01 or "
-            "2024-05-01T13:00"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def with_window(paths: Sequence[str], since: str | None, until: str | None) -> list[str]:
-    """``paths`` with ``--since`` / ``--until`` added to each ``s3://`` name's options.
-
-    A window with no ``s3://`` input is a usage error (it filters objects only).
-    """
+    """``paths`` with ``--since`` / ``--until`` added to each ``s3://`` name's options,
+    so a listing keeps the objects of that time (see the module's docstring)."""
     if since is None and until is None:
         return list(paths)
-    if not any(is_s3(p) for p in paths):
-        raise UsageError("--since/--until filter s3:// inputs only")
     window = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
     for key, value in window.items():
         parse_time(value, key)  # checked before anything is listed
@@ -140,11 +143,16 @@ def expand(
     extensions: Sequence[str],
     since: datetime | None = None,
     until: datetime | None = None,
+    window: Window | None = None,
 ) -> list[str]:
-    """The object names an ``s3://`` name stands for (see the module's docstring)."""
+    """The object names an ``s3://`` name stands for (see the module's docstring).
+
+    ``window`` (``process --since/--until``, on event times) skips only the objects
+    that cannot hold an event of it (:meth:`S3Object.may_hold`).
+    """
     if url in _known:
         return [url]
-    if url in _listed and since is None and until is None:
+    if url in _listed and since is None and until is None and window is None:
         return list(_listed[url])
     bucket, prefix, options = parse_url(url)
     if "since" in options:
@@ -169,12 +177,14 @@ def expand(
             for o in objects
             if (since is None or o.time >= since) and (until is None or o.time < until)
         ]
+    if window is not None:
+        objects = [o for o in objects if o.may_hold(window)]
     if not objects:
-        window = " in the --since/--until window" if since or until else ""
-        raise UsageError(f"no objects to read under {url}{window}")
+        windowed = " in the --since/--until window" if since or until or window else ""
+        raise UsageError(f"no objects to read under {url}{windowed}")
     names = tuple(o.name for o in objects)
     with _lock:
-        if since is None and until is None:
+        if since is None and until is None and window is None:
             _listed[url] = names
         for index, obj in enumerate(objects):
             _known[obj.name] = obj

@@ -322,8 +322,8 @@ def test_direct_eventbridge_event_is_processed_once(
     event = load(LAMBDA_FIXTURES / "eventBridgeEvent.json")
     first = aws_lambda.handler(event, FakeContext())
     second = aws_lambda.handler(event, FakeContext())
-    assert (first["processed"], first["duplicate"], first["failures"]) == (1, 0, 0)
-    assert (second["processed"], second["duplicate"], second["failures"]) == (0, 1, 0)
+    assert (first["processed"], first["duplicates"], first["failures"]) == (1, 0, 0)
+    assert (second["processed"], second["duplicates"], second["failures"]) == (0, 1, 0)
     assert RECORDER.calls == {event["id"]: 1}
     events = [line for line in log_lines(capsys.readouterr().out) if line["message"] == "event"]
     assert [line["outcome"] for line in events] == ["processed", "duplicate"]
@@ -387,8 +387,8 @@ def test_genesys_payloads_in_both_delivery_shapes(lambda_env: pytest.MonkeyPatch
             aws_lambda.handler(sqs_batch(sqs_record(event)), FakeContext()) for _ in range(2)
         ]
         key_seen_before = path.name.startswith("05_")  # the key of 03, another payload
-        assert direct[0]["conflict" if key_seen_before else "processed"] == 1, path.name
-        assert direct[1]["conflict" if key_seen_before else "duplicate"] == 1
+        assert direct[0]["conflicts" if key_seen_before else "processed"] == 1, path.name
+        assert direct[1]["conflicts" if key_seen_before else "duplicates"] == 1
         assert via_sqs == [{"batchItemFailures": []}] * 2
     assert set(RECORDER.calls.values()) == {1}
     assert len(RECORDER.calls) == 4
@@ -435,13 +435,15 @@ def test_store_and_handler_are_built_once_per_container(
     lambda_env: pytest.MonkeyPatch, namespace: str
 ) -> None:
     opened: list[str] = []
-    real_open = lambda_container.open_store
+    from gcdedup import assembly
+
+    real_open = assembly.open_store
 
     def counting_open(url: str, **kwargs: Any) -> Any:
         opened.append(url)
         return real_open(url, **kwargs)
 
-    lambda_env.setattr(lambda_container, "open_store", counting_open)
+    lambda_env.setattr(assembly, "open_store", counting_open)
     for number in (1, 2, 3, 1):
         aws_lambda.handler(sqs_batch(sqs_record(genesys(number))), FakeContext())
     aws_lambda.handler(genesys(4), FakeContext())
@@ -660,8 +662,8 @@ def test_log_lines_are_json_one_per_event_and_a_summary(
         assert line["request_id"] == context.aws_request_id
         assert "detail" not in line and "eventBody" not in json.dumps(line)
     summary = lines[-1]
-    assert (summary["records"], summary["processed"], summary["duplicate"]) == (3, 1, 1)
-    assert (summary["bad_record"], summary["failures"], summary["delivery"]) == (1, 1, "sqs")
+    assert (summary["records"], summary["processed"], summary["duplicates"]) == (3, 1, 1)
+    assert (summary["bad_records"], summary["failures"], summary["delivery"]) == (1, 1, "sqs")
     assert "12456349-b5c7-4d8f-9eb4-f4df18bce9a9" not in json.dumps(lines)  # body data
 
 
@@ -710,7 +712,7 @@ def test_genesys_handler_with_credentials_from_secrets_manager(
     assert CLIENT_SECRET not in out
     assert aws_lambda.get_container().handler_name == "genesys"
     summaries = [line for line in log_lines(out) if line["message"] == "invocation"]
-    assert [(s["processed"], s["duplicate"], s["conflict"]) for s in summaries] == [
+    assert [(s["processed"], s["duplicates"], s["conflicts"]) for s in summaries] == [
         (4, 0, 1),
         (0, 4, 1),
     ]

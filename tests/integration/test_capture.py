@@ -3,7 +3,7 @@
 moto replays synchronously (the replay is COMPLETED when StartReplay returns) and
 ignores ``FilterArns`` (it sends replayed events to every matching rule on the
 bus), so isolation from other rules is checked on the request moto stored, not by
-delivery; see the README's capture section.
+delivery; see docs/guides/capture.md.
 """
 
 from __future__ import annotations

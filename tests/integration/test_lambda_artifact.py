@@ -189,8 +189,8 @@ def test_the_built_directory_handles_a_batch_as_lambda_runs_it(
     messages = [line["message"] for line in lines]
     assert messages[0] == "container ready" and "request_id" not in lines[0]
     summary = lines[-1]
-    assert (summary["processed"], summary["duplicate"], summary["bad_record"]) == (4, 0, 1)
-    assert summary["conflict"] == 1  # 05: the key of 03, another payload
+    assert (summary["processed"], summary["duplicates"], summary["bad_records"]) == (4, 0, 1)
+    assert summary["conflicts"] == 1  # 05: the key of 03, another payload
     assert summary["FunctionName"] == "gcdedup-shipped" and "_aws" in summary
     keys = KeyMaker.create("genesys", namespace)
     with open_store(table_url) as store:
@@ -200,7 +200,7 @@ def test_the_built_directory_handles_a_batch_as_lambda_runs_it(
 
     # The same batch again (a redelivery, a new container): nothing is processed twice.
     _, lines = run_shipped(python, artifact, runtime, event, env, tmp_path)
-    assert (lines[-1]["processed"], lines[-1]["duplicate"], lines[-1]["conflict"]) == (0, 4, 1)
+    assert (lines[-1]["processed"], lines[-1]["duplicates"], lines[-1]["conflicts"]) == (0, 4, 1)
 
 
 def test_the_artifact_holds_what_the_function_imports_and_nothing_else(artifact: Path) -> None:

@@ -126,13 +126,12 @@ def _as_events(documents: list[dict[str, Any]]) -> list[Any]:
     return [Event(d, Location("test")) for d in documents]
 
 
-def test_a_direct_invocation_that_cannot_start_raises(
+def test_a_direct_invocation_with_no_time_left_raises(
     lambda_env: pytest.MonkeyPatch, store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lambda_env.setenv("GCDEDUP_DEADLINE_MARGIN", "2s")
     event = genesys(3)
     with pytest.raises(aws_lambda.InvocationError, match=r"1 of 1 event\(s\) not started"):
-        aws_lambda.handler(event, FakeContext(remaining_ms=1500))
+        aws_lambda.handler(event, FakeContext(remaining_ms=0))
     assert not RECORDER.calls
     lines = log_lines(capsys.readouterr().out)
     summary = lines[-1]
@@ -143,6 +142,23 @@ def test_a_direct_invocation_that_cannot_start_raises(
     )
     # EventBridge retries it; with time enough it is processed.
     assert aws_lambda.handler(event, FakeContext(remaining_ms=10_000))["processed"] == 1
+
+
+def test_a_function_with_lambdas_default_timeout_processes_its_batch(
+    lambda_env: pytest.MonkeyPatch, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """3 s functions start with 2.9 s: the 5 s margin shrinks to a fifth of that (warned
+    once per container), and every message is processed instead of returned unstarted."""
+    events = ten_events()
+    batch = sqs_batch(*(sqs_record(e) for e in events))
+    assert aws_lambda.handler(batch, FakeContext(remaining_ms=2900)) == {"batchItemFailures": []}
+    assert len(RECORDER.calls) == 10
+    aws_lambda.handler(sqs_batch(sqs_record(genesys(3))), FakeContext(remaining_ms=2900))
+    warnings = [line for line in log_lines(capsys.readouterr().out) if line["level"] == "WARNING"]
+    assert [line["message"] for line in warnings] == [
+        "GCDEDUP_DEADLINE_MARGIN=5s cannot work with 2.90 s per invocation: keeping 0.58 s "
+        "instead (20% of the time an invocation starts with)"
+    ]
 
 
 @pytest.fixture
@@ -233,24 +249,24 @@ def test_every_line_carries_the_request_id_and_the_invocation_line_is_emf(
     names = [metric["Name"] for metric in directive["Metrics"]]
     assert names == [
         "processed",
-        "duplicate",
+        "duplicates",
         "cached",
-        "conflict",
+        "conflicts",
         "unkeyed",
         "in_flight",
         "failed",
-        "bad_record",
+        "bad_records",
         "not_started",
     ]
     assert {name: record[name] for name in names} == {
         "processed": 1,
-        "duplicate": 0,
+        "duplicates": 0,
         "cached": 0,
-        "conflict": 1,
+        "conflicts": 1,
         "unkeyed": 0,
         "in_flight": 0,
         "failed": 1,
-        "bad_record": 1,
+        "bad_records": 1,
         "not_started": 0,
     }
     assert abs(record["_aws"]["Timestamp"] / 1000 - time.time()) < 60
@@ -288,3 +304,28 @@ def test_a_rate_limited_token_endpoint_still_processes_the_batch(
         "Genesys token rate limit; waiting"
     ) == 2
     assert CLIENT_SECRET not in out
+
+
+def test_the_decorator_keeps_the_entry_points_deadline_policy(
+    lambda_env: pytest.MonkeyPatch, store_url: str
+) -> None:
+    """The decorator reads the margin variable and fits it to the invocation exactly as
+    the entry point does: a 3 s function processes its whole batch through either."""
+    from gcdedup import dedup
+
+    calls: list[str] = []
+
+    @dedup(store=store_url, env={"GCDEDUP_DEADLINE_MARGIN": "4s"})
+    def handle(event: dict[str, Any]) -> None:
+        calls.append(event["id"])
+
+    try:
+        assert handle.container().deadline.configured == 4.0
+        batch = sqs_batch(*(sqs_record(e) for e in ten_events()))
+        assert handle.lambda_handler(batch, FakeContext(remaining_ms=2900)) == {
+            "batchItemFailures": []
+        }
+        assert len(calls) == 10
+        assert handle.container().margin == 4.0  # back to the configured one between calls
+    finally:
+        handle.close()

@@ -184,9 +184,9 @@ def test_the_invocation_line_counts_conflicts_and_cache_hits_as_metrics(
     assert events["m-03b"]["outcome"] == "duplicate" and events["m-03b"]["cached"] is True
     first, second = [line for line in lines if line["message"] == "invocation"]
     metrics = {m["Name"] for m in first["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-    assert {"conflict", "cached", "unkeyed"} <= metrics
-    assert (first["processed"], first["conflict"], first["cached"]) == (1, 1, 0)
-    assert (second["duplicate"], second["cached"]) == (1, 1)
+    assert {"conflicts", "cached", "unkeyed"} <= metrics
+    assert (first["processed"], first["conflicts"], first["cached"]) == (1, 1, 0)
+    assert (second["duplicates"], second["cached"]) == (1, 1)
 
 
 def test_the_lambda_reprocessing_200_known_events_costs_one_write_each(
@@ -222,7 +222,7 @@ def test_the_lambda_reprocessing_200_known_events_costs_one_write_each(
     assert failures(aws_lambda.handler(batch, FakeContext())) == set()
     assert cold == {"dynamodb.PutItem": 200}
     summaries = [line for line in log_lines(capsys.readouterr().out) if line.get("_aws")]
-    assert [(s["processed"], s["duplicate"], s["cached"]) for s in summaries] == [
+    assert [(s["processed"], s["duplicates"], s["cached"]) for s in summaries] == [
         (200, 0, 0),
         (0, 200, 200),
         (0, 200, 0),

@@ -533,7 +533,7 @@ def test_access_denied_names_the_missing_action(store: DynamoDBStore) -> None:
         store.check(["a"])
     assert str(info.value) == (
         f"access denied for dynamodb:BatchGetItem on table {store.table} (needed by check): "
-        "grant it to this role or user (see the README, DynamoDB, IAM permissions)"
+        "grant it to this role or user (see docs/stores/dynamodb.md, IAM permissions)"
     )
 
 

@@ -83,7 +83,7 @@ def test_table_output(runner: CliRunner, db: str) -> None:
     assert lines["processed"] == "4"
     assert lines["duplicates"] == "0"
     assert lines["conflicts"] == "1"
-    assert lines["duplicate rate"] == "0.00%"
+    assert lines["duplicate rate"] == "20.00%"  # (duplicates + conflicts) per event
 
 
 handler_module = textwrap.dedent(

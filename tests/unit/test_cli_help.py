@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -14,7 +15,7 @@ from gcdedup.analysis import CostModel
 from gcdedup.cli import stats as stats_cmd
 from gcdedup.cli.app import app
 from gcdedup.pipeline import Mode
-from gcdedup.settings import ENV_VARS
+from gcdedup.settings import SCHEMA
 
 COMMANDS = ["process", "stats", "purge", "init", "keys"]
 
@@ -36,7 +37,9 @@ def test_help_shows_no_type_tags_and_one_notation(command: list[str]) -> None:
 
 def test_every_variable_is_listed_by_process_help_in_the_one_notation() -> None:
     text = " ".join(help_text("process").split())
-    for variable in ENV_VARS.values():
+    flagged = [s for s in SCHEMA if s.flags]
+    for setting in flagged:
+        variable = setting.env
         assert re.search(rf"\[(default: [^;\]]+; )?env: {variable}\]", text), variable
     for variable in ("GCDEDUP_HANDLER", "GENESYSCLOUD_REGION", "GENESYSCLOUD_OAUTHCLIENT_ID"):
         assert f"env: {variable}]" in text
@@ -48,7 +51,7 @@ def test_every_variable_is_listed_by_process_help_in_the_one_notation() -> None:
 def test_j_is_jobs_in_both_commands_and_concurrency_its_alias() -> None:
     for command in ("process", "stats"):
         line = next(ln for ln in help_text(command).splitlines() if "--jobs" in ln)
-        assert "--concurrency" in line and " -j " in line
+        assert "--concurrency" in line and " -j, " in line
     result = CliRunner().invoke(
         app,
         ["process", "sample_events/clean.jsonl", "--store", "memory://", "--concurrency", "2"],
@@ -95,3 +98,46 @@ def test_the_generator_help_shows_its_defaults() -> None:
     ).stdout
     for text in ("(default: 100000)", "(default: 0.08)", "(default: 7)", "(default: 40.0)"):
         assert text in out
+
+
+@pytest.mark.parametrize("command", ["process", "stats", "purge", "init", "keys", "capture"])
+def test_every_option_is_whole_at_80_columns(command: str) -> None:
+    """At 80 columns each option's every name (and its value placeholder) is printed
+    whole, nothing is cut with an ellipsis, and no line is wider than the terminal."""
+    import typer.main
+
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    group: Any = typer.main.get_command(app)
+    params = group.commands[command].params
+    words = set(re.findall(r"[\w./:|-]+", text))
+    for param in params:
+        if getattr(param, "hidden", False):
+            continue
+        for name in [*param.opts, *getattr(param, "secondary_opts", [])]:
+            if name.startswith("-"):
+                assert name in words, f"{command}: {name} is not whole in --help"
+        metavar = getattr(param, "metavar", None)
+        if metavar and not getattr(param, "is_flag", False) and param.opts[0].startswith("-"):
+            assert re.search(rf"{re.escape(param.opts[0])} {re.escape(metavar)}\b", text) or (
+                re.search(rf"{re.escape(max(param.opts, key=len))} {re.escape(metavar)}", text)
+            ), f"{command}: {param.opts} without its {metavar}"
+
+
+def test_process_help_is_grouped_in_panels_and_short() -> None:
+    result = CliRunner().invoke(app, ["process", "--help"], env={"COLUMNS": "80"})
+    titles = re.findall(r"^╭─ (\w+) ─", result.stdout, flags=re.MULTILINE)
+    assert titles == [
+        "Arguments",
+        "Input",
+        "Handler",
+        "Keys",
+        "Store",
+        "Output",
+        "Performance",
+        "Options",
+    ]
+    assert len(result.stdout.splitlines()) < 150

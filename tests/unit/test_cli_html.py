@@ -44,7 +44,10 @@ def test_the_page_has_the_charts_and_the_tables(tmp_path: Path) -> None:
     # full keys in the tables, not the terminal's shortened ones
     # (a line may break after a separator: <wbr>, which copying leaves out)
     assert "default#v2.audits#653578d4-f25a-5987-bf55-7c8fc23923b8" in html.replace("<wbr>", "")
-    assert "24 events, 15 unique, 9 duplicates (37.50%) by &#x27;genesys&#x27; keys" in html
+    assert (
+        "24 events, 15 unique, 8 duplicates, 1 conflict (37.50%) by &#x27;genesys&#x27; keys"
+        in html
+    )
     # the TTL marks: one dashed line per TTL tried, the recommended one marked
     assert html.count('<line class="ttl') == 4
     assert html.count('<line class="ttl recommended"') == 1

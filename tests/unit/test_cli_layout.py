@@ -110,8 +110,8 @@ def test_a_long_report_ends_with_its_summary_line_and_a_short_one_does_not() -> 
     assert long[0].startswith("Duplicates by key strategy 'genesys'")  # the summary table
     # the last line again, wrapped at a space at 80 columns
     assert " ".join(line.strip() for line in long[-2:]) == (
-        "Summary: 24 events, 15 unique, 9 duplicates (37.50%) by 'genesys' keys, 0 bad "
-        "records; recommended TTL 1h"
+        "Summary: 24 events, 15 unique, 8 duplicates, 1 conflict (37.50%) by 'genesys' keys, "
+        "0 bad records; recommended TTL 1h"
     )
     short = run("stats", REPLAYS, "--section", "summary").splitlines()
     assert not any(line.startswith("Summary:") for line in short)
@@ -126,8 +126,8 @@ def test_fits_measures_the_minimum_width_without_clamping() -> None:
     assert output.fits(narrow)
 
 
-def test_the_readme_shows_the_80_column_report_as_it_is() -> None:
-    text = (REPO / "README.md").read_text()
+def test_the_stats_guide_shows_the_80_column_report_as_it_is() -> None:
+    text = (REPO / "docs" / "guides" / "stats.md").read_text()
     start = text.index("--section summary,kind,compare` prints")
     block = text[text.index("```\n", start) + 4 : text.index("```", text.index("```\n", start) + 4)]
     out = run("stats", REPLAYS, "--compare", COMPARE, "--section", "summary,kind,compare")

@@ -27,7 +27,8 @@ def test_json_is_one_document_with_the_contract_fields(runner: CliRunner) -> Non
     result = runner.invoke(app, ["stats", *SAMPLES, "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert (doc["events"], doc["unique"], doc["duplicates"]) == (5, 4, 1)
+    # the sample audit repeated with another payload is a conflict, not a duplicate
+    assert (doc["events"], doc["unique"], doc["duplicates"], doc["conflicts"]) == (5, 4, 0, 1)
     assert doc["duplicate_rate"] == 0.2
     assert doc["by_topic"]["v2.detail.events.conversation.{id}.customer.end"]["duplicates"] == 1
     assert doc["by_kind"]["conflict"]["count"] == 1
@@ -54,7 +55,7 @@ def test_key_and_namespace_options(runner: CliRunner) -> None:
         app, ["stats", *SAMPLES, "-k", "envelope", "--namespace", "test", "--json"]
     )
     doc = json.loads(result.stdout)
-    assert doc["strategy"] == "envelope" and doc["duplicates"] == 1
+    assert doc["strategy"] == "envelope" and doc["duplicates"] + doc["conflicts"] == 1
     assert doc["top_keys"][0]["key"] == "test#id#58fb5dac-f077-4eec-a25f-c638dbdd4368"
 
 
@@ -80,8 +81,16 @@ def test_csv_writes_one_file_per_table(runner: CliRunner, tmp_path: Path) -> Non
     with (out / "summary.csv").open() as fh:
         rows = list(csv.reader(fh))
     assert rows == [
-        ["events", "unique", "duplicates", "duplicate rate", "bad records", "unkeyable"],
-        ["5", "4", "1", "0.2", "0", "0"],
+        [
+            "events",
+            "unique",
+            "duplicates",
+            "conflicts",
+            "duplicate rate",
+            "bad records",
+            "unkeyable",
+        ],
+        ["5", "4", "0", "1", "0.2", "0", "0"],
     ]
     with (out / "compare.csv").open() as fh:
         compare = {row["strategy"]: row for row in csv.DictReader(fh)}

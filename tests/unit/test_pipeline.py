@@ -147,7 +147,7 @@ def test_results_come_in_input_order_with_their_outcomes(make_store: MakeStore) 
     assert report.to_dict()["bad_records"] == 1
     assert report.to_dict()["by_topic"] == {
         "v2.audits.entitytype.{id}.entityid.{id}": {
-            "duplicate": 1,
+            "duplicates": 1,
             "events": 3,
             "failed": 1,
             "processed": 1,

@@ -787,22 +787,18 @@ def test_read_ahead_is_for_local_files_on_more_than_one_core(
     assert not keyed.can_read_ahead(["a.jsonl"])
 
 
-def test_process_reads_ahead_only_when_no_payload_is_needed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from gcdedup.cli.process import _reads_ahead
+def test_process_reads_ahead_only_when_no_payload_is_needed() -> None:
+    from gcdedup.cli.process import _read_ahead_keys
     from gcdedup.outcomes import Mode
     from gcdedup.settings import Settings
-    from gcdedup.sources import keyed
 
-    monkeypatch.setattr(keyed, "_cores", lambda: 2)
-    base = Settings.resolve(env={}, store_url="memory://")
-    files = ["a.jsonl"]
-    assert _reads_ahead(base, Mode.PROCESS, None, False, files)
-    assert _reads_ahead(base, Mode.CHECK, "mod:fn", False, files)  # check runs no handler
-    assert not _reads_ahead(base, Mode.PROCESS, "mod:fn", False, files)
-    assert not _reads_ahead(base, Mode.PROCESS, None, True, files)  # the Genesys handler
-    unkeyable = Settings.resolve(env={}, store_url="memory://", on_unkeyable="process")
-    assert not _reads_ahead(unkeyable, Mode.PROCESS, None, False, files)
-    off = Settings.resolve(env={"GCDEDUP_READ_AHEAD": "off"}, store_url="memory://")
-    assert not _reads_ahead(off, Mode.SEED, None, False, files)
+    def reads_ahead(mode: Mode, **given: object) -> bool:
+        settings = Settings.resolve(env={}, store_url="memory://", **given)
+        return _read_ahead_keys(settings, mode) is not None
+
+    assert reads_ahead(Mode.PROCESS)
+    assert reads_ahead(Mode.CHECK, handler="mod:fn")  # check runs no handler
+    assert not reads_ahead(Mode.PROCESS, handler="mod:fn")
+    assert not reads_ahead(Mode.PROCESS, genesys=True)  # the Genesys handler
+    assert not reads_ahead(Mode.PROCESS, on_unkeyable="process")
+    assert not reads_ahead(Mode.SEED, read_ahead="off")

@@ -63,7 +63,7 @@ def client_error(table: str, operation: str, exc: Any) -> StoreError:
     if code in ("AccessDeniedException", "AccessDenied"):
         return StoreError(
             f"access denied for {action} on table {table} (needed by {operation}): "
-            "grant it to this role or user (see the README, DynamoDB, IAM permissions)"
+            "grant it to this role or user (see docs/stores/dynamodb.md, IAM permissions)"
         )
     if code in ("UnrecognizedClientException", "InvalidSignatureException"):
         return StoreError(
