@@ -95,14 +95,42 @@ class S3Object:
         return self.hour or self.last_modified
 
 
-#: Objects this process has listed, by name: the reader opens them by name later.
-_known: dict[str, S3Object] = {}
-#: For each listed object, the names after it in its listing (for read-ahead).
-_listing: dict[str, tuple[tuple[str, ...], int]] = {}
-#: What each ``s3://`` name given by the user resolved to (a run lists it once).
-_listed: dict[str, tuple[str, ...]] = {}
-_downloads: dict[str, _Download] = {}
-_lock = threading.Lock()
+class Listing:
+    """One listing's objects in order, and the downloads started ahead of the reader.
+
+    It belongs to the run that listed it (its names carry it): nothing about S3 is
+    kept at module level, so two runs in one process never share a download.
+    """
+
+    def __init__(self, objects: Sequence[S3Object]) -> None:
+        self.names = tuple(ObjectName(o, self, i) for i, o in enumerate(objects))
+        self.downloads: dict[str, _Download] = {}
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        """Cancel the downloads nobody opened."""
+        with self.lock:
+            for download in self.downloads.values():
+                download.close()
+            self.downloads.clear()
+
+
+class ObjectName(str):
+    """An ``s3://bucket/key`` name that knows its object and its listing (as
+    :class:`~gcdedup.sources.local.BadInput` carries its reason): the reader opens it
+    by name, sized and located without another request."""
+
+    obj: S3Object
+    listing: Listing
+    position: int
+
+    def __new__(cls, obj: S3Object, listing: Listing, index: int) -> ObjectName:
+        name = super().__new__(cls, obj.name)
+        name.obj, name.listing, name.position = obj, listing, index
+        return name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (str, (str(self),))  # another process opens it by name
 
 
 def parse_url(url: str) -> tuple[str, str, dict[str, str]]:
@@ -150,10 +178,8 @@ def expand(
     ``window`` (``process --since/--until``, on event times) skips only the objects
     that cannot hold an event of it (:meth:`S3Object.may_hold`).
     """
-    if url in _known:
+    if isinstance(url, ObjectName):
         return [url]
-    if url in _listed and since is None and until is None and window is None:
-        return list(_listed[url])
     bucket, prefix, options = parse_url(url)
     if "since" in options:
         since = parse_time(options["since"], "since")
@@ -182,14 +208,7 @@ def expand(
     if not objects:
         windowed = " in the --since/--until window" if since or until or window else ""
         raise UsageError(f"no objects to read under {url}{windowed}")
-    names = tuple(o.name for o in objects)
-    with _lock:
-        if since is None and until is None and window is None:
-            _listed[url] = names
-        for index, obj in enumerate(objects):
-            _known[obj.name] = obj
-            _listing[obj.name] = (names, index)
-    return list(names)
+    return list(Listing(objects).names)
 
 
 def _is_data_file(relative: str, extensions: Sequence[str]) -> bool:
@@ -242,8 +261,7 @@ def _error(exc: BaseException, where: str) -> Exception:
 
 
 def size(name: str) -> int | None:
-    obj = _known.get(name)
-    return obj.size if obj is not None else None
+    return name.obj.size if isinstance(name, ObjectName) else None
 
 
 def open_object(name: str) -> BinaryIO:
@@ -251,13 +269,17 @@ def open_object(name: str) -> BinaryIO:
 
     Raises OSError when the object cannot be read (the reader reports it as a bad record).
     """
-    with _lock:
-        names, index = _listing.get(name, ((name,), 0))
-        for ahead in names[index : index + WINDOW]:
-            found = _downloads.get(ahead)
+    if not isinstance(name, ObjectName):  # named, not listed: one request, no read-ahead
+        download = _Download(name, _locate(name))
+        download.wait_started()
+        return download  # type: ignore[return-value]
+    listing = name.listing
+    with listing.lock:
+        for ahead in listing.names[name.position : name.position + WINDOW]:
+            found = listing.downloads.get(ahead)
             if found is None or found.expired:
-                _downloads[ahead] = _Download(ahead, _locate(ahead))
-        download = _downloads.pop(name)
+                listing.downloads[ahead] = _Download(ahead, _locate(ahead))
+        download = listing.downloads.pop(name)
     download.wait_started()
     return download  # type: ignore[return-value]
 
@@ -265,9 +287,8 @@ def open_object(name: str) -> BinaryIO:
 def _locate(name: str) -> tuple[str, str]:
     """(bucket, key) of an object name; listed ones by their listing (a key may hold
     ``?`` or ``#``, which a URL parser would cut)."""
-    obj = _known.get(name)
-    if obj is not None:
-        return obj.bucket, obj.key
+    if isinstance(name, ObjectName):
+        return name.obj.bucket, name.obj.key
     bucket, _, key = name[len(SCHEME) :].partition("/")
     return bucket, key
 
@@ -362,11 +383,5 @@ class _Download(io.RawIOBase):
 
 
 def forget() -> None:
-    """Drop listings and cancel read-ahead downloads (tests; long-lived processes)."""
-    with _lock:
-        for download in _downloads.values():
-            download.close()
-        _downloads.clear()
-        _known.clear()
-        _listing.clear()
-        _listed.clear()
+    """Nothing to forget: listings and their downloads belong to the run that made them.
+    Kept for callers of the earlier module-level caches."""

@@ -173,9 +173,12 @@ def test_s3_read_ahead_is_bounded(aws_server: DynamoDBServer) -> None:
     names = s3.expand(f"s3://{bucket}/big/", (".jsonl",))
     stream = s3.open_object(names[0])  # starts the read-ahead of all three
     time.sleep(1.0)
-    with s3._lock:
-        ahead = list(s3._downloads.values())
+    listing = names[0].listing  # the run's own: nothing is kept at module level
+    with listing.lock:
+        ahead = list(listing.downloads.values())
     assert len(ahead) == 2
+    again = s3.expand(f"s3://{bucket}/big/", (".jsonl",))
+    assert again == names and again[0].listing is not listing and not again[0].listing.downloads
     for download in [stream, *ahead]:
         held = download._blocks.qsize()  # type: ignore[attr-defined]
         assert held <= s3.DEPTH
