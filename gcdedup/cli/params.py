@@ -20,7 +20,7 @@ UNITS_HELP = "s, m, h or d (e.g. 36h, 5d)"
 def duration_flag(flag: str) -> Callable[[str], str]:
     """The parser of a duration option: the unit is required (``--ttl 5`` would silently
     mean five seconds). It returns the text unchanged (the settings parse it); the
-    GCDEDUP_* variables still take a bare number of seconds, as the Lambda template
+    environment variables still take a bare number of seconds, as the Lambda template
     documents, so a deployed stack keeps working."""
 
     def parse(value: str) -> str:

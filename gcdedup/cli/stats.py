@@ -201,7 +201,7 @@ def stats(
     if store is not None and paths:
         raise UsageError("give event files or --store URL, not both")
     if store is None and not paths:
-        # no input: the store process uses by default (GCDEDUP_STORE, else the SQLite file)
+        # no input: the store process uses by default (its variable, else the SQLite file)
         store = settings_from(store_url=None).store_url
         try:
             require_existing_store(store)
