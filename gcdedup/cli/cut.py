@@ -11,6 +11,7 @@ and --csv keep every value whole.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 ELLIPSIS = "…"
 #: A file name (with a line or byte offset, as a location has).
@@ -25,17 +26,18 @@ def cut(text: str, width: int) -> str:
         return ELLIPSIS[:width]
     parts = text.split("#")
     if len(parts) >= 3:
-        shown = _cut_key(parts, width)
-        if shown is not None:
-            return shown
+        for shown in _key_forms(parts):
+            if len(shown) <= width:
+                return shown
     if "/" in text or "\\" in text or _FILE.search(text):
         return _keep_tail(text, width)
     return _keep_ends(text, width)
 
 
-def _cut_key(parts: list[str], width: int) -> str | None:
-    """``namespace#topic#id…#tail``, giving up in turn: the ids but the last, the topic's
-    first words (down to two), the last id, the namespace, the topic's second last word."""
+def _key_forms(parts: list[str]) -> Iterator[str]:
+    """``namespace#topic#id…#tail``, shorter and shorter, giving up in turn: the ids but
+    the last, the topic's first words (down to two), the last id, the namespace, the
+    topic's second last word."""
     namespace, topic, *ids, tail = parts
     words = topic.split(".")
     state = {"namespace": True, "words": len(words), "ids": len(ids)}
@@ -59,10 +61,7 @@ def _cut_key(parts: list[str], width: int) -> str | None:
     for name, floor in steps:
         while int(state[name]) > floor:
             state[name] = int(state[name]) - 1
-            text = shown()
-            if len(text) <= width:
-                return text
-    return None
+            yield shown()
 
 
 def _pieces(text: str) -> list[str]:
@@ -113,7 +112,6 @@ def min_width(text: str, floor: int = 16) -> int:
     (the topic's last word and the tail), else ``floor``."""
     parts = text.split("#")
     if len(parts) >= 3:
-        last_word = parts[1].rsplit(".", 1)[-1]
-        shortest = len(ELLIPSIS + last_word) + 1 + len(parts[-1]) + (2 if len(parts) > 3 else 0)
+        shortest = min((len(form) for form in _key_forms(parts)), default=len(text))
         return min(len(text), max(floor, shortest))
     return min(len(text), floor)

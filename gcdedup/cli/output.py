@@ -126,7 +126,19 @@ class Output:
         options = self.console.options
         # Measured without a limit: Measurement.get clamps a minimum to the width given.
         unlimited = options.update_width(1 << 16)
-        return Measurement.get(self.console, unlimited, table).minimum <= options.max_width
+        if Measurement.get(self.console, unlimited, table).minimum > options.max_width:
+            return False
+        # Rich may still lay a tight table out with a column narrower than its longest
+        # word ("duplicat…"): every word of the headers and plain cells must be there
+        lines = self.console.render_lines(table, options, pad=False)
+        shown = {w for line in lines for w in "".join(s.text for s in line).split()}
+        for column in table.columns:
+            cells = [c for c in column.cells if isinstance(c, Text)]
+            header = column.header if isinstance(column.header, Text) else Text("")
+            for text in (header, *cells):
+                if any(word not in shown for word in text.plain.split()):
+                    return False
+        return True
 
     def print(self, renderable: Any) -> None:
         """Print to stdout, counting the lines (see :attr:`lines`)."""

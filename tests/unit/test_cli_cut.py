@@ -60,6 +60,8 @@ def test_file_names_keep_tail_and_extension_and_topics_both_ends(
 def test_the_narrowest_column_a_key_asks_for_holds_its_topic_word_and_tail() -> None:
     assert min_width(KEY) == len("…start#…#1764201600000")
     assert cut(KEY, min_width(KEY)) == "…start#…#1764201600000"
+    short_topic = "default#0#0#00000000000"  # the shortest cut keeps its topic whole
+    assert cut(short_topic, min_width(short_topic)) == "…#0#…#00000000000"
     assert min_width("short") == 5
     assert min_width("a" * 40) == 16
 

@@ -185,3 +185,13 @@ def test_at_60_columns_the_summary_and_ttl_tables_stand_on_their_side() -> None:
     ttl = section(out, "TTL what-if")
     assert "┃ ttl                 ┃    1h ┃    6h ┃    1d ┃    4d ┃" in ttl
     assert not any("…" in line for line in out.splitlines())
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_no_header_word_is_cut_at_any_width(columns: int) -> None:
+    """A table Rich would lay out with a column narrower than its longest word
+    ("duplicat…") is shown another way (turned on its side) instead."""
+    out = run("stats", str(SAMPLES), "--compare", COMPARE, columns=columns)
+    headers = [line for line in out.splitlines() if line.startswith("┃")]
+    assert headers and not [line for line in headers if "…" in line]
+    assert all(len(line) <= columns for line in out.splitlines())
