@@ -50,7 +50,8 @@ class MissingDependencyError(UsageError):
 
     def __init__(self, module: str, extra: str) -> None:
         super().__init__(
-            f"{module} is not installed; install it with: pip install 'gcdedup[{extra}]'"
+            f"{module} is not installed; install the {extra} extra in the gcdedup checkout: "
+            f"pip install '.[{extra}]' (gcdedup is not on PyPI)"
         )
 
 

@@ -10,6 +10,8 @@ the Lambda (the handler and genesys settings) turn their settings into one.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,10 +29,7 @@ def load_handler(spec: str) -> Handler:
     module_name, sep, attr_path = spec.partition(":")
     if not sep or not module_name or not attr_path:
         raise HandlerError(f"invalid handler {spec!r}: expected module:function")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise HandlerError(f"cannot import handler module {module_name!r}: {exc}") from exc
+    target: Any = _import_handler_module(module_name)
     for part in attr_path.split("."):
         try:
             target = getattr(target, part)
@@ -42,6 +41,41 @@ def load_handler(spec: str) -> Handler:
         raise HandlerError(f"handler {spec!r} is not callable")
     handler: Handler = target
     return handler
+
+
+def _import_handler_module(name: str) -> Any:
+    """Import the handler's module; one not found on ``sys.path`` is looked for in the
+    current directory too, as ``python -m`` would (``--handler myhandler:handle`` next
+    to ``myhandler.py`` needs no PYTHONPATH). The directory is appended, not put first,
+    so a file there never shadows an installed module; it stays on the path for the
+    handler's own later imports."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        top = name.partition(".")[0]
+        cwd = os.getcwd()
+        on_path = {os.path.abspath(p or os.curdir) for p in sys.path}
+        if exc.name != top or cwd in on_path:  # a dependency is missing, or nothing to add
+            raise HandlerError(_not_found(name, exc, cwd)) from exc
+        sys.path.append(cwd)
+        importlib.invalidate_caches()
+    except ImportError as exc:
+        raise HandlerError(f"cannot import handler module {name!r}: {exc}") from exc
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise HandlerError(_not_found(name, exc, cwd)) from exc
+
+
+def _not_found(name: str, exc: ImportError, cwd: str) -> str:
+    message = f"cannot import handler module {name!r}: {exc}"
+    top = name.partition(".")[0]
+    if isinstance(exc, ModuleNotFoundError) and exc.name == top:
+        message += (
+            f" (looked on sys.path and in the current directory {cwd}: run from the "
+            "directory that holds it, or add that directory to PYTHONPATH)"
+        )
+    return message
 
 
 @dataclass

@@ -12,7 +12,7 @@ so the workers scan the start of a large file while the rest is inflated (see
 :mod:`gcdedup.analysis.run` for who inflates what).
 
 The fast path inflates in 1 MB steps with ISA-L (the optional ``isal`` package,
-``pip install 'gcdedup[fast-gzip]'``) when it is installed, with zlib otherwise.
+``pip install '.[fast-gzip]'`` in the checkout) when it is installed, with zlib otherwise.
 It handles well-formed files only (any number of members, zero padding between
 them); at the first sign of damage the file is inflated again through the general
 reader's own stream (:class:`~gcdedup.sources.compression.Gunzip`), so a truncated

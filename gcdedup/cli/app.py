@@ -42,6 +42,20 @@ PROCESS_EPILOG = (
     f"SIGTERM. {NO_EVENTS}"
 )
 
+#: init, keys and capture run no handler and have no --strict.
+PLAIN_EPILOG = (
+    "Exit codes: 0 success; 1 a runtime failure (the store or an AWS call failed, an input "
+    "could not be read); 2 a usage error (bad option, path, URL or GCDEDUP_* variable). "
+    "Output to a closed pipe (| head) ends quietly with 0."
+)
+
+PURGE_EPILOG = (
+    "Exit codes: 0 success (also when nothing matched); 1 the store failed or is damaged, "
+    "or the confirmation was declined; 2 a usage error (no filter, bad option, a store "
+    "that does not exist, bad URL or GCDEDUP_* variable). Output to a closed pipe (| head) "
+    "ends quietly with 0."
+)
+
 ROOT_EPILOG = (
     f"{EPILOG} Variables (flags win over them): "
     + ", ".join(s.env for s in SCHEMA if s.flags)
@@ -86,10 +100,10 @@ def root(
 
 app.command("process", cls=Command, epilog=PROCESS_EPILOG)(process_cmd.process)
 app.command("stats", cls=Command, epilog=STATS_EPILOG)(stats_cmd.stats)
-app.command("purge", cls=Command, epilog=EPILOG)(purge_cmd.purge)
-app.command("init", cls=Command, epilog=EPILOG)(init_cmd.init)
-app.command("keys", cls=Command, epilog=EPILOG)(keys_cmd.keys)
-app.command("capture", cls=Command, epilog=EPILOG)(capture_cmd.capture)
+app.command("purge", cls=Command, epilog=PURGE_EPILOG)(purge_cmd.purge)
+app.command("init", cls=Command, epilog=PLAIN_EPILOG)(init_cmd.init)
+app.command("keys", cls=Command, epilog=PLAIN_EPILOG)(keys_cmd.keys)
+app.command("capture", cls=Command, epilog=PLAIN_EPILOG)(capture_cmd.capture)
 
 
 def _quiet_broken_pipe(console: Console) -> None:

@@ -20,6 +20,7 @@ from ..errors import GcdedupError, UsageError
 from ..settings import SETTINGS, Settings, check_store_url, env_name
 from ..sources import FORMATS
 from .output import Output, discard_stdout
+from .params import duration_flag
 
 F = TypeVar("F", bound=Callable[..., Any])
 STORE_ENV = env_name("store_url")
@@ -51,12 +52,20 @@ def _hide_types(params: list[Any]) -> None:
 
 
 class Command(TyperCommand):
-    """A command whose help reads at 80 columns (see :mod:`gcdedup.cli.help`)."""
+    """A command whose help reads at 80 columns (see :mod:`gcdedup.cli.help`), and whose
+    option parsers (:mod:`gcdedup.cli.params`) report a bad value in one line."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)
         _hide_types(params)
         return params
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except GcdedupError as exc:  # raised by a parser, before handle_errors runs
+            Output.error_console().print(f"[bold red]Error:[/] {escape(exc.message)}")
+            raise typer.Exit(exc.exit_code) from None
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         from .help import print_help
@@ -104,8 +113,9 @@ def setting_option(name: str, help: str | None = None, **extra: Any) -> Any:
 StoreOpt = Annotated[str | None, setting_option("store_url")]
 NamespaceOpt = Annotated[str | None, setting_option("namespace")]
 StrategyOpt = Annotated[str | None, setting_option("key_strategy")]
-TtlOpt = Annotated[str | None, setting_option("ttl_seconds")]
-LeaseOpt = Annotated[str | None, setting_option("lease_seconds")]
+# a flag's duration needs its unit (the variables keep taking bare seconds)
+TtlOpt = Annotated[str | None, setting_option("ttl_seconds", parser=duration_flag("--ttl"))]
+LeaseOpt = Annotated[str | None, setting_option("lease_seconds", parser=duration_flag("--lease"))]
 JobsOpt = Annotated[int | None, setting_option("concurrency", min=1)]
 BatchOpt = Annotated[int | None, setting_option("batch_size", min=1)]
 RunIdOpt = Annotated[str | None, setting_option("run_id")]

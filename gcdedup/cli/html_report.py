@@ -10,6 +10,7 @@ browser reports any mistake as a console error.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any
 
 from ..analysis import KINDS
 from ..errors import UsageError
-from .output import duration, fmt, percent
-from .stats_tables import DedupKey, Rate, Table, headline
+from .cut import cut
+from .output import duration, fmt, percent, usd
+from .stats_tables import DedupKey, Rate, Table, Usd, headline
 
 #: One colour per kind of duplicate (colour-blind safe, Tableau 10).
 COLOURS = {"retry": "#4e79a7", "replay": "#f28e2b", "resend": "#59a14f", "conflict": "#e15759"}
@@ -38,7 +40,7 @@ svg .ttl { stroke: #555; stroke-dasharray: 4 3; } svg .recommended { stroke: #2a
 table { border-collapse: collapse; margin: .3em 0 1em; }
 th, td { border: 1px solid #ddd; padding: .2em .5em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
-td { word-break: break-all; } td.n, th { word-break: normal; }
+td { overflow-wrap: break-word; } td .long { overflow-wrap: anywhere; }
 p.note { color: #666; }
 """
 
@@ -218,7 +220,7 @@ def _bars(rows: list[tuple[str, list[tuple[str, float]], str]], label: str) -> s
     body: list[str] = []
     for i, (name, parts, text) in enumerate(rows):
         y = 6 + i * row_h
-        shown = name if len(name) <= 52 else name[:24] + "…" + name[-27:]
+        shown = cut(name, 52)  # the same cut as the terminal's tables
         body.append(
             f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{escape(shown)}'
             f"<title>{escape(name)}</title></text>"
@@ -277,13 +279,32 @@ def strategy_chart(doc: dict[str, Any]) -> str:
 def _cell(value: Any, numeric: bool) -> str:
     if isinstance(value, Rate):
         text = percent(value)
+    elif isinstance(value, Usd):
+        text = usd(value)
     elif isinstance(value, DedupKey):
         text = str(value)
     elif value is None:
         text = ""
     else:
         text = fmt(value)
-    return f'<td class="n">{escape(text)}</td>' if numeric else f"<td>{escape(text)}</td>"
+    return f'<td class="n">{escape(text)}</td>' if numeric else f"<td>{breakable(text)}</td>"
+
+
+#: After these a key, path or topic may wrap (``<wbr>``): words themselves stay whole.
+_SEPARATORS = re.compile(r"(?<=[#./_\-:,=])")
+#: A token longer than this with no separator (a digest) may wrap anywhere.
+LONG_TOKEN = 24
+
+
+def breakable(text: str) -> str:
+    """``text`` escaped for HTML, with a line-break opportunity after each separator of
+    a key, path or topic, and a long token (a digest) marked to wrap anywhere: a table
+    never splits a word, and a long key wraps instead of widening its column."""
+    pieces = []
+    for piece in _SEPARATORS.split(text):
+        shown = escape(piece)
+        pieces.append(f'<span class="long">{shown}</span>' if len(piece) > LONG_TOKEN else shown)
+    return "<wbr>".join(pieces)
 
 
 def _table(table: Table) -> str:

@@ -6,6 +6,7 @@ Results go to stdout; progress, warnings and errors to stderr, so
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -19,6 +20,8 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
+
+from .cut import cut, min_width
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -36,33 +39,19 @@ class View:
 
 
 class Middle:
-    """A one-line cell that, when its column is narrower than the text, is cut in the
-    middle (``default#v2.detail…#1764201600000``): both ends of a key, path or topic
-    tell values apart better than a wrapped or end-cut one. --json and --csv keep it whole.
-    """
-
-    MIN_WIDTH = 16
+    """A one-line cell that, when its column is narrower than the text, is cut by
+    :func:`gcdedup.cli.cut.cut`: a key keeps its topic's last words and its tail
+    (``…customer.start#…#1764201600000``), a file name its tail and extension. Every
+    table's shortened columns go through here; --json and --csv keep values whole."""
 
     def __init__(self, text: str) -> None:
         self.text = text
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(min(len(self.text), self.MIN_WIDTH), len(self.text))
+        return Measurement(min_width(self.text), len(self.text))
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Text(middle(self.text, options.max_width), no_wrap=True, overflow="crop")
-
-
-def middle(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters by an ellipsis in its middle (the end kept a
-    little longer: it tells keys and file names apart)."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return "…"[:width]
-    keep = width - 1
-    head = keep // 2
-    return text[:head] + "…" + text[len(text) - (keep - head) :]
+        yield Text(cut(self.text, options.max_width), no_wrap=True, overflow="crop")
 
 
 class Output:
@@ -137,7 +126,19 @@ class Output:
         options = self.console.options
         # Measured without a limit: Measurement.get clamps a minimum to the width given.
         unlimited = options.update_width(1 << 16)
-        return Measurement.get(self.console, unlimited, table).minimum <= options.max_width
+        if Measurement.get(self.console, unlimited, table).minimum > options.max_width:
+            return False
+        # Rich may still lay a tight table out with a column narrower than its longest
+        # word ("duplicat…"): every word of the headers and plain cells must be there
+        lines = self.console.render_lines(table, options, pad=False)
+        shown = {w for line in lines for w in "".join(s.text for s in line).split()}
+        for column in table.columns:
+            cells = [c for c in column.cells if isinstance(c, Text)]
+            header = column.header if isinstance(column.header, Text) else Text("")
+            for text in (header, *cells):
+                if any(word not in shown for word in text.plain.split()):
+                    return False
+        return True
 
     def print(self, renderable: Any) -> None:
         """Print to stdout, counting the lines (see :attr:`lines`)."""
@@ -234,6 +235,17 @@ def short_key(key: str) -> str:
     searched for; --json and --csv keep the full keys.
     """
     return _ID.sub(lambda m: (m.group(1) or m.group(2)) + "…", key)
+
+
+def usd(value: float) -> str:
+    """Dollars for a table: two decimals, or two significant digits for an amount below
+    a cent (a small table's cost is not ``0.00``), down to ``< 0.0001``."""
+    if value == 0 or value >= 0.01:
+        return f"{value:,.2f}"
+    if value < 0.0001:
+        return "< 0.0001"
+    decimals = 1 - math.floor(math.log10(value))
+    return f"{value:.{decimals}f}"
 
 
 def rate(part: int, whole: int) -> float:

@@ -44,7 +44,9 @@ from .common import (
     settings_from,
     stdin_hint,
 )
+from .handler_output import failures_told_once, whole_lines
 from .output import Output, duration
+from .params import mode_choice
 from .process_report import render
 
 #: --strict and events left claimed by another worker (documented in --help).
@@ -60,12 +62,12 @@ def process(
             "--mode",
             "-m",
             metavar="MODE",
+            parser=mode_choice,
             help=note(
                 "process: claim, run the handler, complete. check: read only, report what "
                 "would be skipped. seed: mark as seen without running the handler.",
                 default="process",
             ),
-            case_sensitive=False,
             show_default=False,
             rich_help_panel="Handler",
         ),
@@ -246,16 +248,19 @@ def process(
             # stdout carries the results: a handler's print() goes to stderr instead
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
         in_flight: list[Event | KeyedEvent] = []
+        stack.enter_context(failures_told_once())  # render() lists them, with the reason
         with _stop_on_signals(pipeline) as stopped_by:
             report = _run(pipeline, source, output, sink, in_flight, keyless)
             if wait_in_flight and in_flight:
-                left = pipeline.settle_in_flight(
-                    report,
-                    in_flight,
-                    on_wait=lambda n, s: output.info(
-                        f"waiting {duration(s)} for the lease on {n:,} in-flight event(s) to lapse"
-                    ),
-                )
+                with whole_lines():  # handlers may run again
+                    left = pipeline.settle_in_flight(
+                        report,
+                        in_flight,
+                        on_wait=lambda n, s: output.info(
+                            f"waiting {duration(s)} for the lease on {n:,} in-flight event(s) "
+                            "to lapse"
+                        ),
+                    )
                 if left:
                     output.info(f"{len(left):,} event(s) are still claimed by a live worker")
     render(output, report, settings, stopped_by, paths, keyless, quiet, source.queue)
@@ -352,7 +357,8 @@ def _run(
         if settle is not None:
             settle(result)
 
-    with output.progress(source.total_bytes) as progress:
+    # whole_lines inside the progress bar's own redirection: handlers print whole lines
+    with output.progress(source.total_bytes) as progress, whole_lines():
         tick = None
         if progress is not None:
             task = progress.add_task("MB read", total=source.total_bytes)

@@ -35,12 +35,19 @@ def warnings_for(
 ) -> list[str]:
     """What a user must act on, in words: printed on stderr, listed in --json."""
     found: list[str] = []
-    if report.events == 0 and not stopped_by:
-        found.append(f"no events found in {inputs(paths)}")
-    elif report.valid_events == 0 and keyless:
+    if report.valid_events == 0 and keyless and not stopped_by:
         found.append(
             f"key strategy {settings.key_strategy!r} gave no key for any of the "
             f"{report.bad_record:,} records ({keyless[0].error})"
+        )
+    elif report.valid_events == 0 and not stopped_by:
+        # whatever the cause: no input, only bad records, a window that excludes all
+        bad = f" ({report.bad_record:,} bad records)" if report.bad_record else ""
+        found.append(f"no events found in {inputs(paths)}{bad}")
+    if report.failed:
+        found.append(
+            f"{report.failed:,} of {report.valid_events:,} event(s) failed in the handler; "
+            "their claims were released, so the next run processes them again"
         )
     if stopped_by:
         name = signal.Signals(stopped_by[0]).name
@@ -92,9 +99,9 @@ def render(
     if report.bad_record > SHOWN:
         output.warn(f"... and {report.bad_record - SHOWN} more bad records (--out lists all)")
     for failure in report.failures[:SHOWN]:
-        output.warn(f"failed at {failure.location}: {failure.error}")
+        output.warn(f"handler failed at {failure.location}: {failure.error}")
     if report.failed > SHOWN:
-        output.warn(f"... and {report.failed - SHOWN} more failures (--out lists all)")
+        output.warn(f"... and {report.failed - SHOWN} more handler failures (--out lists all)")
     for warning in data["warnings"]:
         output.warn(warning)
     if quiet:

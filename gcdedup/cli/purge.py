@@ -12,6 +12,7 @@ from ..settings import parse_duration
 from ..store import PurgeFilter, open_store
 from .common import JsonOpt, StoreOpt, handle_errors, require_existing_store, settings_from
 from .output import Output
+from .params import duration_flag
 
 
 @handle_errors
@@ -38,6 +39,7 @@ def purge(
         typer.Option(
             "--older-than",
             metavar="DURATION",
+            parser=duration_flag("--older-than"),
             help="Only keys first seen longer ago than this, e.g. 2h, 7d.",
             show_default=False,
         ),

@@ -27,7 +27,8 @@ from .common import (
     settings_from,
     stdin_hint,
 )
-from .output import Output, View, percent, short_key
+from .output import Output, View, percent, short_key, usd
+from .params import duration_flag
 
 if TYPE_CHECKING:
     from .stats_tables import Table
@@ -105,6 +106,7 @@ def stats(
         typer.Option(
             "--ttl",
             metavar="DURATION",
+            parser=duration_flag("--ttl"),
             help="A TTL to add to the what-if (1h, 6h, 24h and 4d are always tried); repeatable.",
             show_default=False,
             rich_help_panel="Store",
@@ -192,14 +194,23 @@ def stats(
     """Measure duplicates: per kind, topic and file; compare key strategies; gaps, TTL, cost.
 
     With files: reads them once and reports. With --store URL and no files: what
-    the dedup table holds. Example: gcdedup stats events.jsonl --compare genesys,envelope
+    the dedup table holds; with nothing at all, the default store (as process uses
+    it). Example: gcdedup stats events.jsonl --compare genesys,envelope
     """
     output = Output(json_output)
     if store is not None and paths:
         raise UsageError("give event files or --store URL, not both")
     if store is None and not paths:
-        raise UsageError("give event files to analyse, or --store URL to summarise a store")
-    sections = _sections(section, json_output)
+        # no input: the store process uses by default (its variable, else the SQLite file)
+        store = settings_from(store_url=None).store_url
+        try:
+            require_existing_store(store)
+        except UsageError as exc:
+            raise UsageError(
+                f"{exc.message.partition(':')[0]} (the default store, which process "
+                "creates): give event files to analyse, or --store URL"
+            ) from None
+    sections = _sections(section, json_output, store is not None)
     if store is not None:
         if namespace is not None:
             raise UsageError(
@@ -299,7 +310,7 @@ def _section_name(table: Table) -> str:
     return table.name.removeprefix("by_")
 
 
-def _sections(given: list[str] | None, json_output: bool) -> set[str] | None:
+def _sections(given: list[str] | None, json_output: bool, of_store: bool) -> set[str] | None:
     if not given:
         return None
     if json_output:
@@ -313,6 +324,15 @@ def _sections(given: list[str] | None, json_output: bool) -> set[str] | None:
         raise UsageError(
             f"unknown --section {', '.join(unknown)}: choose from {', '.join(SECTIONS)} "
             f"(with --store: {', '.join(STORE_SECTIONS)})"
+        )
+    # a table only the other kind of report has would print nothing at all
+    own, other = (STORE_SECTIONS, "event files") if of_store else (SECTIONS, "a store")
+    foreign = sorted(names - set(own))
+    if foreign:
+        report = "a store" if of_store else "event files"
+        raise UsageError(
+            f"--section {', '.join(foreign)}: not a table of {report} (only of {other}); "
+            f"choose from {', '.join(own)}"
         )
     return names
 
@@ -369,10 +389,12 @@ def _store_stats(output: Output, url: str, csv_dir: Path | None, sections: set[s
 
 
 def _cell(value: Any) -> Any:
-    from .stats_tables import DedupKey, Rate
+    from .stats_tables import DedupKey, Rate, Usd
 
     if isinstance(value, Rate):
         return percent(value)
+    if isinstance(value, Usd):
+        return usd(value)
     return short_key(value) if isinstance(value, DedupKey) else value
 
 

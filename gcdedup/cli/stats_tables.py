@@ -20,6 +20,10 @@ class Rate(float):
     """A fraction shown as a percentage in tables and written raw to CSV."""
 
 
+class Usd(float):
+    """An amount in US dollars: shown by :func:`gcdedup.cli.output.usd`, raw in CSV."""
+
+
 class DedupKey(str):
     """A dedup key: shortened in tables (its ids cut to a prefix), in full in CSV and JSON."""
 
@@ -201,12 +205,12 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
         Table(
             "gap_histogram",
             "Arrival gaps",
-            ["gap", "count", "histogram"],
-            [
-                [h["bucket"], h["count"], "█" * (round(30 * h["count"] / peak) if peak else 0)]
-                for h in g["histogram"]
-            ],
+            ["gap", "count"],
+            [[h["bucket"], h["count"]] for h in g["histogram"]],
             ["count"],
+            # the bar is for the screen; the CSV file holds numbers only
+            screen_columns=["gap", "count", "histogram"],
+            screen_row=lambda row: [*row, "█" * (round(30 * row[1] / peak) if peak else 0)],
         )
     )
     t = d["ttl"]
@@ -236,19 +240,19 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
             ["process: writes per day", c["process_writes_per_day"], "2*new + 2*duplicates"],
             [
                 "process: USD per day",
-                c["process_cost_per_day"],
+                _usd(c["process_cost_per_day"]),
                 f"at {c['price_write_per_million']} per million writes",
             ],
             ["check: reads per day", c["check_reads_per_day"], "1 per event"],
             [
                 "check: USD per day",
-                c["check_cost_per_day"],
+                _usd(c["check_cost_per_day"]),
                 f"at {c['price_read_per_million']} per million reads",
             ],
             [
                 "items held",
                 None if c["items_held"] is None else round(c["items_held"]),
-                f"new per day x TTL {c['items_held_ttl_seconds']}s",
+                f"new per day x TTL {duration(c['items_held_ttl_seconds'])}",
             ],
         ]
     tables.append(
@@ -291,6 +295,10 @@ def report_tables(d: dict[str, Any]) -> list[Table]:
             )
         )
     return tables
+
+
+def _usd(value: float | None) -> Usd | None:
+    return None if value is None else Usd(value)
 
 
 def _file_table(data: dict[str, dict[str, Any]]) -> Table:

@@ -17,9 +17,10 @@ import os
 import threading
 from typing import Any
 
+from ..aws_region import no_region, region_from_env
 from ..errors import InputError, MissingDependencyError
 
-#: The extra that installs boto3 (``pip install 'gcdedup[aws]'``).
+#: The extra that installs boto3 (``pip install '.[aws]'`` in the checkout).
 EXTRA = "aws"
 #: Total attempts per call, first try included (botocore's adaptive retry mode).
 MAX_ATTEMPTS = 8
@@ -30,17 +31,19 @@ _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 
 
-def client(service: str) -> Any:
-    """One shared boto3 client per service for this process (clients are thread-safe)."""
+def client(service: str, for_url: str | None = None) -> Any:
+    """One shared boto3 client per service for this process (clients are thread-safe);
+    ``for_url`` (the input that needs it) is named if it cannot be set up."""
     with _lock:
         found = _clients.get(service)
         if found is None:
-            found = _clients[service] = new_client(service)
+            found = _clients[service] = new_client(service, for_url)
         return found
 
 
-def new_client(service: str) -> Any:
-    """A fresh boto3 client with adaptive retries; endpoints and credentials from boto3."""
+def new_client(service: str, for_url: str | None = None) -> Any:
+    """A fresh boto3 client with adaptive retries; endpoints and credentials from boto3,
+    the region from AWS_REGION too (see gcdedup.aws_region)."""
     try:
         import boto3
         from botocore.config import Config
@@ -54,12 +57,15 @@ def new_client(service: str) -> Any:
     endpoint = None
     if service == "events" and not os.environ.get("AWS_ENDPOINT_URL_EVENTBRIDGE"):
         endpoint = os.environ.get("AWS_ENDPOINT_URL_EVENTS") or None
+    what = for_url or f"the AWS {service} client"
     try:
-        return boto3.session.Session().client(  # type: ignore[call-overload]
+        return boto3.session.Session(region_name=region_from_env()).client(  # type: ignore[call-overload]
             service, endpoint_url=endpoint, config=config
         )
     except Exception as exc:  # NoRegionError, ProfileNotFound, a bad endpoint variable
-        raise InputError(f"cannot set up the AWS {service} client: {exc}") from exc
+        if type(exc).__name__ == "NoRegionError":
+            raise InputError(no_region(what)) from exc
+        raise InputError(f"cannot set up the AWS {service} client for {what}: {exc}") from exc
 
 
 def reset_clients() -> None:

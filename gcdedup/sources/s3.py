@@ -185,7 +185,7 @@ def expand(
         since = parse_time(options["since"], "since")
     if "until" in options:
         until = parse_time(options["until"], "until")
-    s3 = aws.client("s3")
+    s3 = aws.client("s3", url)
     objects: list[S3Object] = []
     if prefix and not prefix.endswith("/"):
         single = _head(s3, bucket, prefix)

@@ -109,7 +109,7 @@ class SqsDrain:
         self.max_messages = max_messages
         self.counts = DrainCounts()
         self.bytes_read = 0
-        self._sqs = aws.client("sqs")
+        self._sqs = aws.client("sqs", self.source)
         self.queue_url = self._queue_url()
         self.visibility = self._visibility_timeout()
         self._seen: set[str] = set()

@@ -604,4 +604,4 @@ def test_missing_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(MissingDependencyError) as info:
         open_store("dynamodb://Table?region=us-east-1")
-    assert "pip install 'gcdedup[dynamodb]'" in str(info.value)
+    assert "pip install '.[dynamodb]' (gcdedup is not on PyPI)" in str(info.value)

@@ -201,7 +201,7 @@ def test_stdin_and_sqs_batches(runner: CliRunner, db: str) -> None:
         (["process", "{samples}", "--key", "bogus"], "Error: unknown key strategy 'bogus'"),
         (["process", "{samples}", "--namespace", "a#b"], "Error: invalid namespace 'a#b'"),
         (["process", "{samples}", "--store", "redis://x"], "Error: unsupported store URL"),
-        (["process", "{samples}", "--ttl", "soon"], "Error: invalid TTL 'soon'"),
+        (["process", "{samples}", "--ttl", "soon"], "Error: invalid --ttl 'soon'"),
         (["process", "{samples}", "--handler", "nomodule:f"], "Error: cannot import handler"),
         (["process", "{samples}", "--handler", "json:nope"], "has no attribute 'nope'"),
         (["process", "{samples}", "--format", "xml"], "Error: unknown format 'xml'"),

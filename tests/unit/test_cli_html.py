@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from gcdedup.analysis.report import timeline
 from gcdedup.cli.app import app
+from gcdedup.cli.html_report import breakable
 
 REPO = Path(__file__).resolve().parents[2]
 REPLAYS = str(REPO / "sample_events" / "retries_and_replays.jsonl")
@@ -41,7 +42,8 @@ def test_the_page_has_the_charts_and_the_tables(tmp_path: Path) -> None:
     ):
         assert f"<h3>{title}" in html
     # full keys in the tables, not the terminal's shortened ones
-    assert "default#v2.audits#653578d4-f25a-5987-bf55-7c8fc23923b8" in html
+    # (a line may break after a separator: <wbr>, which copying leaves out)
+    assert "default#v2.audits#653578d4-f25a-5987-bf55-7c8fc23923b8" in html.replace("<wbr>", "")
     assert (
         "24 events, 15 unique, 8 duplicates, 1 conflict (37.50%) by &#x27;genesys&#x27; keys"
         in html
@@ -97,3 +99,12 @@ def test_html_errors_are_usage_errors(tmp_path: Path) -> None:
     store = runner.invoke(app, ["stats", "--store", "memory://", "--html", "r.html"])
     assert store.exit_code == 2
     assert "--html reports on event files, not on a store" in store.stderr
+
+
+def test_table_text_may_wrap_after_separators_and_long_tokens_anywhere() -> None:
+    assert breakable("v2.audits#653578d4-f25a") == "v2.<wbr>audits#<wbr>653578d4-<wbr>f25a"
+    assert breakable("<b>&#x27;") == "&lt;b&gt;&amp;#<wbr>x27;"
+    digest = "0123456789abcdef" * 4
+    assert breakable(f"content#{digest}") == f'content#<wbr><span class="long">{digest}</span>'
+    assert breakable("replay") == "replay"
+    assert breakable("") == ""

@@ -10,7 +10,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from gcdedup.cli.app import app
-from gcdedup.cli.output import Middle, Output, middle
+from gcdedup.cli.output import Middle, Output
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_events"
@@ -72,30 +72,37 @@ def _rows(table: list[str]) -> list[list[str]]:
     ]
 
 
-def test_topics_keys_and_paths_are_cut_in_the_middle_on_one_line() -> None:
+def test_topics_keys_and_paths_are_cut_on_one_line_keeping_what_tells_them_apart() -> None:
     out = run("stats", str(SAMPLES))
     topics = _rows(section(out, "By topic family"))
     assert [row[0] for row in topics] == [
-        "v2.audits.ent….entityid.{id}",
-        "v2.detail.eve…ation.{id}.acw",
-        "v2.detail.eve…}.customer.end",
-        "v2.detail.eve…customer.start",
+        "v2.…{id}.entityid.{id}",
+        "v2.…conversation.{id}.acw",
+        "v2.detail.…{id}.customer.end",
+        "v2.…{id}.customer.start",
     ]
     files = section(out, "By file")
     assert files[0] == "By file (in sample_events/)" or files[0].startswith("By file (in /")
-    assert [row[0] for row in _rows(files)] == ["clean.jsonl", "retrie…s.jsonl", "sqs_batch.json"]
+    assert [row[0] for row in _rows(files)] == ["clean.jsonl", "…replays.jsonl", "sqs_batch.json"]
     kinds = _rows(section(out, "Duplicates by kind"))
-    assert kinds[1][-1] == "default#v2.det…#1764201600000"
+    assert [row[-1] for row in kinds] == [
+        "…start#…#1764201600000",
+        "…start#…#1764201600000",
+        "default#…acw#…#1764201850000",
+        "…start#…#1764202200000",
+    ]
+    top = _rows(section(out, "Most duplicated keys"))
+    assert [row[0] for row in top[:3]] == [
+        "default#v2.audits#653578d4…",
+        "default#…customer.start#…#1764201600000",
+        "default#…customer.end#…#1764201840000",
+    ]
 
 
-def test_middle_keeps_both_ends() -> None:
-    assert middle("abcdefghij", 10) == "abcdefghij"
-    assert middle("abcdefghij", 5) == "ab…ij"
-    assert middle("abcdefghij", 6) == "ab…hij"
-    assert middle("abcdefghij", 1) == "…"
-    console = Console(width=9, record=True)
+def test_middle_cells_use_the_cut() -> None:
+    console = Console(width=14, record=True)
     console.print(Middle("sample_events/retries_and_replays.jsonl"))
-    assert console.export_text() == "samp…sonl\n"
+    assert console.export_text() == "…replays.jsonl\n"
 
 
 def test_a_long_report_ends_with_its_summary_line_and_a_short_one_does_not() -> None:
@@ -178,3 +185,13 @@ def test_at_60_columns_the_summary_and_ttl_tables_stand_on_their_side() -> None:
     ttl = section(out, "TTL what-if")
     assert "┃ ttl                 ┃    1h ┃    6h ┃    1d ┃    4d ┃" in ttl
     assert not any("…" in line for line in out.splitlines())
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_no_header_word_is_cut_at_any_width(columns: int) -> None:
+    """A table Rich would lay out with a column narrower than its longest word
+    ("duplicat…") is shown another way (turned on its side) instead."""
+    out = run("stats", str(SAMPLES), "--compare", COMPARE, columns=columns)
+    headers = [line for line in out.splitlines() if line.startswith("┃")]
+    assert headers and not [line for line in headers if "…" in line]
+    assert all(len(line) <= columns for line in out.splitlines())

@@ -124,7 +124,7 @@ def test_an_error_from_a_variable_names_it(
 def test_a_flag_error_names_no_variable(runner: CliRunner) -> None:
     result = runner.invoke(app, ["process", CLEAN, "--store", "memory://", "--ttl", "5 days"])
     assert result.exit_code == 2
-    assert result.stderr.startswith("Error: invalid TTL '5 days'")
+    assert result.stderr.startswith("Error: invalid --ttl '5 days'")
 
 
 def test_out_dash_needs_quiet(runner: CliRunner) -> None:

@@ -20,7 +20,8 @@ def test_a_missing_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(MissingDependencyError) as caught:
         aws.new_client("s3")
     assert str(caught.value) == (
-        "boto3 is not installed; install it with: pip install 'gcdedup[aws]'"
+        "boto3 is not installed; install the aws extra in the gcdedup checkout: "
+        "pip install '.[aws]' (gcdedup is not on PyPI)"
     )
 
 

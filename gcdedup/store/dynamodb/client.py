@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from ...aws_region import no_region, region_from_env
 from ...errors import ConfigError, MissingDependencyError, StoreError
 from .errors import (
     ConditionFailed,
@@ -169,14 +170,15 @@ def make_client(
         tcp_keepalive=True,
     )
     try:
-        session = boto3.session.Session(profile_name=options.profile, region_name=options.region)
+        session = boto3.session.Session(
+            profile_name=options.profile, region_name=options.region or region_from_env()
+        )
         # endpoint_url=None lets boto3 honour AWS_ENDPOINT_URL_DYNAMODB itself.
         return session.client("dynamodb", endpoint_url=options.endpoint_url, config=config)
     except BotoCoreError as exc:
         if type(exc).__name__ == "NoRegionError":
             raise StoreError(
-                f"no AWS region for DynamoDB table {table}: set AWS_DEFAULT_REGION (boto3 "
-                f"reads AWS_REGION only inside Lambda) or use dynamodb://{table}?region=..."
+                no_region(f"dynamodb://{table}", f", or use dynamodb://{table}?region=eu-west-1")
             ) from exc
         raise StoreError(f"cannot open DynamoDB table {table}: {one_line(exc)}") from exc
 
