@@ -47,6 +47,7 @@ from .common import (
     settings_from,
     stdin_hint,
 )
+from .engine import EngineOpt, SparkMasterOpt, engine_name, spark_process
 from .output import Output, duration
 from .process_report import render
 
@@ -264,6 +265,8 @@ def process(
             show_default=False,
         ),
     ] = None,
+    engine: EngineOpt = "python",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Run events through the dedup store once each.
 
@@ -305,6 +308,14 @@ def process(
         save_result=save_result,
         read_ahead=read_ahead,
     )
+    if engine_name(engine) == "spark":
+        refused = {"--out": out is not None, "--genesys": genesys, "--wait-in-flight": wait_in_flight}
+        paths = with_window(paths, since, until)
+        report = spark_process(paths, settings, mode, handler, fmt, spark_master, refused)
+        render(output, report, settings, [], paths, [], quiet, None)
+        if report.failed or report.lease_lost or (strict and (report.bad_record or not report.events)):
+            raise typer.Exit(1)
+        return
     queue = sqs_input(paths)
     if max_messages is not None and queue is None:
         raise UsageError("--max-messages needs an sqs://queue input")

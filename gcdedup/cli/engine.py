@@ -1,0 +1,92 @@
+"""``--engine`` and ``--spark-master`` for ``stats`` and ``process``, and the calls into
+:mod:`gcdedup.spark` (imported only when that engine runs: ``--help`` stays fast)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import UsageError
+from .common import note
+
+ENGINES = ("python", "spark")
+DEFAULT_MASTER = "local[*]"
+
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        metavar="python|spark",
+        help=note(
+            "Where the work runs: python (this machine) or spark (Apache Spark tasks; "
+            "pip install 'gcdedup[spark]', Java 17). Same report either way.",
+            default="python",
+            env="GCDEDUP_ENGINE",
+        ),
+        envvar="GCDEDUP_ENGINE",
+        show_envvar=False,
+        show_default=False,
+    ),
+]
+SparkMasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        metavar="URL",
+        help=note(
+            "Spark master for --engine spark when no Spark session is active "
+            "(local[2], yarn, spark://host:7077).",
+            default=DEFAULT_MASTER,
+            env="GCDEDUP_SPARK_MASTER",
+        ),
+        envvar="GCDEDUP_SPARK_MASTER",
+        show_envvar=False,
+        show_default=False,
+    ),
+]
+
+
+def engine_name(value: str) -> str:
+    """The engine asked for, checked."""
+    name = value.strip().lower()
+    if name not in ENGINES:
+        raise UsageError(f"unknown engine {value!r}: choose python or spark")
+    return name
+
+
+def session(master: str | None) -> Any:
+    """The Spark session to run on (the active one inside a Spark job)."""
+    from ..spark.session import get_session
+
+    return get_session(master)
+
+
+def spark_stats(paths: list[str], options: Any, master: str | None) -> Any:
+    """``stats --engine spark``: the report, from Spark."""
+    from ..spark.session import require_pyspark
+    from ..spark.stats import analyze_spark
+
+    require_pyspark()
+    return analyze_spark(session(master), paths, options)
+
+
+def spark_process(
+    paths: list[str],
+    settings: Any,
+    mode: Any,
+    handler: str | None,
+    fmt: str,
+    master: str | None,
+    refused: dict[str, bool],
+) -> Any:
+    """``process --engine spark``; ``refused``: options this engine does not take, set."""
+    given = [flag for flag, on in refused.items() if on]
+    if given:
+        raise UsageError(f"{', '.join(given)} cannot be used with --engine spark")
+    from ..spark.process import process_spark, require_shared_store
+    from ..spark.session import require_pyspark
+
+    require_shared_store(settings.store_url)  # before starting Spark
+    require_pyspark()
+    return process_spark(session(master), paths, settings, mode, handler, fmt)
