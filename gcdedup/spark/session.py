@@ -18,6 +18,7 @@ SESSION_CONF = {
     "spark.sql.shuffle.partitions": "8",
     "spark.sql.adaptive.enabled": "true",
     "spark.python.worker.reuse": "true",
+    "spark.ui.showConsoleProgress": "false",
 }
 
 
@@ -64,4 +65,6 @@ def get_session(master: str | None = None, conf: dict[str, str] | None = None) -
     builder = SparkSession.builder.master(master or DEFAULT_MASTER).appName("gcdedup")
     for name, value in {**SESSION_CONF, **(conf or {})}.items():
         builder = builder.config(name, value)
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")  # Spark's warnings are not the user's
+    return spark

@@ -81,6 +81,10 @@ class _Run:
         self.strategies = strategies
         self.options = options
         self.names: set[str] = set()  # keys the report shows (examples, top keys)
+        #: (strategy, kind code) -> the key of the earliest duplicate of that kind.
+        self.examples: dict[tuple[int, int], str] = {}
+        #: the main strategy's timed and untimed copies, and the timed ones' arrivals.
+        self.head: dict[str, Any] = {}
         self._cached: list[Any] = []
         self._main: Any = None  # the main strategy's duplicates, for the sections
         #: the main strategy's copies slipping past each TTL, per kind.
@@ -197,22 +201,47 @@ class _Run:
             )
         )
         out = Tally(slipped={ttl: [0] * len(KINDS) for ttl in ttls})
-        for row in dups.groupBy("kind").agg(
-            F.count("*").alias("n"), F.min(F.struct("pos", "key")).alias("ex")
-        ).collect():
-            out.by_kind[row["kind"]] = row["n"]
-            out.duplicates += row["n"]
-            out.examples[row["kind"]] = (row["ex"]["pos"], stable_digest(row["ex"]["key"]))
+        # One small answer for counts by kind, topic and file, the earliest duplicate of
+        # each kind, and the timed copies' range (rows: kinds x topics x files at most).
+        timed_arrival = F.when(F.col("timed"), F.col("arrival"))
+        groups = ["kind", "family", "file"] if detailed else ["kind"]
+        head = {"timed": 0, "untimed": 0, "low": None, "high": None}
+        for row in (
+            dups.groupBy(*groups)
+            .agg(
+                F.count("*").alias("n"),
+                F.min(F.struct("pos", "key")).alias("ex"),
+                F.sum(F.col("timed").cast("long")).alias("timed"),
+                F.min(timed_arrival).alias("low"),
+                F.max(timed_arrival).alias("high"),
+            )
+            .collect()
+        ):
+            code, n, (pos, name) = row["kind"], row["n"], row["ex"]
+            out.by_kind[code] += n
+            out.duplicates += n
+            known = out.examples[code]
+            if known is None or pos < known[0]:
+                out.examples[code] = (pos, stable_digest(name))
+                self.examples[strategy, code] = name
             if detailed:
-                self.names.add(row["ex"]["key"])
+                family, file_index = row["family"], row["file"]
+                out.dup_by_family[family] = out.dup_by_family.get(family, 0) + n
+                out.dup_by_file[file_index] = out.dup_by_file.get(file_index, 0) + n
+                head["timed"] += row["timed"]
+                head["untimed"] += n - row["timed"]
+                for edge, pick in (("low", min), ("high", max)):
+                    if row[edge] is not None:
+                        value = row[edge] if head[edge] is None else pick(head[edge], row[edge])
+                        head[edge] = value
         if not detailed:
             return out
-        out.dup_by_family = {
-            r["family"]: r["n"] for r in dups.groupBy("family").agg(F.count("*").alias("n")).collect()
-        }
-        out.dup_by_file = {
-            r["file"]: r["n"] for r in dups.groupBy("file").agg(F.count("*").alias("n")).collect()
-        }
+        self.head = head
+        self.names.update(name for (i, _), name in self.examples.items() if i == 0)
+        self._main = dups
+        self.slipped = out.slipped
+        if not out.duplicates:
+            return out
         keys = self._cache(self._per_key(dups, ttls))
         if ttls:
             sums = keys.agg(
@@ -233,8 +262,6 @@ class _Run:
                 kd = stable_digest(r["key"])
                 out.top.append((r["dups"], r["f_pos"], kd, counts, first_rec))
                 self.names.add(r["key"])
-        self._main = dups
-        self.slipped = out.slipped
         return out
 
     @staticmethod
@@ -287,12 +314,7 @@ class _Run:
                 "timeline": sections.timeline_doc(None, None, {}),
                 "ttl": sections.ttl_doc(ttls, slipped, 0, 0, None),
             }
-        head = dups.agg(
-            F.sum(F.col("timed").cast("long")).alias("timed"),
-            F.sum((~F.col("timed")).cast("long")).alias("untimed"),
-            F.min(F.when(F.col("timed"), F.col("arrival"))).alias("low"),
-            F.max(F.when(F.col("timed"), F.col("arrival"))).alias("high"),
-        ).first()
+        head = self.head
         timed, untimed = head["timed"] or 0, head["untimed"] or 0
 
         def ranked(column: str, n: int) -> tuple[dict[int, int], list[int], int | None]:
