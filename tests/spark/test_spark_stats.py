@@ -14,7 +14,7 @@ from streams import REPO, write_stream
 from gcdedup.analysis import AnalysisOptions, analyze
 from gcdedup.spark.stats import analyze_spark
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 
 SAMPLE_EVENTS = REPO / "sample_events"
 FIXTURES = REPO / "tests" / "fixtures"
