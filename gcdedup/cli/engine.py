@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -78,10 +79,10 @@ def spark_process(
     handler: str | None,
     fmt: str,
     master: str | None,
-    refused: dict[str, bool],
+    refused: Mapping[str, object],
 ) -> Any:
     """``process --engine spark``; ``refused``: options this engine does not take, set."""
-    given = [flag for flag, on in refused.items() if on]
+    given = [flag for flag, value in refused.items() if value]
     if given:
         raise UsageError(f"{', '.join(given)} cannot be used with --engine spark")
     from ..spark.process import process_spark, require_shared_store
@@ -90,3 +91,11 @@ def spark_process(
     require_shared_store(settings.store_url)  # before starting Spark
     require_pyspark()
     return process_spark(session(master), paths, settings, mode, handler, fmt)
+
+
+def exit_code(report: Any, strict: bool) -> int:
+    """What ``process`` exits with after a run on Spark (as after one here: 1 for failed
+    events or lost leases, and with --strict for bad records or no events)."""
+    if report.failed or report.lease_lost or (strict and (report.bad_record or not report.events)):
+        return 1
+    return 0

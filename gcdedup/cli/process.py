@@ -47,7 +47,7 @@ from .common import (
     settings_from,
     stdin_hint,
 )
-from .engine import EngineOpt, SparkMasterOpt, engine_name, spark_process
+from .engine import EngineOpt, SparkMasterOpt, engine_name, exit_code, spark_process
 from .output import Output, duration
 from .process_report import render
 
@@ -309,13 +309,11 @@ def process(
         read_ahead=read_ahead,
     )
     if engine_name(engine) == "spark":
-        refused = {"--out": out is not None, "--genesys": genesys, "--wait-in-flight": wait_in_flight}
+        refused = {"--out": out, "--genesys": genesys, "--wait-in-flight": wait_in_flight}
         paths = with_window(paths, since, until)
         report = spark_process(paths, settings, mode, handler, fmt, spark_master, refused)
         render(output, report, settings, [], paths, [], quiet, None)
-        if report.failed or report.lease_lost or (strict and (report.bad_record or not report.events)):
-            raise typer.Exit(1)
-        return
+        raise typer.Exit(exit_code(report, strict))
     queue = sqs_input(paths)
     if max_messages is not None and queue is None:
         raise UsageError("--max-messages needs an sqs://queue input")

@@ -24,7 +24,9 @@ from ..errors import GcdedupError, UsageError
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m gcdedup.spark", description=__doc__.split("\n")[0])
+    top = argparse.ArgumentParser(
+        prog="python -m gcdedup.spark", description=__doc__.split("\n")[0]
+    )
     commands = top.add_subparsers(dest="command", required=True)
     for name in ("stats", "process"):
         cmd = commands.add_parser(name, help=f"gcdedup {name} --engine spark")

@@ -290,7 +290,8 @@ class _Run:
         zero = ", ".join(f"'c{code}', 0L" for code in range(len(KINDS)))
         for ttl in ttls:
             bump = ", ".join(
-                f"'c{code}', acc.c{code} + IF(x.kind = {code}, 1L, 0L)" for code in range(len(KINDS))
+                f"'c{code}', acc.c{code} + IF(x.kind = {code}, 1L, 0L)"
+                for code in range(len(KINDS))
             )
             fold = (
                 f"aggregate(copies, named_struct('last', f_arrival, {zero}), "
@@ -351,13 +352,10 @@ class _Run:
             size = sections.timeline_size(low, high)
             start = low - low % size
             bucket = F.floor((F.col("arrival") - start) / size).cast("long")
-            for r in (
-                dups.where("timed").groupBy(bucket.alias("b"), "kind").count().collect()
-            ):
+            for r in dups.where("timed").groupBy(bucket.alias("b"), "kind").count().collect():
                 counts[(r["b"], r["kind"])] = r["count"]
         return {
             "gaps": sections.gap_doc(timed, untimed, at, untimed_at, histogram, max_gap),
             "timeline": sections.timeline_doc(low, high, counts),
             "ttl": sections.ttl_doc(ttls, self.slipped, timed, untimed, max_gap),
         }
-
