@@ -62,17 +62,18 @@ def test_the_fixtures_give_the_same_report(spark: Any) -> None:
     assert differences(expected, analyze_spark(spark, paths, options).to_dict()) == []
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_20k_stream_in_four_files_with_bad_lines_gives_the_same_report(
-    spark: Any, tmp_path: Path, seed: int
+@pytest.mark.parametrize(("seed", "events"), [(1, 20_000), (2, 5_000), (3, 5_000)])
+def test_a_stream_in_four_files_with_bad_lines_gives_the_same_report(
+    spark: Any, tmp_path: Path, seed: int, events: int
 ) -> None:
     """The differential test: a generated stream (every kind of duplicate, untimed
     events, hostile lines, four shapes of file), cut into byte ranges on Spark for
-    odd seeds, read whole for even ones."""
-    files = [str(f) for f in write_stream(tmp_path, seed)]
+    odd seeds, read whole for even ones. (Seeds 2 and 3 passed at 20,000 events too;
+    they are smaller here to keep the tier short.)"""
+    files = [str(f) for f in write_stream(tmp_path, seed, events)]
     options = AnalysisOptions(compare=("envelope", "content"), ttls=(60, 3600, 86400))
     expected = python_report(files, options)
-    assert expected["events"] > 19_000
+    assert expected["events"] > events * 0.95
     assert expected["bad_records"] == 22  # 3 x 7 hostile lines and the cut last line
     assert all(expected["by_kind"][kind]["count"] > 0 for kind in expected["by_kind"])
     assert expected["gaps"]["timed"] > 0 and expected["gaps"]["untimed"] > 0
@@ -83,7 +84,7 @@ def test_a_20k_stream_in_four_files_with_bad_lines_gives_the_same_report(
 
 def test_the_cli_prints_the_same_json_on_both_engines(spark: Any, tmp_path: Path) -> None:
     """`gcdedup stats --engine spark --json` (a process of its own, its own session)."""
-    files = [str(f) for f in write_stream(tmp_path, 11, events=2_000)]
+    files = [str(f) for f in write_stream(tmp_path, 11, events=500)]
     command = [sys.executable, "-m", "gcdedup", "stats", *files, "--json"]
     python = subprocess.run(command, capture_output=True, check=True, timeout=600)
     on_spark = subprocess.run(
