@@ -9,10 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UsageError
+from ..spark import DEFAULT_MASTER, ENGINES
 from .common import note
-
-ENGINES = ("python", "spark")
-DEFAULT_MASTER = "local[*]"
 
 EngineOpt = Annotated[
     str,
