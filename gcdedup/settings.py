@@ -251,6 +251,30 @@ SCHEMA: tuple[Setting, ...] = (
         "Handler",
     ),
     _s(
+        "engine",
+        "ENGINE",
+        "Where the work runs: python (this machine) or spark (Apache Spark tasks; "
+        "pip install '.[spark]', Java 17). Same report either way.",
+        "python",
+        "Performance",
+        "--engine",
+        metavar="python|spark",
+        lambda_reads=False,
+        field=False,
+    ),
+    _s(
+        "spark_master",
+        "SPARK_MASTER",
+        "Spark master for --engine spark when no Spark session is active "
+        "(local[2], yarn, spark://host:7077).",
+        "local[*]",
+        "Performance",
+        "--spark-master",
+        metavar="URL",
+        lambda_reads=False,
+        field=False,
+    ),
+    _s(
         "genesys_connect_timeout",
         "GENESYS_CONNECT_TIMEOUT",
         "Seconds to connect to Genesys Cloud.",

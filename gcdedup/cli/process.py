@@ -44,6 +44,7 @@ from .common import (
     settings_from,
     stdin_hint,
 )
+from .engine import EngineOpt, SparkMasterOpt, engine_name, exit_code, spark_process
 from .handler_output import failures_told_once, whole_lines
 from .output import Output, duration
 from .params import mode_choice
@@ -176,6 +177,8 @@ def process(
     read_ahead: Annotated[bool | None, setting_option("read_ahead")] = None,
     save_result: Annotated[bool | None, setting_option("save_result")] = None,
     cache_size: Annotated[int | None, setting_option("cache_size", min=0)] = None,
+    engine: EngineOpt = "python",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Run events through the dedup store once each.
 
@@ -219,6 +222,18 @@ def process(
         handler=handler,
         genesys=genesys or None,
     )
+    if engine_name(engine) == "spark":
+        # the window is refused too: Spark tasks read whole files, events unwindowed
+        refused = {
+            "--out": out,
+            "--genesys": genesys,
+            "--wait-in-flight": wait_in_flight,
+            "--since": since,
+            "--until": until,
+        }
+        report = spark_process(paths, settings, mode, handler, fmt, spark_master, refused)
+        render(output, report, settings, [], paths, [], quiet, None)
+        raise typer.Exit(exit_code(report, strict))
     window = Window.parse(since, until)
     sources = parse_inputs(paths)
     stdin_hint(paths, output)

@@ -27,6 +27,7 @@ from .common import (
     settings_from,
     stdin_hint,
 )
+from .engine import EngineOpt, SparkMasterOpt, engine_name, spark_stats
 from .output import Output, View, percent, short_key, usd
 from .params import duration_flag
 
@@ -190,6 +191,8 @@ def stats(
     strict: StrictOpt = False,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    engine: EngineOpt = "python",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Measure duplicates: per kind, topic and file; compare key strategies; gaps, TTL, cost.
 
@@ -262,7 +265,10 @@ def stats(
             def on_bytes(n: int) -> None:
                 bar.advance(task, n)
 
-        report = analyze(paths, options, on_bytes=on_bytes)
+        if engine_name(engine) == "spark":
+            report = spark_stats(paths, options, spark_master)
+        else:
+            report = analyze(paths, options, on_bytes=on_bytes)
     doc = report.to_dict()
     warnings = report_warnings(doc, paths)
     tables = report_tables(doc)
