@@ -229,21 +229,21 @@ def test_a_skipped_conflict_is_released_at_once(
 # -- 9: a drain ends only when the queue says nothing is left ----------------------------
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_a_drain_under_a_concurrent_producer_handles_all_1500(
     aws_server: DynamoDBServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """300 messages are there at the start, a producer sends 1,000 more while the drain
-    runs, and the last 200 are sent delayed (DelaySeconds=3) once the drain has handled
-    the others: the receive that comes back empty then must not end the drain."""
+    runs, and once the drain has received all of them the last 200 are sent delayed
+    (DelaySeconds=3): the receive that then comes back empty must not end the drain."""
     handled = Handled(tmp_path, monkeypatch)
-    queue, url = make_queue(visibility=30)
+    queue, url = make_queue(visibility=60)
     idents = [f"d-{n:04d}" for n in range(1500)]
     send(url, [audit(i) for i in idents[:300]])
     command = [
         sys.executable, "-m", "gcdedup", "process", f"sqs://{queue}?wait=2",
         "--store", f"sqlite:///{tmp_path / 'd.sqlite3'}", "--handler", "queue_handler:handle",
-        "--jobs", "4", "--batch-size", "10", "--json",
+        "--jobs", "4", "--json",
     ]  # fmt: skip
     drain = subprocess.Popen(
         command, env=handled.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -251,13 +251,14 @@ def test_a_drain_under_a_concurrent_producer_handles_all_1500(
     producer = threading.Thread(target=send, args=(url, [audit(i) for i in idents[300:1300]]))
     producer.start()
     producer.join()
-    deadline = time.monotonic() + 200
-    while len(handled.ids()) < 1300:
-        assert drain.poll() is None, f"the drain ended after {len(handled.ids())}"
-        assert time.monotonic() < deadline, f"only {len(handled.ids())} handled"
-        time.sleep(0.02)
+    deadline = time.monotonic() + 400
+    while counts(url)[0]:  # the drain has not received everything yet
+        assert drain.poll() is None, f"the drain ended with {counts(url)[0]} messages visible"
+        assert time.monotonic() < deadline, f"{counts(url)} left"
+        time.sleep(0.05)
+    assert drain.poll() is None
     send(url, [audit(i) for i in idents[1300:]], delay=3)
-    out, err = drain.communicate(timeout=120)
+    out, err = drain.communicate(timeout=400)
     assert drain.returncode == 0, err
     report = json.loads(out)
     assert report["processed"] == 1500, report["queue"]
