@@ -32,7 +32,8 @@ from gcdedup.store import Outcome, open_store
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "genesys"
 JOBS = 8
-TRIALS = 5
+#: Kills per backend (CRASH_TRIALS=N runs a longer campaign; CRASH_SEED=N replays one).
+TRIALS = int(os.environ.get("CRASH_TRIALS", "5"))
 #: One line per started handler, written whole before the handler does anything else.
 HANDLER = textwrap.dedent(
     """
@@ -155,7 +156,7 @@ class Trial:
 
 
 def campaign(tmp_path: Path, make_store: object, events: int) -> list[tuple[int, int]]:
-    seed = int(os.environ.get("GCDEDUP_CRASH_SEED", time.time_ns() % 1_000_000))
+    seed = int(os.environ.get("CRASH_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
     measured: list[tuple[int, int]] = []
     for n in range(TRIALS):
