@@ -7,7 +7,8 @@ handler, or by an explicit ``--mode seed``). Everything else stays in the queue:
 * ``release``: the message becomes visible again when the drain ends (its
   visibility is set to 0), as if this run had never received it. Read-only runs
   (``--mode check``; count-only runs are turned into check runs on a queue),
-  conflicts that were not processed, and events a stopped run did not start.
+  conflicts that were not processed, events a stopped run did not start, and
+  events outside the run's ``--since``/``--until`` window.
 * ``leave``: the message comes back after its visibility timeout, and its receive
   count moves it to a dead-letter queue in the end: a failed handler, a bad
   record, an event another worker holds a claim on.
@@ -39,6 +40,7 @@ _HANDLED: dict[EventOutcome, Disposition] = {
     _O.DUPLICATE: _D.DELETE,
     _O.CONFLICT: _D.RELEASE,  # another payload, skipped: not handled by anyone
     _O.NOT_STARTED: _D.RELEASE,  # a stopped run: the next run takes it at once
+    _O.OUTSIDE_WINDOW: _D.RELEASE,  # not this run's: --since/--until left it alone
     _O.FAILED: _D.LEAVE,
     _O.IN_FLIGHT: _D.LEAVE,  # the holder completes it; its copy here is then a duplicate
     _O.BAD_RECORD: _D.LEAVE,
@@ -53,6 +55,7 @@ _SEEDED: dict[EventOutcome, Disposition] = {
     _O.DUPLICATE: _D.DELETE,
     _O.CONFLICT: _D.RELEASE,  # its payload was not recorded: not seeded
     _O.NOT_STARTED: _D.RELEASE,
+    _O.OUTSIDE_WINDOW: _D.RELEASE,
 }
 
 #: Read only: check mode, and process mode with no handler (count only).
