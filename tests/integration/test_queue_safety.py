@@ -126,7 +126,7 @@ def test_count_only_on_a_queue_is_a_read_only_check(
     store = f"sqlite:///{tmp_path / 'd.sqlite3'}"
     report, err = process(f"sqs://{queue}?wait=1", "--store", store)
     assert (
-        f"no handler: sqs://{queue}?wait=1 is read as --mode check (read only: no message "
+        f"no handler: sqs://{queue} is read as --mode check (read only: no message "
         "is deleted and no key is marked done)" in err.replace("\n", " ")
     )
     assert (report["mode"], report["new"], report["processed"]) == ("check", 20, 0)
@@ -169,7 +169,7 @@ def test_check_on_a_queue_deletes_nothing_and_a_later_run_gets_the_conflicts(
     bodies += [audit(f"q-{n}") for n in range(30, 50)]  # new
     send(url, bodies)
     report, err = process(f"sqs://{queue}?wait=1", "--store", store, "--mode", "check")
-    assert f"--mode check on sqs://{queue}?wait=1: read only" in err
+    assert f"--mode check on sqs://{queue}: read only" in err
     assert (report["new"], report["duplicates"], report["conflicts"]) == (20, 20, 10)
     assert (report["queue"]["deleted"], report["queue"]["released"]) == (0, 50)
     assert counts(url) == (50, 0, 0)
@@ -199,7 +199,7 @@ def test_seeding_from_a_queue_is_explicit_and_deletes_what_it_marks_done(
     store = f"sqlite:///{tmp_path / 'd.sqlite3'}"
     report, err = process(f"sqs://{queue}?wait=1", "--store", store, "--mode", "seed")
     assert (
-        f"--mode seed on sqs://{queue}?wait=1: each new event's key is marked done without a "
+        f"--mode seed on sqs://{queue}: each new event's key is marked done without a "
         "handler, and its message (and each duplicate's) is deleted" in err.replace("\n", " ")
     )
     assert (report["seeded"], report["duplicates"], report["bad_records"]) == (15, 1, 1)
