@@ -72,7 +72,14 @@ class Heartbeat:
             except Exception as exc:  # the store is failing: the claims may lapse
                 log.warning("could not renew %d claim(s): %s", len(pairs), exc)
                 continue
-            lost = [key for (key, _), ok in zip(pairs, held, strict=True) if not ok]
+            with self._lock:
+                # A claim completed (or released) while the renewal ran is not held any
+                # more: the store refused to renew it because it was finished, not taken.
+                lost = [
+                    key
+                    for (key, token), ok in zip(pairs, held, strict=True)
+                    if not ok and self._held.get(key) == token
+                ]
             if lost:
                 log.warning("%d claim(s) were taken over while their handlers ran", len(lost))
 

@@ -75,6 +75,9 @@ class Pipeline:
             )
         self._stop = threading.Event()
         self._claims = Heartbeat(store, lease_cap)
+        #: The report of the current (or last) run, counted up to its last whole batch:
+        #: what is known when a second interrupt cuts a run short.
+        self.report = self.new_report()
 
     def new_report(self) -> RunReport:
         return RunReport(
@@ -90,9 +93,9 @@ class Pipeline:
     ) -> RunReport:
         """Process every record; ``on_result`` sees each result in input order and
         ``on_batch`` is called after each batch (a progress bar's tick)."""
-        report = self.new_report()
-        for batch in _batches(iter(records), self.batch_size):
-            if self._stop.is_set():
+        report = self.report = self.new_report()
+        for batch in _batches(iter(records), self.batch_size, self._stop):
+            if self._stop.is_set():  # asked while the batch was read
                 break
             results = self.run_batch(batch, lease_seconds)
             report.count_all(results)
@@ -336,19 +339,26 @@ class Pipeline:
         """Run the handler on each claimed event; yield events in groups as they finish.
 
         An event not yet started when a stop is requested is not run (NOT_STARTED).
+        At most two events per worker are submitted and not yet completed: the next
+        ones are submitted only once the caller has completed a yielded group, so a
+        crash re-runs at most 2 x --jobs handlers, however fast they are.
         """
         if self._pool is None or len(claimed) == 1:
             for item in claimed:
                 self._call(item)
                 yield [item]
             return
-        pending = {self._pool.submit(self._call, item): item for item in claimed}
+        window = 2 * self.settings.concurrency
+        queued = iter(claimed)
+        pending = {self._pool.submit(self._call, item): item for item in islice(queued, window)}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     future.result()  # a BaseException (an interrupt) in a handler stops all
                 yield [pending.pop(future) for future in done]
+                for item in islice(queued, window - len(pending)):  # the group is completed
+                    pending[self._pool.submit(self._call, item)] = item
         finally:
             # Interrupted: start nothing more, and let the running handlers end before
             # their claims are released (a claim must not be freed under a live handler).
@@ -528,6 +538,9 @@ def _fingerprint(event: Event | KeyedEvent | None) -> str:
     return payload_fingerprint(event)
 
 
-def _batches(records: Iterator[InputRecord], size: int) -> Iterator[list[InputRecord]]:
-    while batch := list(islice(records, size)):
+def _batches(
+    records: Iterator[InputRecord], size: int, stop: threading.Event | None = None
+) -> Iterator[list[InputRecord]]:
+    """``records`` in lists of ``size``; no list is read once ``stop`` is set."""
+    while not (stop is not None and stop.is_set()) and (batch := list(islice(records, size))):
         yield batch

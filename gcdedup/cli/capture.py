@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +19,30 @@ from .output import Output
 
 #: Progress lines on stderr: at most one per this many seconds (and on each state change).
 PROGRESS_EVERY = 5.0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the capture is, so its clean-up runs as on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """Turn the first SIGTERM into :class:`Terminated` (later ones are ignored while the
+    clean-up runs): Python's default SIGTERM ends the process at once, leaving the
+    temporary rule and queue and a running replay behind. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @handle_errors
@@ -111,7 +139,12 @@ def capture(
                 f"{progress.already_in_file:,} already in {out}"
             )
 
-    result = run_capture(options, on_progress)
+    try:
+        with _interrupt_on_sigterm():
+            result = run_capture(options, on_progress)
+    except Terminated:
+        output.error_console().print("Terminated.", highlight=False, markup=False)
+        raise typer.Exit(128 + signal.SIGTERM) from None
     data = result.to_dict()
     if json_output:
         output.json(data)

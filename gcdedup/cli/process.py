@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -49,6 +49,10 @@ from .handler_output import failures_told_once, whole_lines
 from .output import Output, duration
 from .params import mode_choice
 from .process_report import render
+from .queue_mode import queue_mode
+
+if TYPE_CHECKING:
+    from ..sources.sqs import SqsDrain
 
 #: --strict and events left claimed by another worker (documented in --help).
 EXIT_IN_FLIGHT = 3
@@ -189,8 +193,10 @@ def process(
     completed, unstarted claims are released, and the exit code is 130 or 143
     (a second signal stops at once; its claims lapse with their lease).
 
-    An sqs://queue-name input drains the queue: messages whose event was processed
-    or a duplicate are deleted, the others return after their visibility timeout.
+    An sqs://queue-name input drains the queue: a message is deleted only when a
+    handler succeeded for its event or its key was completed (failed ones return after
+    their visibility timeout); without a handler the run is a read-only --mode check,
+    and --mode seed marks events done and deletes their messages.
 
     Example: gcdedup process sample_events/ --store sqlite:///dedup.sqlite3
     """
@@ -248,6 +254,11 @@ def process(
                 read_ahead=_read_ahead_keys(settings, mode),
             )
         )
+        drain = source.queue
+        if drain is not None:  # what a run may do to the queue's messages
+            handled = settings.handler is not None or bool(settings.genesys)
+            mode = queue_mode(output, drain.source, mode, handled)
+            drain.mode, drain.handler = mode, handled
         run = stack.enter_context(
             assemble(
                 settings,
@@ -264,8 +275,19 @@ def process(
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
         in_flight: list[Event | KeyedEvent] = []
         stack.enter_context(failures_told_once())  # render() lists them, with the reason
-        with _stop_on_signals(pipeline) as stopped_by:
-            report = _run(pipeline, source, output, sink, in_flight, keyless)
+        with _stop_on_signals(pipeline, drain) as stopped_by:
+            try:
+                report = _run(pipeline, source, output, sink, in_flight, keyless)
+            except KeyboardInterrupt:
+                if not stopped_by:
+                    raise
+                # A second signal stopped at once: report what the whole batches did
+                # (the rest lapse with their lease), in --json too.
+                report, wait_in_flight = pipeline.report, False
+                output.info(
+                    "stopped at once: the handlers of the last batch were not completed; "
+                    "their claims lapse with their lease"
+                )
             if wait_in_flight and in_flight:
                 with whole_lines():  # handlers may run again
                     left = pipeline.settle_in_flight(
@@ -288,9 +310,10 @@ def process(
 
 
 @contextlib.contextmanager
-def _stop_on_signals(pipeline: Pipeline) -> Iterator[list[int]]:
-    """SIGINT and SIGTERM ask the pipeline to stop (the list gets the signal's number);
-    a second one interrupts at once. Only the main thread can install handlers."""
+def _stop_on_signals(pipeline: Pipeline, drain: SqsDrain | None) -> Iterator[list[int]]:
+    """SIGINT and SIGTERM ask the pipeline (and a queue: no more receives) to stop (the
+    list gets the signal's number); a second one interrupts at once. Only the main
+    thread can install handlers."""
     stopped: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield stopped
@@ -301,6 +324,8 @@ def _stop_on_signals(pipeline: Pipeline) -> Iterator[list[int]]:
             raise KeyboardInterrupt
         stopped.append(signum)
         pipeline.request_stop()
+        if drain is not None:
+            drain.request_stop()
         name = signal.Signals(signum).name
         Output.error_console().print(
             f"{name}: finishing running handlers, starting no more (again: stop without "

@@ -155,7 +155,9 @@ def render(
     output.line(f"store: {settings.store_url}")
     if isinstance(reader, SqsDrain):
         c = reader.counts
+        remaining = "unknown" if c.remaining is None else f"{c.remaining:,}"
         output.line(
             f"queue: {reader.source}: {c.received:,} received, {c.deleted:,} deleted, "
-            f"{c.left:,} left to return after the visibility timeout"
+            f"{c.released:,} released, {c.left:,} left to return after the visibility "
+            f"timeout; {remaining} message(s) remain in the queue"
         )

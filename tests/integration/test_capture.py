@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,3 +251,29 @@ def test_clear_errors_before_anything_is_created(archive: Archive, tmp_path: Pat
     assert f"holds events of bus {archive.bus}, not default" in bus.stderr
     assert archive.plumbing() == before
     assert not Path(out).exists()
+
+
+def test_sigterm_cleans_up_the_rule_and_the_queue(archive: Archive, tmp_path: Path) -> None:
+    """A capture in a child gets SIGTERM while it drains: its rule and queue are deleted.
+
+    moto replays synchronously, so the replay is COMPLETED before the signal and its
+    cancellation (CancelReplay on a RUNNING replay) cannot be observed here."""
+    before = archive.plumbing()
+    out = tmp_path / "o.jsonl"
+    command = [
+        sys.executable, "-m", "gcdedup", "capture", "--archive", archive.name,
+        "--from", "-1h", "--to", "now", "--out", str(out), "--settle", "120",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out.exists() and len(out.read_text().splitlines()) == 5):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the capture wrote nothing"
+        time.sleep(0.05)
+    queues = archive.sqs.list_queues(QueueNamePrefix="gcdedup-capture").get("QueueUrls", [])
+    assert len(queues) == 1  # draining, waiting out --settle
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Terminated." in err and "Traceback" not in err
+    assert archive.plumbing() == before

@@ -224,7 +224,7 @@ def remaining(url: str) -> list[str]:
 
 
 def test_process_drains_a_queue_and_leaves_the_bad_message(
-    aws_server: DynamoDBServer, tmp_path: Path
+    aws_server: DynamoDBServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queue, url = make_queue(visibility=2)
     sns = {"Type": "Notification", "MessageId": "n1", "Message": json.dumps(SAMPLES[1])}
@@ -232,18 +232,23 @@ def test_process_drains_a_queue_and_leaves_the_bad_message(
     bodies += [json.dumps(x) for x in SAMPLES[2:]]
     bodies += [json.dumps(SAMPLES[0]), json.dumps(SAMPLES[3]), "this is not JSON"]
     send(url, bodies)
+    (tmp_path / "ok_handler.py").write_text("def handle(event):\n    return 'ok'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     store = f"sqlite:///{tmp_path / 'd.sqlite3'}"
-    report = run_json("process", f"sqs://{queue}?wait=1", "--store", store)
-    # 05 repeats 03's business key with another payload: a conflict (skipped and
-    # deleted like a duplicate); with the two repeats, three copies of known keys
+    report = run_json(
+        "process", f"sqs://{queue}?wait=1", "--store", store, "--handler", "ok_handler:handle"
+    )
+    # 05 repeats 03's business key with another payload: a conflict (skipped, so
+    # released: nobody handled it); with the two repeats, three copies of known keys
     assert (report["processed"], report["duplicates"], report["conflicts"]) == (4, 2, 1)
     assert report["bad_records"] == 1
     assert report["queue"]["received"] == 8
-    assert report["queue"]["deleted"] == 7
-    assert report["queue"]["left_in_queue"] == 1
+    assert report["queue"]["deleted"] == 6
+    assert (report["queue"]["released"], report["queue"]["left_in_queue"]) == (1, 1)
+    assert report["queue"]["remaining"] == 2
     assert report["bad_record_samples"][0]["location"].startswith(f"sqs://{queue} [")
     time.sleep(2.5)  # the bad message's visibility timeout
-    assert remaining(url) == ["this is not JSON"]
+    assert sorted(remaining(url)) == sorted([json.dumps(SAMPLES[4]), "this is not JSON"])
 
 
 def test_process_leaves_failed_messages_and_honours_max_messages(
@@ -272,13 +277,23 @@ def test_process_leaves_failed_messages_and_honours_max_messages(
         code=1,
     )
     assert first["queue"]["received"] == 3
+    # the drain goes on while the failed messages are out (the queue counts them in
+    # flight): they come back within it and fail again
     rest = run_json(
-        "process", f"sqs://{queue}?wait=1", "--store", store, "--handler", "failing_handler:handle"
+        "process",
+        f"sqs://{queue}?wait=1",
+        "--store",
+        store,
+        "--handler",
+        "failing_handler:handle",
+        code=1,
     )
     assert (rest["processed"], rest["duplicates"], rest["conflicts"]) == (1, 0, 1)  # 05 after 03
+    assert (rest["failed"], rest["queue"]["received"], rest["queue"]["released"]) == (2, 4, 1)
     time.sleep(1.5)
     left = sorted(json.loads(b)["detail-type"] for b in remaining(url))
-    assert left == ["v2.audits.entitytype.{id}.entityid.{id}"] * 2
+    audit = "v2.audits.entitytype.{id}.entityid.{id}"
+    assert left == [audit, audit, SAMPLES[4]["detail-type"]]  # the conflict was released
     assert first["failed"] == 2 and first["processed"] == 1
 
 
