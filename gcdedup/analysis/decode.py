@@ -13,6 +13,8 @@ caller then takes the general path for that line. The cases:
 * a line longer than the longest integer literal the contract reads exactly
   (:data:`gcdedup.events.INT_DIGITS`): msgspec skips such a literal in a field it
   does not decode, the contract makes it a bad record;
+* a line nested deeper than the contract allows (:func:`gcdedup.events.too_deep`:
+  msgspec's own limit depends on the Python version);
 * any line msgspec rejects (malformed, deeper than its nesting limit, a field of an
   unexpected type such as a ``detail`` that is not an object, a missing ``detail``,
   a number beyond the double range in a decoded field);
@@ -35,7 +37,7 @@ from typing import Any
 
 import msgspec
 
-from ..events import INT_DIGITS, parse
+from ..events import DEEP_BYTES, INT_DIGITS, parse, too_deep
 from ..keys import (
     AUDIT_PREFIX,
     CONVERSATION_PREFIX,
@@ -93,6 +95,8 @@ def decode(line: bytes) -> Envelope | None:
     """The envelope of one JSON Lines line, or None: take the general path for it."""
     if not line.isascii() or len(line) > _MAX_LINE:
         return None
+    if len(line) > DEEP_BYTES and too_deep(line):
+        return None  # msgspec's own limit depends on the Python version
     try:
         env = _decode(line)
     except _Error:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import BinaryIO
 
-from ..events import DECODE_ERRORS, MAX_RECORD_BYTES, BadJSON, fallback, fast_decode
+from ..events import MAX_RECORD_BYTES, BadJSON, parse
 from ..sources.compression import GZIP_MAGIC, READ_ERRORS, Gunzip, looks_gzip, read_reason
 from ..sources.framing import CHUNK
 from ..sources.local import is_regular
@@ -322,10 +322,7 @@ def _kept(tail: bytes) -> bool:
     if len(tail.rstrip(b"\r")) > MAX_RECORD_BYTES:
         return True
     try:
-        fast_decode(tail)
-    except DECODE_ERRORS:
-        try:
-            fallback(tail)
-        except BadJSON:
-            return False
+        parse(tail)
+    except BadJSON:
+        return False
     return True

@@ -17,6 +17,8 @@ from typing import Any
 
 from ..events import (
     DECODE_ERRORS,
+    DEEP_BYTES,
+    DEEP_REASON,
     MAX_RECORD_BYTES,
     BadJSON,
     Event,
@@ -25,6 +27,7 @@ from ..events import (
     fallback,
     fast_decode,
     parse,
+    too_deep,
 )
 from ..sources.framing import BOM, CHUNK, line_size, oversize_reason
 from .decode import Envelope
@@ -108,6 +111,9 @@ def range_items(
                 if size > limit:
                     bad(lineno, start, oversize_reason(size, limit))
                     continue
+            if len(line) > DEEP_BYTES and too_deep(line):
+                bad(lineno, start, DEEP_REASON)
+                continue
             if decode is not None:
                 env = decode(line)
                 if env is not None:

@@ -34,6 +34,8 @@ from typing import Any, BinaryIO
 from ..errors import UsageError
 from ..events import (
     DECODE_ERRORS,
+    DEEP_BYTES,
+    DEEP_REASON,
     MAX_RECORD_BYTES,
     BadJSON,
     BadRecord,
@@ -42,6 +44,7 @@ from ..events import (
     expand,
     fallback,
     fast_decode,
+    too_deep,
 )
 from .compression import READ_ERRORS, Gunzip, looks_gzip, read_reason
 from .framing import BOM, CHUNK, line_size, oversize_reason
@@ -202,17 +205,19 @@ class EventReader:
                     if start:
                         line = line[start:]
                 try:
-                    document = loads(line)
-                except decode_errors:
+                    if len(line) > DEEP_BYTES and too_deep(line):
+                        raise BadJSON(DEEP_REASON)
                     try:
+                        document = loads(line)
+                    except decode_errors:
                         document = fallback(line)
-                    except BadJSON as exc:
-                        if gunzip is not None and gunzip.failed and not line.endswith(b"\n"):
-                            lineno -= 1  # cut short by the gzip error reported below
-                            break
-                        if not line.isspace():
-                            yield BadRecord(Location(name, lineno), exc.reason)
-                        continue
+                except BadJSON as exc:
+                    if gunzip is not None and gunzip.failed and not line.endswith(b"\n"):
+                        lineno -= 1  # cut short by the gzip error reported below
+                        break
+                    if not line.isspace():
+                        yield BadRecord(Location(name, lineno), exc.reason)
+                    continue
                 yield from expand(document, Location(name, lineno))
             if gunzip is not None:
                 gunzip.check()

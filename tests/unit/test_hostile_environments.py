@@ -1,0 +1,88 @@
+"""Hostile environments: the decoding rules and outputs hold the same on every Python.
+
+Nesting past 1,024 levels, file names that are not UTF-8, runs of blank lines and
+non-finite numbers: each is decided by gcdedup, not by a library or interpreter
+version, and each is held here to one exact outcome.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from gcdedup.analysis import AnalysisOptions, analyze
+from gcdedup.analysis.decode import decode
+from gcdedup.events import DEEP_REASON, MAX_DEPTH, BadJSON, BadRecord, parse, too_deep
+from gcdedup.sources import read_events
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "genesys"
+CONVERSATION = orjson.loads((FIXTURES / "03_detail_customer_end.json").read_bytes())
+LINE = orjson.dumps(CONVERSATION)
+
+
+def nested(levels: int, *, text: bytes = b"") -> bytes:
+    """The conversation event with a field nested so the record has ``levels`` levels
+    (the envelope, ``detail`` and ``eventBody`` are three of them)."""
+    inner = levels - 3
+    value = b"[" * inner + text + b"]" * inner
+    return LINE.replace(b'"mediaType":', b'"x":' + value + b',"mediaType":', 1)
+
+
+# -- nesting ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 1_500, 2_000, 3_000, 20_000])
+def test_deeper_than_the_limit_is_one_reason_everywhere(tmp_path: Path, levels: int) -> None:
+    line = nested(levels)
+    with pytest.raises(BadJSON) as raised:
+        parse(line)
+    assert raised.value.reason == DEEP_REASON
+    assert decode(line) is None  # the stats fast path leaves it to the general path
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(LINE + b"\n" + line + b"\n" + LINE + b"\n")
+    bad = [r for r in read_events([str(path)]) if isinstance(r, BadRecord)]
+    assert [(r.location.line, r.reason) for r in bad] == [(2, DEEP_REASON)]
+    doc = analyze([str(path)], AnalysisOptions(jobs=1)).to_dict()
+    assert (doc["events"], doc["bad_records"]) == (2, 1)
+    assert [b["reason"] for b in doc["bad"]] == [DEEP_REASON]
+    # The same in an array (the JSON stream splitter) and in an SQS body string.
+    array = tmp_path / "deep.json"
+    array.write_bytes(b"[" + LINE + b",\n" + line + b"]")
+    bad = [r for r in read_events([str(array)]) if isinstance(r, BadRecord)]
+    assert [r.reason for r in bad] == [DEEP_REASON]
+    sqs = tmp_path / "sqs.json"
+    sqs.write_bytes(orjson.dumps({"Records": [{"messageId": "m1", "body": line.decode()}]}))
+    bad = [r for r in read_events([str(sqs)]) if isinstance(r, BadRecord)]
+    assert [r.reason for r in bad] == [f"SQS body is not JSON ({DEEP_REASON})"]
+
+
+def test_the_limit_itself_is_an_event() -> None:
+    line = nested(MAX_DEPTH)
+    assert not too_deep(line)
+    assert type(parse(line)) is dict
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    text = b'"' + b"[{" * 3_000 + b'\\"]"'
+    line = nested(10, text=text)
+    assert not too_deep(line)
+    assert type(parse(line)) is dict
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 2_000])
+def test_a_truncated_deep_record_has_the_same_reason(levels: int) -> None:
+    # Too short for a complete record that deep, so only the refused-record path
+    # sees it (orjson's own message for it is about memory, at ~520 levels).
+    with pytest.raises(BadJSON) as raised:
+        parse(b"[" * levels)
+    assert raised.value.reason == DEEP_REASON
+    with pytest.raises(BadJSON) as raised:
+        parse(b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 2))
+    assert raised.value.reason != DEEP_REASON
+
+
+def _counts(doc: dict[str, Any]) -> tuple[int, int]:
+    return doc["events"], doc["bad_records"]
