@@ -29,6 +29,7 @@ from ..events import (
     parse,
     too_deep,
 )
+from ..sources.blank import blank_run
 from ..sources.framing import BOM, CHUNK, line_size, oversize_reason
 from .decode import Envelope
 from .records import Chunk, ChunkInfo
@@ -127,6 +128,10 @@ def range_items(
                 except BadJSON as exc:
                     if not line.isspace():
                         bad(lineno, start, exc.reason)
+                    else:  # the blank lines after it, in bulk
+                        for piece in blank_run(fh, end - pos):
+                            lineno += piece.count(b"\n")
+                            pos += len(piece)
                     continue
             if type(doc) is dict and type(doc.get("detail")) is dict:
                 yield doc, start, pos - start, line
@@ -152,6 +157,10 @@ def range_envelopes(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
             if not line:
                 return
             start, pos = pos, pos + len(line)
+            if line.isspace():
+                for piece in blank_run(fh, chunk.end - pos):  # type: ignore[arg-type]
+                    pos += len(piece)
+                continue
             if len(line) > MAX_RECORD_BYTES:
                 pos += line_size(line, fh.readline, MAX_RECORD_BYTES)[1]
                 continue

@@ -46,6 +46,7 @@ from ..events import (
     fast_decode,
     too_deep,
 )
+from .blank import blank_run
 from .compression import READ_ERRORS, Gunzip, looks_gzip, read_reason
 from .framing import BOM, CHUNK, line_size, oversize_reason
 from .local import STDIN, BadInput, expand_paths, input_size, open_input
@@ -160,7 +161,7 @@ class EventReader:
         head: list[bytes] = []
         if fmt == "auto":
             try:
-                fmt = sniff_format(stream.readline, self.max_record_bytes, head)
+                fmt = sniff_format(stream.readline, self.max_record_bytes, head, stream)
             except READ_ERRORS as exc:
                 yield BadRecord(Location(name, len(head) + 1), read_reason(exc))
                 return
@@ -183,15 +184,19 @@ class EventReader:
         loads = fast_decode
         decode_errors = DECODE_ERRORS
         lines = iter(partial(readline, limit + 2), b"")
+        # Lines in the sniffed head; a blank line after them starts a run to skip in
+        # bulk (the sniffer already took the runs inside the head in bulk).
+        in_head = 0
         if head:
             if head[0].startswith(BOM):
                 head[0] = head[0][len(BOM) :]
             lines = chain(head, lines)
+            in_head = sum(h.count(b"\n") for h in head) + (not head[-1].endswith(b"\n"))
         lineno = 0
         try:
             for line in lines:
                 lineno += 1
-                if len(line) > limit:
+                if len(line) > limit and not line.isspace():
                     size = line_size(line, readline, limit)[0]
                     if size > limit:
                         yield BadRecord(Location(name, lineno), oversize_reason(size, limit))
@@ -199,8 +204,11 @@ class EventReader:
                 if cloudwatch:
                     start = line.find(b"{")
                     if start < 0:
-                        if not line.isspace() and not _PLATFORM_LINE.match(line):
-                            yield BadRecord(Location(name, lineno), "no JSON object on the line")
+                        if not line.isspace():
+                            if not _PLATFORM_LINE.match(line):
+                                yield BadRecord(Location(name, lineno), "no JSON object on the line")
+                        else:
+                            lineno = _skip_blank(line, lineno, in_head, stream)
                         continue
                     if start:
                         line = line[start:]
@@ -217,6 +225,8 @@ class EventReader:
                         break
                     if not line.isspace():
                         yield BadRecord(Location(name, lineno), exc.reason)
+                    else:
+                        lineno = _skip_blank(line, lineno, in_head, stream)
                     continue
                 yield from expand(document, Location(name, lineno))
             if gunzip is not None:
@@ -244,6 +254,16 @@ class EventReader:
         except READ_ERRORS as exc:
             where = splitter.offset if cut is None else cut
             yield BadRecord(Location(name, offset=where), read_reason(exc))
+
+
+def _skip_blank(line: bytes, lineno: int, in_head: int, stream: io.BufferedIOBase) -> int:
+    """The line number after a blank ``line`` (number ``lineno``) and the blank lines
+    that follow it in ``stream``, consumed in bulk (see :mod:`.blank`)."""
+    lineno += line.count(b"\n", 0, len(line) - 1)  # a run the sniffer took in bulk
+    if lineno >= in_head:
+        for piece in blank_run(stream):  # type: ignore[arg-type]
+            lineno += piece.count(b"\n")
+    return lineno
 
 
 def read_events(

@@ -86,3 +86,52 @@ def test_a_truncated_deep_record_has_the_same_reason(levels: int) -> None:
 
 def _counts(doc: dict[str, Any]) -> tuple[int, int]:
     return doc["events"], doc["bad_records"]
+
+
+# -- runs of blank lines -----------------------------------------------------------
+
+#: Blank lines of every kind ``bytes.isspace`` knows, some with trailing blanks.
+BLANKS = [b"\n", b"  \n", b"\r\n", b"\t \x0b\x0c\n"]
+
+
+def blank_stream(runs: list[int], tail: bytes = b"") -> tuple[bytes, list[int]]:
+    """Events separated by runs of blank lines; the line numbers of a bad line put
+    after each event (so the numbers are seen exactly)."""
+    parts: list[bytes] = []
+    bad_lines: list[int] = []
+    line = 0
+    for i, run in enumerate(runs):
+        parts += [BLANKS[j % len(BLANKS)] for j in range(run)]
+        parts += [LINE + b"\n", b"{bad\n"]
+        line += run + 2
+        bad_lines.append(line)
+        del i
+    return b"".join(parts) + tail, bad_lines
+
+
+@pytest.mark.parametrize("runs", [[0, 1, 2], [3, 200_000, 5], [150_000, 1, 70_000]])
+@pytest.mark.parametrize("compress", [False, True])
+def test_blank_runs_keep_line_numbers_exact(tmp_path: Path, runs: list[int], compress: bool) -> None:
+    import gzip
+
+    data, bad_lines = blank_stream(runs, tail=b"\n" * 100_000 + b"   ")
+    path = tmp_path / ("blank.jsonl.gz" if compress else "blank.jsonl")
+    path.write_bytes(gzip.compress(data, 1) if compress else data)
+    records = list(read_events([str(path)]))
+    assert [r.location.line for r in records if isinstance(r, BadRecord)] == bad_lines
+    assert sum(1 for r in records if not isinstance(r, BadRecord)) == len(runs)
+    for jobs in (1, 2):
+        doc = analyze([str(path)], AnalysisOptions(jobs=jobs)).to_dict()
+        assert (doc["events"], doc["bad_records"]) == (len(runs), len(runs)), jobs
+        where = sorted(int(b["location"].rsplit(":", 1)[1]) for b in doc["bad"])
+        assert where == bad_lines, jobs
+        assert doc["duplicates"] == len(runs) - 1
+
+
+def test_blank_runs_in_cloudwatch_exports_keep_line_numbers(tmp_path: Path) -> None:
+    lines = [b"2026-01-01T00:00:00.000Z " + LINE + b"\n"]
+    lines += [b"\n"] * 50_000 + [b"2026-01-01T00:00:01.000Z no json\n"]
+    path = tmp_path / "export.log"
+    path.write_bytes(b"".join(lines))
+    bad = [r for r in read_events([str(path)], "cloudwatch") if isinstance(r, BadRecord)]
+    assert [(r.location.line, r.reason) for r in bad] == [(50_002, "no JSON object on the line")]
