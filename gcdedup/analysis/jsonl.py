@@ -158,7 +158,7 @@ def range_envelopes(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
                 return
             start, pos = pos, pos + len(line)
             if line.isspace():
-                for piece in blank_run(fh, chunk.end - pos):  # type: ignore[arg-type]
+                for piece in blank_run(fh, chunk.end - pos):
                     pos += len(piece)
                 continue
             if len(line) > MAX_RECORD_BYTES:

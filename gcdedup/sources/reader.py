@@ -161,7 +161,7 @@ class EventReader:
         head: list[bytes] = []
         if fmt == "auto":
             try:
-                fmt = sniff_format(stream.readline, self.max_record_bytes, head, stream)
+                fmt = sniff_format(stream.readline, self.max_record_bytes, head, stream)  # type: ignore[arg-type]
             except READ_ERRORS as exc:
                 yield BadRecord(Location(name, len(head) + 1), read_reason(exc))
                 return
@@ -204,11 +204,10 @@ class EventReader:
                 if cloudwatch:
                     start = line.find(b"{")
                     if start < 0:
-                        if not line.isspace():
-                            if not _PLATFORM_LINE.match(line):
-                                yield BadRecord(Location(name, lineno), "no JSON object on the line")
-                        else:
+                        if line.isspace():
                             lineno = _skip_blank(line, lineno, in_head, stream)
+                        elif not _PLATFORM_LINE.match(line):
+                            yield BadRecord(Location(name, lineno), "no JSON object on the line")
                         continue
                     if start:
                         line = line[start:]

@@ -7,6 +7,7 @@ version, and each is held here to one exact outcome.
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -100,20 +101,19 @@ def blank_stream(runs: list[int], tail: bytes = b"") -> tuple[bytes, list[int]]:
     parts: list[bytes] = []
     bad_lines: list[int] = []
     line = 0
-    for i, run in enumerate(runs):
+    for run in runs:
         parts += [BLANKS[j % len(BLANKS)] for j in range(run)]
         parts += [LINE + b"\n", b"{bad\n"]
         line += run + 2
         bad_lines.append(line)
-        del i
     return b"".join(parts) + tail, bad_lines
 
 
 @pytest.mark.parametrize("runs", [[0, 1, 2], [3, 200_000, 5], [150_000, 1, 70_000]])
 @pytest.mark.parametrize("compress", [False, True])
-def test_blank_runs_keep_line_numbers_exact(tmp_path: Path, runs: list[int], compress: bool) -> None:
-    import gzip
-
+def test_blank_runs_keep_line_numbers_exact(
+    tmp_path: Path, runs: list[int], compress: bool
+) -> None:
     data, bad_lines = blank_stream(runs, tail=b"\n" * 100_000 + b"   ")
     path = tmp_path / ("blank.jsonl.gz" if compress else "blank.jsonl")
     path.write_bytes(gzip.compress(data, 1) if compress else data)
