@@ -135,3 +135,41 @@ def test_blank_runs_in_cloudwatch_exports_keep_line_numbers(tmp_path: Path) -> N
     path.write_bytes(b"".join(lines))
     bad = [r for r in read_events([str(path)], "cloudwatch") if isinstance(r, BadRecord)]
     assert [(r.location.line, r.reason) for r in bad] == [(50_002, "no JSON object on the line")]
+
+
+# -- SQLite placeholders -------------------------------------------------------------
+
+
+def test_sqlite_statements_use_no_numbered_placeholders() -> None:
+    # CPython 3.12.0 and 3.12.1 warn once per row about ``?1`` bound from a tuple.
+    import re
+
+    from gcdedup.store import sqlite_schema
+
+    statements = {k: v for k, v in vars(sqlite_schema).items() if k.isupper() and type(v) is str}
+    assert {"CLAIM", "MARK_DONE", "RENEW", "COMPLETE"} <= statements.keys()
+    assert {k for k, v in statements.items() if re.search(r"\?\d|[:@$][A-Za-z_]", v)} == set()
+
+
+def test_every_sqlite_write_runs_without_a_warning(tmp_path: Path) -> None:
+    import warnings
+
+    from gcdedup.store import KeyItem, Outcome, open_store
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with open_store(f"sqlite:///{tmp_path / 'd.sqlite3'}") as store:
+            items = [KeyItem(f"k{i}", "default", "t", f"f{i}", "o") for i in range(3)]
+            claimed = store.claim(items, 60, 3600)
+            assert [r.outcome for r in claimed] == [Outcome.CLAIMED] * 3
+            pairs = [(r.key, r.token or "") for r in claimed]
+            assert store.renew(pairs, 120) == [True] * 3
+            assert store.complete_many(pairs[:2], 3600) == [True, True]
+            assert store.release(*pairs[2]) is True
+            # a completed key of another payload: a conflict, taken with take_conflicts
+            other = [KeyItem("k0", "default", "t", "other", "o")]
+            assert [r.outcome for r in store.claim(other, 60, 3600)] == [Outcome.CONFLICT]
+            taken = store.claim(other, 60, 3600, take_conflicts=True)
+            assert [(r.outcome, r.conflict) for r in taken] == [(Outcome.CLAIMED, True)]
+            seeded = store.seed([KeyItem("k1", "default"), KeyItem("k9", "default")], 3600)
+            assert [r.outcome for r in seeded] == [Outcome.DUPLICATE, Outcome.SEEDED]
