@@ -31,6 +31,7 @@ from functools import partial
 from itertools import chain
 from typing import Any, BinaryIO
 
+from ..display import display_path
 from ..errors import UsageError
 from ..events import (
     DECODE_ERRORS,
@@ -128,12 +129,13 @@ class EventReader:
 
     # -- one input ------------------------------------------------------------
 
-    def _read_file(self, name: str) -> Iterator[Record]:
-        if isinstance(name, BadInput):
-            yield BadRecord(Location(str(name)), name.reason)
+    def _read_file(self, path: str) -> Iterator[Record]:
+        name = display_path(str(path))  # what reports show; the file is opened by ``path``
+        if isinstance(path, BadInput):
+            yield BadRecord(Location(name), path.reason)
             return
         try:
-            source, handle = open_input(name, self._stdin)
+            source, handle = open_input(path, self._stdin)
         except OSError as exc:
             yield BadRecord(Location(name), f"cannot open: {exc.strerror or exc}")
             return

@@ -173,3 +173,78 @@ def test_every_sqlite_write_runs_without_a_warning(tmp_path: Path) -> None:
             assert [(r.outcome, r.conflict) for r in taken] == [(Outcome.CLAIMED, True)]
             seeded = store.seed([KeyItem("k1", "default"), KeyItem("k9", "default")], 3600)
             assert [r.outcome for r in seeded] == [Outcome.DUPLICATE, Outcome.SEEDED]
+
+
+# -- file names that are not UTF-8 ----------------------------------------------------
+
+
+def _odd_dir(tmp_path: Path) -> tuple[Path, str]:
+    """A directory holding ``ev\\xff.jsonl`` (not UTF-8): two copies of one event and a
+    bad line; the name as reports show it."""
+    import os
+
+    root = tmp_path / "in"
+    root.mkdir()
+    with open(os.path.join(os.fsencode(root), b"ev\xff.jsonl"), "wb") as fh:
+        fh.write(LINE + b"\n" + LINE + b"\n{bad\n")
+    return root, str(root) + "/ev\\xff.jsonl"
+
+
+def test_display_path_escapes_only_what_is_not_utf8() -> None:
+    from gcdedup.display import display_path
+
+    assert display_path("/d/ev\udcff.jsonl") == "/d/ev\\xff.jsonl"
+    assert display_path(b"/d/\xc3\xa9v\xfe.jsonl") == "/d/\u00e9v\\xfe.jsonl"
+    assert display_path("/d/\u00e9t\u00e9.jsonl") == "/d/\u00e9t\u00e9.jsonl"
+    assert display_path("x\ud800") == "x\\ud800"  # a surrogate that stands for no byte
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["stats", "--json"],
+        ["stats", "--json", "--jobs", "2"],
+        ["process", "--json", "--store", "memory://"],
+        ["process", "--json", "--store", "memory://", "--read-ahead"],
+        ["keys", "--json"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_a_file_name_that_is_not_utf8_is_shown_escaped(tmp_path: Path, args: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from gcdedup.cli.app import app
+
+    root, shown = _odd_dir(tmp_path)
+    result = CliRunner().invoke(app, [args[0], str(root), *args[1:]])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    doc: Any = orjson.loads(result.stdout)
+    text = result.stdout
+    assert "\\udcff" not in text and "\udcff" not in text
+    assert f"{shown}:3".replace("\\", "\\\\") in text  # the bad line, by its shown name
+    if args[0] == "stats":
+        assert list(doc["by_file"]) == [shown]
+        assert [b["location"] for b in doc["bad"]] == [f"{shown}:3"]
+    if args[0] == "keys":
+        assert [r["location"] for r in doc if "key" in r][:2] == [f"{shown}:1", f"{shown}:2"]
+
+
+def test_process_out_writes_escaped_names(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gcdedup.cli.app import app
+
+    root, shown = _odd_dir(tmp_path)
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(
+        app, ["process", str(root), "--store", "memory://", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [r["location"] for r in rows] == [f"{shown}:1", f"{shown}:2", f"{shown}:3"]
+    assert [r["outcome"] for r in rows] == ["processed", "duplicate", "bad_record"]
+    html = tmp_path / "r.html"
+    result = CliRunner().invoke(app, ["stats", str(root), "--html", str(html)])
+    assert result.exit_code == 0, result.output
+    assert shown.rsplit("/", 1)[1] in html.read_text(encoding="utf-8")
