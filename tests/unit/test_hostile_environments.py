@@ -13,10 +13,13 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gcdedup.analysis import AnalysisOptions, analyze
 from gcdedup.analysis.decode import decode
 from gcdedup.events import DEEP_REASON, MAX_DEPTH, BadJSON, BadRecord, parse, too_deep
+from gcdedup.keys import _dumps, canonical_json, content_digest
 from gcdedup.sources import read_events
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "genesys"
@@ -248,3 +251,53 @@ def test_process_out_writes_escaped_names(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["stats", str(root), "--html", str(html)])
     assert result.exit_code == 0, result.output
     assert shown.rsplit("/", 1)[1] in html.read_text(encoding="utf-8")
+
+
+# -- non-finite numbers in canonical JSON ------------------------------------------
+
+BIG = 2**70
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**80), 2**80)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | _TEXT
+)
+JSON_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_VALUES)
+def test_canonical_json_is_one_form_whichever_path_writes_it(value: Any) -> None:
+    import json
+
+    fast = canonical_json(value)
+    assert fast == _dumps(value).encode()  # the fallback writes the same bytes
+    # A neighbour orjson cannot write sends the whole value down the fallback path:
+    # the value's own bytes do not change.
+    assert canonical_json([value, BIG]) == b"[" + fast + b"," + str(BIG).encode() + b"]"
+    assert (
+        canonical_json({"a": value, "b": BIG})
+        == b'{"a":' + fast + b',"b":' + str(BIG).encode() + b"}"
+    )
+    assert canonical_json(json.loads(fast)) == fast  # one form: reading it back keeps it
+
+
+def test_non_finite_numbers_have_their_own_form() -> None:
+    inf, nan = float("inf"), float("nan")
+    assert canonical_json(inf) == b"Infinity"
+    assert canonical_json(-inf) == b"-Infinity"
+    assert canonical_json(nan) == b"NaN"
+    assert canonical_json({"x": [inf, None]}) == b'{"x":[Infinity,null]}'
+    assert canonical_json({"x": [inf, None], "n": BIG}) == (
+        b'{"n":1180591620717411303424,"x":[Infinity,null]}'
+    )
+    digests = {content_digest({"x": v}) for v in (inf, -inf, nan, None)}
+    assert len(digests) == 4  # 1e400, -1e400, NaN and null are four values
+    # 1e400 in a body read from a file: the same key as the value written out
+    assert content_digest(parse(b'{"x":1e400}')) == content_digest({"x": inf})
