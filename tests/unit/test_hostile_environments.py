@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gcdedup.analysis import AnalysisOptions, analyze
@@ -273,6 +273,9 @@ JSON_VALUES = st.recursive(
 
 @settings(max_examples=400, deadline=None)
 @given(JSON_VALUES)
+# floats whose spelling differs between writers (orjson: 1.5e-7, Python: 1.5e-07)
+@example([1.5e-7, 1e16, 5e-324, -0.0, 1e22, 123456789.125])
+@example({"x": [float("inf"), None, float("nan")], "": {"y": -1e400}})
 def test_canonical_json_is_one_form_whichever_path_writes_it(value: Any) -> None:
     import json
 
@@ -301,3 +304,36 @@ def test_non_finite_numbers_have_their_own_form() -> None:
     assert len(digests) == 4  # 1e400, -1e400, NaN and null are four values
     # 1e400 in a body read from a file: the same key as the value written out
     assert content_digest(parse(b'{"x":1e400}')) == content_digest({"x": inf})
+
+
+@pytest.mark.parametrize("fmt", ["auto", "cloudwatch"])
+def test_blank_runs_are_consumed_in_bulk_by_the_reader(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Counted at the one place bulk skipping happens: a reader paying per line would
+    # read the 60,000 blank lines without it.
+    from gcdedup.analysis import jsonl
+    from gcdedup.sources import blank, reader
+
+    consumed = {"lines": 0, "runs": 0}
+
+    def counting(stream: Any, max_bytes: int | None = None) -> Any:
+        consumed["runs"] += 1
+        for piece in blank.blank_run(stream, max_bytes):
+            consumed["lines"] += piece.count(b"\n")
+            yield piece
+
+    monkeypatch.setattr(reader, "blank_run", counting)
+    monkeypatch.setattr(jsonl, "blank_run", counting)
+    prefix = b"2026-01-01T00:00:00.000Z " if fmt == "cloudwatch" else b""
+    event = prefix + LINE + b"\n"
+    path = tmp_path / "runs.log"
+    path.write_bytes(event + b"\n" * 30_000 + event + b" \n" * 30_000 + event)
+    records = list(read_events([str(path)], fmt))
+    assert [r.location.line for r in records] == [1, 30_002, 60_003]
+    assert consumed == {"lines": 59_998, "runs": 2}  # the first blank line of each is read
+    if fmt == "auto":
+        consumed.update(lines=0, runs=0)
+        doc = analyze([str(path)], AnalysisOptions(jobs=1)).to_dict()
+        assert doc["events"] == 3
+        assert consumed["lines"] >= 59_998
