@@ -29,6 +29,7 @@ import argparse
 import gzip
 import json
 import os
+import platform
 import random
 import sys
 import tempfile
@@ -253,6 +254,9 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "fuzz"))
     parser.add_argument("--keep", type=int, default=5, help="failing cases kept in the report")
     parser.add_argument("--save", help="a directory to write failing inputs to, whole")
+    parser.add_argument(
+        "--seconds", type=float, help="stop after this long (the report says how many ran)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     events = base_events()
@@ -263,6 +267,8 @@ def main() -> int:
         plain = os.path.join(tmp, "case.jsonl")
         odd = os.fsdecode(os.path.join(os.fsencode(tmp), b"case\xff.jsonl"))
         for n in range(args.cases):
+            if args.seconds is not None and time.perf_counter() - start > args.seconds:
+                break
             data = make_case(events, rng)
             path = odd if rng.random() < 0.125 else plain
             if rng.random() < 0.125:
@@ -279,22 +285,26 @@ def main() -> int:
             if (n + 1) % 1_000 == 0:
                 print(f"{n + 1} cases, {tally}", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - start
+    ran = sum(tally.values())
     result = {
-        "cases": args.cases,
+        "cases": ran,
+        "cases_asked": args.cases,
         "seed": args.seed,
         "crashes": tally["crash"],
         "disagreements": tally["disagree"],
         "seconds": round(seconds, 1),
-        "cases_per_second": round(args.cases / seconds, 1),
+        "cases_per_second": round(ran / seconds, 1),
         "failures": failures,
     }
     Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
     Path(args.out + ".md").write_text(
         "# Differential fuzzing: stats vs process\n\n"
-        f"`python bench/fuzz.py --cases {args.cases} --seed {args.seed}`\n\n"
+        f"`python bench/fuzz.py --cases {args.cases} --seed {args.seed}"
+        + (f" --seconds {args.seconds:g}" if args.seconds is not None else "")
+        + f"` on Python {platform.python_version()}\n\n"
         "| cases | crashes | disagreements | seconds | cases/s |\n|---|---|---|---|---|\n"
-        f"| {args.cases:,} | {tally['crash']} | {tally['disagree']} | {seconds:.0f} "
-        f"| {args.cases / seconds:.0f} |\n"
+        f"| {ran:,} | {tally['crash']} | {tally['disagree']} | {seconds:.0f} "
+        f"| {ran / seconds:.1f} |\n"
     )
     print(json.dumps({k: v for k, v in result.items() if k != "failures"}))
     return 0 if not failures else 1
