@@ -337,3 +337,16 @@ def test_blank_runs_are_consumed_in_bulk_by_the_reader(
         doc = analyze([str(path)], AnalysisOptions(jobs=1)).to_dict()
         assert doc["events"] == 3
         assert consumed["lines"] >= 59_998
+
+
+def test_a_missing_file_name_that_is_not_utf8_is_named_escaped(tmp_path: Path) -> None:
+    import os
+
+    from typer.testing import CliRunner
+
+    from gcdedup.cli.app import app
+
+    missing = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"no\xffne.jsonl"))
+    result = CliRunner().invoke(app, ["stats", missing, "--json"])
+    assert result.exit_code == 2
+    assert f"no such file or directory: {tmp_path}/no\\xffne.jsonl" in result.output
