@@ -48,6 +48,8 @@ from ..keys import (
 
 #: Lines longer than this may hold an integer literal the contract refuses.
 _MAX_LINE = INT_DIGITS or 1 << 62
+#: Lines up to this long need neither check (one comparison for nearly every line).
+_LONG = min(_MAX_LINE, DEEP_BYTES)
 UNSET = msgspec.UNSET
 
 
@@ -93,10 +95,12 @@ _Error = (msgspec.DecodeError, RecursionError)  # ValidationError is a subclass
 
 def decode(line: bytes) -> Envelope | None:
     """The envelope of one JSON Lines line, or None: take the general path for it."""
-    if not line.isascii() or len(line) > _MAX_LINE:
+    if not line.isascii():
         return None
-    if len(line) > DEEP_BYTES and too_deep(line):
-        return None  # msgspec's own limit depends on the Python version
+    size = len(line)
+    # msgspec's own nesting limit depends on the Python version: check depth first.
+    if size > _LONG and (size > _MAX_LINE or too_deep(line)):
+        return None
     try:
         env = _decode(line)
     except _Error:

@@ -106,15 +106,16 @@ def range_items(
             lineno += 1
             if start == 0 and line.startswith(BOM):
                 line = line[len(BOM) :]  # the re-read strips it again (offset 0)
-            if len(line) > limit:
-                size, extra = line_size(line, readline, limit)
-                pos += extra
-                if size > limit:
-                    bad(lineno, start, oversize_reason(size, limit))
+            if len(line) > DEEP_BYTES:  # (< limit): short lines pay one comparison
+                if len(line) > limit:
+                    size, extra = line_size(line, readline, limit)
+                    pos += extra
+                    if size > limit:
+                        bad(lineno, start, oversize_reason(size, limit))
+                        continue
+                if too_deep(line):
+                    bad(lineno, start, DEEP_REASON)
                     continue
-            if len(line) > DEEP_BYTES and too_deep(line):
-                bad(lineno, start, DEEP_REASON)
-                continue
             if decode is not None:
                 env = decode(line)
                 if env is not None:

@@ -194,15 +194,20 @@ class EventReader:
                 head[0] = head[0][len(BOM) :]
             lines = chain(head, lines)
             in_head = sum(h.count(b"\n") for h in head) + (not head[-1].endswith(b"\n"))
+        # Lines up to this long need neither the size check nor the depth check.
+        short = min(limit, DEEP_BYTES)
         lineno = 0
         try:
             for line in lines:
                 lineno += 1
-                if len(line) > limit and not line.isspace():
-                    size = line_size(line, readline, limit)[0]
-                    if size > limit:
-                        yield BadRecord(Location(name, lineno), oversize_reason(size, limit))
-                        continue
+                deep = False
+                if len(line) > short:
+                    if len(line) > limit and not line.isspace():
+                        size = line_size(line, readline, limit)[0]
+                        if size > limit:
+                            yield BadRecord(Location(name, lineno), oversize_reason(size, limit))
+                            continue
+                    deep = True  # checked once the JSON is cut out of the line
                 if cloudwatch:
                     start = line.find(b"{")
                     if start < 0:
@@ -214,7 +219,7 @@ class EventReader:
                     if start:
                         line = line[start:]
                 try:
-                    if len(line) > DEEP_BYTES and too_deep(line):
+                    if deep and too_deep(line):
                         raise BadJSON(DEEP_REASON)
                     try:
                         document = loads(line)
