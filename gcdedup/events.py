@@ -49,7 +49,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 #   parsers: msgspec's own limit follows the interpreter's C stack (about 2,900
 #   levels on 3.12, fewer on 3.11). The check costs nothing for short records (a
 #   record shorter than ``2 * MAX_DEPTH + 2`` bytes that parses cannot be that deep)
-#   and two ``bytes.count`` calls for longer ones; only a record with more than
+#   and one ``bytes.translate`` pass for longer ones; only a record with more than
 #   1,024 opening brackets is walked (:func:`too_deep`).
 # * Size is checked by the readers before parsing (``MAX_RECORD_BYTES``, per record).
 #
@@ -76,6 +76,7 @@ DEEP_REASON = f"invalid JSON (depth limit exceeded: more than {MAX_DEPTH:,} leve
 #: A JSON string (its closing quote optional: a truncated record).
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.S)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_OPENERS = bytes(b for b in range(256) if b not in b"[{")
 #: +1 for an opening bracket, -1 for a closing one, by byte value.
 _STEP = [1 if b in b"[{" else -1 for b in range(256)]
 
@@ -84,7 +85,7 @@ def too_deep(data: bytes | memoryview | str) -> bool:
     """Whether ``data`` opens more than :data:`MAX_DEPTH` arrays or objects at once.
 
     Cheap for what nearly every record is: short (no work), or long with few
-    brackets (two ``count`` calls). Brackets inside strings do not count. The hot
+    brackets (one ``translate`` pass). Brackets inside strings do not count. The hot
     loops call it only for records longer than :data:`DEEP_BYTES` (shorter ones that
     parse cannot be too deep); :func:`fallback` calls it for every record the fast
     decoder refused, so a truncated deep record gets the same reason.
@@ -95,8 +96,8 @@ def too_deep(data: bytes | memoryview | str) -> bool:
         data = data.encode("utf-8", "surrogatepass")
     elif isinstance(data, memoryview):
         data = data.tobytes()
-    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
-        return False
+    if len(data.translate(None, _NOT_OPENERS)) <= MAX_DEPTH:
+        return False  # one pass, about twice as fast as two ``count`` calls
     brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_DEPTH
 
@@ -136,6 +137,14 @@ def parse(data: bytes | memoryview | str) -> Any:
     """The value of one JSON document under the contract; raises :class:`BadJSON`."""
     if len(data) > DEEP_BYTES and too_deep(data):
         raise BadJSON(DEEP_REASON)
+    try:
+        return fast_decode(data)
+    except DECODE_ERRORS:
+        return fallback(data)
+
+
+def parse_shallow(data: bytes | memoryview | str) -> Any:
+    """:func:`parse` for a part of a record whose depth was checked already."""
     try:
         return fast_decode(data)
     except DECODE_ERRORS:

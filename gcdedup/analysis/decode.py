@@ -37,7 +37,7 @@ from typing import Any
 
 import msgspec
 
-from ..events import DEEP_BYTES, INT_DIGITS, parse, too_deep
+from ..events import DEEP_BYTES, INT_DIGITS, parse_shallow, too_deep
 from ..keys import (
     AUDIT_PREFIX,
     CONVERSATION_PREFIX,
@@ -48,8 +48,6 @@ from ..keys import (
 
 #: Lines longer than this may hold an integer literal the contract refuses.
 _MAX_LINE = INT_DIGITS or 1 << 62
-#: Lines up to this long need neither check (one comparison for nearly every line).
-_LONG = min(_MAX_LINE, DEEP_BYTES)
 UNSET = msgspec.UNSET
 
 
@@ -95,11 +93,16 @@ _Error = (msgspec.DecodeError, RecursionError)  # ValidationError is a subclass
 
 def decode(line: bytes) -> Envelope | None:
     """The envelope of one JSON Lines line, or None: take the general path for it."""
-    if not line.isascii():
-        return None
-    size = len(line)
     # msgspec's own nesting limit depends on the Python version: check depth first.
-    if size > _LONG and (size > _MAX_LINE or too_deep(line)):
+    if len(line) > DEEP_BYTES and too_deep(line):
+        return None
+    return decode_shallow(line)
+
+
+def decode_shallow(line: bytes) -> Envelope | None:
+    """:func:`decode` for a line already known to be nested no deeper than the contract
+    allows (:func:`gcdedup.events.too_deep`): the stats scan checks every line once."""
+    if not line.isascii() or len(line) > _MAX_LINE:
         return None
     try:
         env = _decode(line)
@@ -139,6 +142,6 @@ def genesys_key(env: Envelope, line: bytes) -> str | None:
     if topic.startswith(AUDIT_PREFIX):
         return audit_key(body.id)  # None (not a non-empty string): the general path
     # Keyed by the digest of the whole body, which this decoder skipped: read it now,
-    # with the general path's parser.
-    whole = parse(memoryview(_decode_raw_body(line).detail.eventBody))
+    # with the general path's parser (the line's depth was checked: the body's too).
+    whole = parse_shallow(memoryview(_decode_raw_body(line).detail.eventBody))
     return topic_content_key(topic, whole)

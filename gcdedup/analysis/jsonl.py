@@ -78,7 +78,8 @@ def range_items(
     A line that is one EventBridge envelope (nearly all) is yielded with its length,
     so the report can re-read it; events unwrapped from a batch line are yielded
     with length 0 and carry their digests instead. ``decode``: the typed decoder,
-    tried first on every line (None: parse every line whole). ``block``: bytes per
+    tried first on every line nested no deeper than the contract allows (checked
+    here, once per line; None: parse every line whole). ``block``: bytes per
     read, and per progress report.
     """
     assert chunk.start is not None and chunk.end is not None
