@@ -6,9 +6,16 @@ and sample_events/, with repeats so there are duplicates) with one to three host
 mutations: integers past 64 bits in and out of key fields, numbers beyond the
 double range, NaN and Infinity, lone surrogates, raw NUL bytes, invalid UTF-8,
 duplicate keys, deep nesting (up to 20,000 levels), a 2 MB string, truncated lines,
-flipped bytes. The file is read by ``process`` (memory store, count only) and by
-``stats`` (:func:`gcdedup.analysis.analyze`, one process); a case fails when either
-raises (a crash) or when they differ on events, bad records, unique or duplicates.
+flipped bytes; nesting just past the limit where msgspec's own limit differs by
+Python version (1,025 to 3,000 levels, closed or cut short); runs of blank and
+whitespace-only lines (up to 20,000) between records. One case in eight is gzip
+compressed, one in eight has a file name that is not UTF-8 (``case\xff.jsonl``).
+The file is read by ``process`` (memory store, count only) and by ``stats``
+(:func:`gcdedup.analysis.analyze`, one process); a case fails when either raises (a
+crash), when a report cannot be written as JSON (a crash), or when they differ on
+events, bad records, unique or duplicates, or on where (file and line) a bad record
+is, or when an event's canonical JSON differs between the two writers of
+:func:`gcdedup.keys.canonical_json` (non-finite numbers have one form).
 
     python bench/fuzz.py --cases 100000 --seed 1
 
@@ -19,8 +26,10 @@ and the first failing cases in full).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
+import platform
 import random
 import sys
 import tempfile
@@ -35,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from gcdedup.analysis import AnalysisOptions, analyze  # noqa: E402
+from gcdedup.events import Event  # noqa: E402
+from gcdedup.keys import _dumps, canonical_json  # noqa: E402
 from gcdedup.pipeline import process  # noqa: E402
 from gcdedup.settings import Settings  # noqa: E402
 from gcdedup.sources import read_events  # noqa: E402
@@ -74,8 +85,14 @@ def hostile_value(rng: random.Random) -> bytes:
     if kind == 7:
         return rng.choice([b'"\xff"', b'"\xc3("', b'"\xed\xa0\x80"', b'"caf\xc3\xa9"'])
     if kind == 8:
-        depth = rng.choice([2, 100, 900, 1000, 1023, 1024, 1025, 5000, 20000])
-        opener, closer = rng.choice([(b"[", b"]"), (b'{"a":', b"}")])
+        depth = rng.choice(
+            [2, 100, 900, 1000, 1023, 1024, 1025, 1026, 1500, 2000, 2500, 3000, 5000, 20000]
+        )
+        opener, closer = rng.choice([(b"[", b"]"), (b'{"a":', b"}"), (b'[{"a":', b"}]")])
+        if rng.random() < 0.1:
+            return opener * depth + b"1"  # cut short: the refused-record path decides
+        if rng.random() < 0.1:
+            return b'"' + opener * depth + b'"'  # brackets inside a string do not count
         return opener * depth + b"1" + closer * depth
     if kind == 9:
         return b'"' + b"a" * rng.choice([1000, 2_000_000 if rng.random() < 0.05 else 5000]) + b'"'
@@ -163,12 +180,22 @@ def make_case(events: list[dict[str, Any]], rng: random.Random) -> bytes:
     if shape < 0.2:  # a container document, pretty or not
         sep = b",\n  " if rng.random() < 0.5 else b","
         return b'{"Records": [' + sep.join(lines) + b"]}"
+    if rng.random() < 0.3:  # runs of blank lines between (and before, after) records
+        for _ in range(rng.randrange(1, 4)):
+            at = rng.randrange(len(lines) + 1)
+            run = rng.choice([1, 2, 50, 5000, 20000])
+            lines[at:at] = [rng.choice(BLANKS) for _ in range(run)]
     return b"\n".join(lines) + b"\n"
+
+
+#: Blank lines without their final newline (``make_case`` joins lines with one).
+BLANKS = [b"", b" ", b"\t", b"\r", b"  \x0b\x0c "]
 
 
 def counts_process(path: str) -> dict[str, int]:
     settings = Settings.resolve(env={}, store_url="memory://", run_id="fuzz")
     doc = process(read_events([path]), open_store("memory://"), settings).to_dict()
+    orjson.dumps(doc)  # what --json writes: raises on a name that is not text
     return {
         "events": doc["events"],
         "bad_records": doc["bad_records"],
@@ -180,25 +207,46 @@ def counts_process(path: str) -> dict[str, int]:
     }
 
 
-def counts_stats(path: str) -> dict[str, int]:
+def counts_stats(path: str) -> tuple[dict[str, int], set[tuple[str, str]]]:
     doc = analyze([path], AnalysisOptions(jobs=1)).to_dict()
+    orjson.dumps(doc)  # what --json writes: raises on a name that is not text
+    bad = {(b["location"], b["reason"]) for b in doc.get("bad", [])}
     counts = {k: doc[k] for k in ("events", "bad_records", "unique")}
-    counts["duplicates"] = doc["duplicates"] + doc["conflicts"]
-    return counts
+    counts["duplicates"] = doc["duplicates"] + doc["conflicts"]  # every repeat, as process
+    return counts, bad
+
+
+def read_check(path: str) -> tuple[set[tuple[str, str]], str]:
+    """The bad records as the reader places them, and the first event whose canonical
+    JSON differs between orjson's path and the fallback writer ("" if none)."""
+    bad = set()
+    for record in read_events([path]):
+        if isinstance(record, Event):
+            if canonical_json(record.envelope) != _dumps(record.envelope).encode():
+                return bad, f"canonical JSON differs at {record.location}"
+        else:
+            # stats names a container's record by its offset alone: compare the place
+            bad.add((str(record.location._replace(record=None)), record.reason))
+    return bad, ""
 
 
 def compare(path: str) -> tuple[str, str]:
     """("ok" | "crash" | "disagree", detail) for one input file."""
     try:
         p = counts_process(path)
+        by_reader, canonical = read_check(path)
     except Exception:
         return "crash", "process: " + traceback.format_exc(limit=3)
     try:
-        s = counts_stats(path)
+        s, by_stats = counts_stats(path)
     except Exception:
         return "crash", "stats: " + traceback.format_exc(limit=3)
     if p != s:
         return "disagree", f"process {p} stats {s}"
+    if not by_stats <= by_reader:
+        return "disagree", f"bad records placed apart: stats {sorted(by_stats - by_reader)}"
+    if canonical:
+        return "disagree", canonical
     return "ok", ""
 
 
@@ -209,6 +257,9 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "fuzz"))
     parser.add_argument("--keep", type=int, default=5, help="failing cases kept in the report")
     parser.add_argument("--save", help="a directory to write failing inputs to, whole")
+    parser.add_argument(
+        "--seconds", type=float, help="stop after this long (the report says how many ran)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     events = base_events()
@@ -216,9 +267,15 @@ def main() -> int:
     failures: list[dict[str, Any]] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "case.jsonl")
+        plain = os.path.join(tmp, "case.jsonl")
+        odd = os.fsdecode(os.path.join(os.fsencode(tmp), b"case\xff.jsonl"))
         for n in range(args.cases):
+            if args.seconds is not None and time.perf_counter() - start > args.seconds:
+                break
             data = make_case(events, rng)
+            path = odd if rng.random() < 0.125 else plain
+            if rng.random() < 0.125:
+                data = gzip.compress(data, 1)
             Path(path).write_bytes(data)
             outcome, detail = compare(path)
             tally[outcome] += 1
@@ -228,25 +285,29 @@ def main() -> int:
                 failures.append(
                     {"case": n, "outcome": outcome, "detail": detail, "input": data[:2000].hex()}
                 )
-            if (n + 1) % 10_000 == 0:
+            if (n + 1) % 1_000 == 0:
                 print(f"{n + 1} cases, {tally}", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - start
+    ran = sum(tally.values())
     result = {
-        "cases": args.cases,
+        "cases": ran,
+        "cases_asked": args.cases,
         "seed": args.seed,
         "crashes": tally["crash"],
         "disagreements": tally["disagree"],
         "seconds": round(seconds, 1),
-        "cases_per_second": round(args.cases / seconds, 1),
+        "cases_per_second": round(ran / seconds, 1),
         "failures": failures,
     }
     Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
     Path(args.out + ".md").write_text(
         "# Differential fuzzing: stats vs process\n\n"
-        f"`python bench/fuzz.py --cases {args.cases} --seed {args.seed}`\n\n"
+        f"`python bench/fuzz.py --cases {args.cases} --seed {args.seed}"
+        + (f" --seconds {args.seconds:g}" if args.seconds is not None else "")
+        + f"` on Python {platform.python_version()}\n\n"
         "| cases | crashes | disagreements | seconds | cases/s |\n|---|---|---|---|---|\n"
-        f"| {args.cases:,} | {tally['crash']} | {tally['disagree']} | {seconds:.0f} "
-        f"| {args.cases / seconds:.0f} |\n"
+        f"| {ran:,} | {tally['crash']} | {tally['disagree']} | {seconds:.0f} "
+        f"| {ran / seconds:.1f} |\n"
     )
     print(json.dumps({k: v for k, v in result.items() if k != "failures"}))
     return 0 if not failures else 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,19 +40,60 @@ def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8: equal documents give equal bytes.
 
     orjson is the fast path; what it refuses (integers beyond 64 bits, nesting past
-    its limit) is written as the standard library writes it, without recursion, so
-    the bytes do not depend on the call stack (a record nested 1,000 levels deep is
-    keyed the same way by ``stats`` and ``process``).
+    its limit) is written by :func:`_dumps`, without recursion, so the bytes do not
+    depend on the call stack (a record nested 1,000 levels deep is keyed the same way
+    by ``stats`` and ``process``). Both paths write every scalar the same way; the
+    non-finite numbers (``1e400`` reads as infinity) as ``Infinity``, ``-Infinity``
+    and ``NaN``, never as ``null`` (orjson's choice), so they neither collide with
+    ``null`` nor key differently depending on their neighbours (see
+    docs/hostile-inputs.md).
     """
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError:
         return _dumps(value).encode()
+    if b"null" in out and _has_non_finite(value):
+        return _dumps(value).encode()
+    return out
+
+
+#: How the non-finite floats are written (Python's ``json`` spelling).
+_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+_check_finite = json.JSONEncoder(allow_nan=False, check_circular=False).encode
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Whether ``value`` holds an infinite or NaN float (orjson wrote it as ``null``)."""
+    try:
+        _check_finite(value)
+    except ValueError:
+        return True
+    except RecursionError:  # deeper than the C encoder goes: walk it
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if type(item) is dict:
+                stack.extend(item.values())
+            elif type(item) is list:
+                stack.extend(item)
+            elif type(item) is float and not math.isfinite(item):
+                return True
+    return False
+
+
+def _scalar(item: Any) -> str:
+    """One scalar exactly as the orjson path writes it (non-finite numbers spelt out)."""
+    if type(item) is float and not math.isfinite(item):
+        return _NON_FINITE.get(item, "NaN")
+    try:
+        return orjson.dumps(item).decode()
+    except TypeError:  # an integer beyond 64 bits, or what orjson cannot write at all
+        return json.dumps(item, ensure_ascii=False)
 
 
 def _dumps(value: Any) -> str:
-    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``,
-    iteratively (any depth)."""
+    """Canonical JSON text of ``value`` (see :func:`canonical_json`), iteratively (any
+    depth)."""
     out: list[str] = []
     stack: list[Any] = [value]
     while stack:
@@ -64,7 +106,7 @@ def _dumps(value: Any) -> str:
             last = len(item) - 1
             for i, key in enumerate(sorted(item, reverse=True)):
                 stack.append(item[key])
-                stack.append(_Text(("" if i == last else ",") + _ENCODE(key) + ":"))
+                stack.append(_Text(("" if i == last else ",") + _key(key) + ":"))
         elif isinstance(item, list):
             out.append("[")
             stack.append(_Text("]"))
@@ -73,8 +115,15 @@ def _dumps(value: Any) -> str:
                 if i != len(item) - 1:
                     stack.append(_Text(","))
         else:
-            out.append(json.dumps(item, ensure_ascii=False))
+            out.append(_scalar(item))
     return "".join(out)
+
+
+def _key(key: str) -> str:
+    try:
+        return orjson.dumps(key).decode()
+    except TypeError:
+        return _ENCODE(key)
 
 
 class _Text(str):

@@ -13,6 +13,8 @@ caller then takes the general path for that line. The cases:
 * a line longer than the longest integer literal the contract reads exactly
   (:data:`gcdedup.events.INT_DIGITS`): msgspec skips such a literal in a field it
   does not decode, the contract makes it a bad record;
+* a line nested deeper than the contract allows (:func:`gcdedup.events.too_deep`:
+  msgspec's own limit depends on the Python version);
 * any line msgspec rejects (malformed, deeper than its nesting limit, a field of an
   unexpected type such as a ``detail`` that is not an object, a missing ``detail``,
   a number beyond the double range in a decoded field);
@@ -35,7 +37,7 @@ from typing import Any
 
 import msgspec
 
-from ..events import INT_DIGITS, parse
+from ..events import DEEP_BYTES, INT_DIGITS, parse_shallow, too_deep
 from ..keys import (
     AUDIT_PREFIX,
     CONVERSATION_PREFIX,
@@ -91,6 +93,15 @@ _Error = (msgspec.DecodeError, RecursionError)  # ValidationError is a subclass
 
 def decode(line: bytes) -> Envelope | None:
     """The envelope of one JSON Lines line, or None: take the general path for it."""
+    # msgspec's own nesting limit depends on the Python version: check depth first.
+    if len(line) > DEEP_BYTES and too_deep(line):
+        return None
+    return decode_shallow(line)
+
+
+def decode_shallow(line: bytes) -> Envelope | None:
+    """:func:`decode` for a line already known to be nested no deeper than the contract
+    allows (:func:`gcdedup.events.too_deep`): the stats scan checks every line once."""
     if not line.isascii() or len(line) > _MAX_LINE:
         return None
     try:
@@ -131,6 +142,6 @@ def genesys_key(env: Envelope, line: bytes) -> str | None:
     if topic.startswith(AUDIT_PREFIX):
         return audit_key(body.id)  # None (not a non-empty string): the general path
     # Keyed by the digest of the whole body, which this decoder skipped: read it now,
-    # with the general path's parser.
-    whole = parse(memoryview(_decode_raw_body(line).detail.eventBody))
+    # with the general path's parser (the line's depth was checked: the body's too).
+    whole = parse_shallow(memoryview(_decode_raw_body(line).detail.eventBody))
     return topic_content_key(topic, whole)

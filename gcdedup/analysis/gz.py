@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import BinaryIO
 
-from ..events import DECODE_ERRORS, MAX_RECORD_BYTES, BadJSON, fallback, fast_decode
+from ..events import MAX_RECORD_BYTES, BadJSON, parse
 from ..sources.compression import GZIP_MAGIC, READ_ERRORS, Gunzip, looks_gzip, read_reason
 from ..sources.framing import CHUNK
 from ..sources.local import is_regular
@@ -246,8 +246,8 @@ def _sniffed(fmt: str, head: list[bytes], complete: bool) -> bool | None:
     if fmt == "jsonl":
         return True
     data = head[0] if len(head) == 1 else b"".join(head)
-    stream = io.BytesIO(data)
-    found = sniff_format(stream.readline, MAX_RECORD_BYTES, [])
+    stream = io.BufferedReader(io.BytesIO(data), CHUNK)  # peek: blank runs in bulk
+    found = sniff_format(stream.readline, MAX_RECORD_BYTES, [], stream)
     if not complete and stream.tell() + CHUNK >= len(data):
         if len(data) >= SNIFF_BYTES:
             raise _Damaged  # blank lines by the megabyte: the reference path decides
@@ -305,10 +305,9 @@ class _Reference:
         stream = io.BufferedReader(gunzip, CHUNK)
         head: list[bytes] = []
         auto = self.fmt == "auto"
-        if auto and sniff_format(stream.readline, MAX_RECORD_BYTES, head) != "jsonl":
+        if auto and sniff_format(stream.readline, MAX_RECORD_BYTES, head, stream) != "jsonl":
             raise _NotJsonLines
-        if head:
-            yield b"".join(head)
+        yield from head
         yield from iter(lambda: stream.read1(CHUNK), b"")
         try:
             gunzip.check()
@@ -322,10 +321,7 @@ def _kept(tail: bytes) -> bool:
     if len(tail.rstrip(b"\r")) > MAX_RECORD_BYTES:
         return True
     try:
-        fast_decode(tail)
-    except DECODE_ERRORS:
-        try:
-            fallback(tail)
-        except BadJSON:
-            return False
+        parse(tail)
+    except BadJSON:
+        return False
     return True

@@ -17,6 +17,8 @@ from typing import Any
 
 from ..events import (
     DECODE_ERRORS,
+    DEEP_BYTES,
+    DEEP_REASON,
     MAX_RECORD_BYTES,
     BadJSON,
     Event,
@@ -25,7 +27,9 @@ from ..events import (
     fallback,
     fast_decode,
     parse,
+    too_deep,
 )
+from ..sources.blank import blank_run
 from ..sources.framing import BOM, CHUNK, line_size, oversize_reason
 from .decode import Envelope
 from .records import Chunk, ChunkInfo
@@ -74,7 +78,8 @@ def range_items(
     A line that is one EventBridge envelope (nearly all) is yielded with its length,
     so the report can re-read it; events unwrapped from a batch line are yielded
     with length 0 and carry their digests instead. ``decode``: the typed decoder,
-    tried first on every line (None: parse every line whole). ``block``: bytes per
+    tried first on every line nested no deeper than the contract allows (checked
+    here, once per line; None: parse every line whole). ``block``: bytes per
     read, and per progress report.
     """
     assert chunk.start is not None and chunk.end is not None
@@ -102,11 +107,15 @@ def range_items(
             lineno += 1
             if start == 0 and line.startswith(BOM):
                 line = line[len(BOM) :]  # the re-read strips it again (offset 0)
-            if len(line) > limit:
-                size, extra = line_size(line, readline, limit)
-                pos += extra
-                if size > limit:
-                    bad(lineno, start, oversize_reason(size, limit))
+            if len(line) > DEEP_BYTES:  # (< limit): short lines pay one comparison
+                if len(line) > limit:
+                    size, extra = line_size(line, readline, limit)
+                    pos += extra
+                    if size > limit:
+                        bad(lineno, start, oversize_reason(size, limit))
+                        continue
+                if too_deep(line):
+                    bad(lineno, start, DEEP_REASON)
                     continue
             if decode is not None:
                 env = decode(line)
@@ -121,6 +130,10 @@ def range_items(
                 except BadJSON as exc:
                     if not line.isspace():
                         bad(lineno, start, exc.reason)
+                    else:  # the blank lines after it, in bulk
+                        for piece in blank_run(fh, end - pos):
+                            lineno += piece.count(b"\n")
+                            pos += len(piece)
                     continue
             if type(doc) is dict and type(doc.get("detail")) is dict:
                 yield doc, start, pos - start, line
@@ -146,6 +159,10 @@ def range_envelopes(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
             if not line:
                 return
             start, pos = pos, pos + len(line)
+            if line.isspace():
+                for piece in blank_run(fh, chunk.end - pos):
+                    pos += len(piece)
+                continue
             if len(line) > MAX_RECORD_BYTES:
                 pos += line_size(line, fh.readline, MAX_RECORD_BYTES)[1]
                 continue

@@ -34,6 +34,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..display import display_path
+
 #: position (big-endian first, so sorting records sorts them in arrival order),
 #: arrival watermark (epoch s, -1 unknown), byte offset of the line (or record
 #: number), length of the line (0: not re-readable, the digests follow), flags.
@@ -89,8 +91,8 @@ class Chunk:
 
     @property
     def name(self) -> str:
-        """The input as the user named it."""
-        return self.source or self.path
+        """The input as the user named it, as text (:func:`~gcdedup.display.display_path`)."""
+        return display_path(self.source or self.path)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..display import display_path
 from ..errors import GcdedupError
 from ..events import Event, Location
 from ..keys import KeyMaker
@@ -307,7 +308,10 @@ def build_report(
         for family in sorted(family_events)
     }
     by_file = {
-        files[i]: {**counts(file_events[i], main.dup_by_file.get(i, 0)), "bad_records": file_bad[i]}
+        display_path(files[i]): {
+            **counts(file_events[i], main.dup_by_file.get(i, 0)),
+            "bad_records": file_bad[i],
+        }
         for i in range(len(files))
     }
     by_kind = {

@@ -280,7 +280,7 @@ def scan_chunk(
     gc.disable()
     try:
         if chunk.start is not None:
-            decode = typed.decode if scanner.decode_fast else None
+            decode = typed.decode_shallow if scanner.decode_fast else None  # depth: range_items
             ingest(scanner, range_items(chunk, scanner.info, on_bytes, decode, block))
         else:
             ingest(scanner, reader_items(chunk, scanner.info, fmt, on_bytes, stdin))

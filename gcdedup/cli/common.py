@@ -16,6 +16,7 @@ from rich.markup import escape
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.models import OptionInfo
 
+from ..display import display_path
 from ..errors import GcdedupError, UsageError
 from ..settings import SETTINGS, Settings, check_store_url, env_name
 from ..sources import FORMATS
@@ -256,7 +257,7 @@ def stdin_is_terminal() -> bool:
 
 def inputs(paths: list[str] | None) -> str:
     """The inputs as given, for a message (``-`` is stdin)."""
-    return " ".join("stdin" if p == "-" else p for p in paths or [])
+    return " ".join("stdin" if p == "-" else display_path(p) for p in paths or [])
 
 
 def stdin_hint(paths: list[str], output: Output) -> None:

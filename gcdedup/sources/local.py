@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from ..display import display_path
 from ..errors import UsageError
 
 if TYPE_CHECKING:
@@ -81,7 +82,9 @@ def expand_paths(paths: Sequence[str], window: Window | None = None) -> list[str
         elif _GLOB_CHARS.search(path):
             matches = _glob(path)
             if not matches:
-                raise UsageError(f"no such file or directory: {path} (the pattern matches nothing)")
+                raise UsageError(
+                    f"no such file or directory: {display_path(path)} (the pattern matches nothing)"
+                )
             for match in matches:
                 if isinstance(match, BadInput):
                     walk.problem(match)
@@ -90,7 +93,7 @@ def expand_paths(paths: Sequence[str], window: Window | None = None) -> list[str
                 else:
                     walk.file(match, explicit=False)
         else:
-            raise UsageError(f"no such file or directory: {path}")
+            raise UsageError(f"no such file or directory: {display_path(path)}")
     return walk.out
 
 

@@ -31,9 +31,12 @@ from functools import partial
 from itertools import chain
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from ..display import display_path
 from ..errors import UsageError
 from ..events import (
     DECODE_ERRORS,
+    DEEP_BYTES,
+    DEEP_REASON,
     MAX_RECORD_BYTES,
     BadJSON,
     BadRecord,
@@ -42,7 +45,9 @@ from ..events import (
     expand,
     fallback,
     fast_decode,
+    too_deep,
 )
+from .blank import blank_run
 from .compression import READ_ERRORS, Gunzip, looks_gzip, read_reason
 from .framing import BOM, CHUNK, line_size, oversize_reason
 from .local import STDIN, BadInput, expand_paths, input_size, open_input
@@ -130,12 +135,13 @@ class EventReader:
 
     # -- one input ------------------------------------------------------------
 
-    def _read_file(self, name: str) -> Iterator[Record]:
-        if isinstance(name, BadInput):
-            yield BadRecord(Location(str(name)), name.reason)
+    def _read_file(self, path: str) -> Iterator[Record]:
+        name = display_path(str(path))  # what reports show; the file is opened by ``path``
+        if isinstance(path, BadInput):
+            yield BadRecord(Location(name), path.reason)
             return
         try:
-            source, handle = open_input(name, self._stdin)
+            source, handle = open_input(path, self._stdin)
         except OSError as exc:
             yield BadRecord(Location(name), f"cannot open: {exc.strerror or exc}")
             return
@@ -163,7 +169,7 @@ class EventReader:
         head: list[bytes] = []
         if fmt == "auto":
             try:
-                fmt = sniff_format(stream.readline, self.max_record_bytes, head)
+                fmt = sniff_format(stream.readline, self.max_record_bytes, head, stream)  # type: ignore[arg-type]
             except READ_ERRORS as exc:
                 yield BadRecord(Location(name, len(head) + 1), read_reason(exc))
                 return
@@ -186,39 +192,54 @@ class EventReader:
         loads = fast_decode
         decode_errors = DECODE_ERRORS
         lines = iter(partial(readline, limit + 2), b"")
+        # Lines in the sniffed head; a blank line after them starts a run to skip in
+        # bulk (the sniffer already took the runs inside the head in bulk).
+        in_head = 0
         if head:
             if head[0].startswith(BOM):
                 head[0] = head[0][len(BOM) :]
             lines = chain(head, lines)
+            in_head = sum(h.count(b"\n") for h in head) + (not head[-1].endswith(b"\n"))
+        # Lines up to this long need neither the size check nor the depth check.
+        short = min(limit, DEEP_BYTES)
         lineno = 0
         try:
             for line in lines:
                 lineno += 1
-                if len(line) > limit:
-                    size = line_size(line, readline, limit)[0]
-                    if size > limit:
-                        yield BadRecord(Location(name, lineno), oversize_reason(size, limit))
-                        continue
+                deep = False
+                if len(line) > short:
+                    if len(line) > limit and not line.isspace():
+                        size = line_size(line, readline, limit)[0]
+                        if size > limit:
+                            yield BadRecord(Location(name, lineno), oversize_reason(size, limit))
+                            continue
+                    deep = True  # checked once the JSON is cut out of the line
                 if cloudwatch:
                     start = line.find(b"{")
                     if start < 0:
-                        if not line.isspace() and not _PLATFORM_LINE.match(line):
+                        if line.isspace():
+                            lineno = _skip_blank(line, lineno, in_head, stream)
+                        elif not _PLATFORM_LINE.match(line):
                             yield BadRecord(Location(name, lineno), "no JSON object on the line")
                         continue
                     if start:
                         line = line[start:]
                 try:
-                    document = loads(line)
-                except decode_errors:
+                    if deep and too_deep(line):
+                        raise BadJSON(DEEP_REASON)
                     try:
+                        document = loads(line)
+                    except decode_errors:
                         document = fallback(line)
-                    except BadJSON as exc:
-                        if gunzip is not None and gunzip.failed and not line.endswith(b"\n"):
-                            lineno -= 1  # cut short by the gzip error reported below
-                            break
-                        if not line.isspace():
-                            yield BadRecord(Location(name, lineno), exc.reason)
-                        continue
+                except BadJSON as exc:
+                    if gunzip is not None and gunzip.failed and not line.endswith(b"\n"):
+                        lineno -= 1  # cut short by the gzip error reported below
+                        break
+                    if not line.isspace():
+                        yield BadRecord(Location(name, lineno), exc.reason)
+                    else:
+                        lineno = _skip_blank(line, lineno, in_head, stream)
+                    continue
                 yield from expand(document, Location(name, lineno))
             if gunzip is not None:
                 gunzip.check()
@@ -245,6 +266,16 @@ class EventReader:
         except READ_ERRORS as exc:
             where = splitter.offset if cut is None else cut
             yield BadRecord(Location(name, offset=where), read_reason(exc))
+
+
+def _skip_blank(line: bytes, lineno: int, in_head: int, stream: io.BufferedIOBase) -> int:
+    """The line number after a blank ``line`` (number ``lineno``) and the blank lines
+    that follow it in ``stream``, consumed in bulk (see :mod:`.blank`)."""
+    lineno += line.count(b"\n", 0, len(line) - 1)  # a run the sniffer took in bulk
+    if lineno >= in_head:
+        for piece in blank_run(stream):  # type: ignore[arg-type]
+            lineno += piece.count(b"\n")
+    return lineno
 
 
 def read_events(

@@ -13,15 +13,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..events import MAX_RECORD_BYTES, BadJSON, parse
+from .blank import Peekable, blank_run
 from .compression import GZIP_MAGIC
 from .framing import BOM
 from .local import is_regular
 
 
-def next_line(readline: Callable[[int], bytes], limit: int, head: list[bytes]) -> bytes:
+def next_line(
+    readline: Callable[[int], bytes],
+    limit: int,
+    head: list[bytes],
+    stream: Peekable | None = None,
+) -> bytes:
     """The next non-blank line without leading blanks (b"" at the end), kept in ``head``.
 
     A BOM at the very start of the input (the first line of ``head``) is skipped.
+    With ``stream`` (the one ``readline`` reads), a run of blank lines is taken in
+    bulk and kept in ``head`` as pieces of many lines each (see :mod:`.blank`).
     """
     while True:
         line = readline(limit + 2)
@@ -32,9 +40,16 @@ def next_line(readline: Callable[[int], bytes], limit: int, head: list[bytes]) -
         text = text.lstrip()
         if text:
             return text
+        if stream is not None and line.endswith(b"\n"):
+            head.extend(blank_run(stream))
 
 
-def sniff_format(readline: Callable[[int], bytes], limit: int, head: list[bytes]) -> str:
+def sniff_format(
+    readline: Callable[[int], bytes],
+    limit: int,
+    head: list[bytes],
+    stream: Peekable | None = None,
+) -> str:
     """Pick a format from the first non-blank line, keeping the lines read in ``head``.
 
     A first line that opens an object but is not complete JSON is either the
@@ -42,7 +57,7 @@ def sniff_format(readline: Callable[[int], bytes], limit: int, head: list[bytes]
     non-blank line tells them apart: a complete JSON value on its own means
     JSON Lines.
     """
-    text = next_line(readline, limit, head)
+    text = next_line(readline, limit, head, stream)
     if not text:
         return "jsonl"
     first = text[0]
@@ -56,7 +71,7 @@ def sniff_format(readline: Callable[[int], bytes], limit: int, head: list[bytes]
         except BadJSON:
             if not head[-1].endswith(b"\n"):
                 return "concat"  # longer than a record may be, or the only line
-            second = next_line(readline, limit, head)
+            second = next_line(readline, limit, head, stream)
             try:
                 parse(second)
             except BadJSON:
@@ -79,6 +94,6 @@ def is_plain_jsonl(path: str, fmt: str, limit: int = MAX_RECORD_BYTES) -> bool:
             if fmt == "jsonl":
                 return True
             fh.seek(0)
-            return sniff_format(fh.readline, limit, []) == "jsonl"
+            return sniff_format(fh.readline, limit, [], fh) == "jsonl"
     except OSError:
         return False

@@ -345,10 +345,10 @@ class SQLiteStore(DedupStore):
                 now,
                 run_id,
                 h,
-                take,
                 item.fingerprint or None,
                 item.origin or None,
                 None if count_duplicates else 1,
+                take,
             )
             for index, (item, h) in enumerate(zip(items, hashes, strict=True))
         ]

@@ -50,14 +50,19 @@ COLUMNS = (
 ADDED_COLUMNS = ("fingerprint TEXT", "origin TEXT", "result TEXT", "uncounted INTEGER")
 
 # The claim: insert, or take over a record that is expired or whose lease ran out,
-# or (?10 = 1: --on-conflict process) a completed record of another payload.
-# Numbered parameters: ?1 key, ?2 expires_at, ?3 lease_until, ?4 token, ?5 namespace,
-# ?6 topic, ?7 now, ?8 run_id, ?9 key_hash, ?10 take conflicts, ?11 fingerprint (NULL:
-# unknown), ?12 origin, ?13 uncounted (1: claimed without duplicate counting) (tuples
-# bind faster than dicts).
-CLAIM = f"""
-INSERT INTO dedup (key_hash, {COLUMNS})
-VALUES (?9, ?1, 'IN_PROGRESS', ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, ?8, ?11, ?12, NULL, ?13)
+# or (take = 1: --on-conflict process) a completed record of another payload.
+# Parameters, in this order (tuples bind faster than dicts): key, expires_at,
+# lease_until, token, namespace, topic, now, run_id, key_hash, fingerprint (NULL:
+# unknown), origin, uncounted (1: claimed without duplicate counting), take. Plain
+# ``?`` placeholders in the order of the tuple: CPython 3.12.0 and 3.12.1 warn
+# (DeprecationWarning, once per row) about numbered ones (``?1``) bound from a
+# sequence; ``now`` and the fingerprint are read back as ``excluded.first_seen_at``
+# and ``excluded.fingerprint`` instead of being bound twice.
+CLAIM = """
+INSERT INTO dedup (
+    key, expires_at, lease_until, claim_token, namespace, topic, first_seen_at, run_id,
+    key_hash, fingerprint, origin, uncounted, status, dup_count, last_dup_at, result)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'IN_PROGRESS', 0, NULL, NULL)
 ON CONFLICT(key_hash) DO UPDATE SET
     status = 'IN_PROGRESS', expires_at = excluded.expires_at,
     lease_until = excluded.lease_until, claim_token = excluded.claim_token,
@@ -65,27 +70,29 @@ ON CONFLICT(key_hash) DO UPDATE SET
     first_seen_at = excluded.first_seen_at, dup_count = 0, last_dup_at = NULL,
     run_id = excluded.run_id, fingerprint = excluded.fingerprint,
     origin = excluded.origin, result = NULL, uncounted = excluded.uncounted
-WHERE dedup.expires_at < ?7
-   OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < ?7)
-   OR (?10 AND dedup.status = 'COMPLETED' AND ?11 IS NOT NULL
-       AND dedup.fingerprint IS NOT NULL AND dedup.fingerprint <> ?11)
+WHERE dedup.expires_at < excluded.first_seen_at
+   OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < excluded.first_seen_at)
+   OR (? AND dedup.status = 'COMPLETED' AND excluded.fingerprint IS NOT NULL
+       AND dedup.fingerprint IS NOT NULL AND dedup.fingerprint <> excluded.fingerprint)
 """
 
 # Mark a key done in one write (count only, seed): insert it COMPLETED, or take over a
 # record that is expired or whose lease ran out; a live record is left as it is.
-# ?1 key_hash, ?2 key, ?3 expires_at, ?4 namespace, ?5 topic, ?6 now, ?7 run_id,
-# ?8 fingerprint (NULL: unknown), ?9 origin, ?10 uncounted (1: no duplicate counting).
-MARK_DONE = f"""
-INSERT INTO dedup (key_hash, {COLUMNS})
-VALUES (?1, ?2, 'COMPLETED', ?3, NULL, NULL, ?4, ?5, ?6, 0, NULL, ?7, ?8, ?9, NULL, ?10)
+# Parameters: key_hash, key, expires_at, namespace, topic, now, run_id, fingerprint
+# (NULL: unknown), origin, uncounted (1: no duplicate counting).
+MARK_DONE = """
+INSERT INTO dedup (
+    key_hash, key, expires_at, namespace, topic, first_seen_at, run_id, fingerprint,
+    origin, uncounted, status, lease_until, claim_token, dup_count, last_dup_at, result)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'COMPLETED', NULL, NULL, 0, NULL, NULL)
 ON CONFLICT(key_hash) DO UPDATE SET
     status = 'COMPLETED', expires_at = excluded.expires_at, lease_until = NULL,
     claim_token = NULL, namespace = excluded.namespace, topic = excluded.topic,
     first_seen_at = excluded.first_seen_at, dup_count = 0, last_dup_at = NULL,
     run_id = excluded.run_id, fingerprint = excluded.fingerprint,
     origin = excluded.origin, result = NULL, uncounted = excluded.uncounted
-WHERE dedup.expires_at < ?6
-   OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < ?6)
+WHERE dedup.expires_at < excluded.first_seen_at
+   OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < excluded.first_seen_at)
 """
 
 BUMP = (
@@ -98,8 +105,8 @@ COMPLETE = (
     "WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
 )
 RENEW = (
-    "UPDATE dedup SET lease_until = ?1, expires_at = max(expires_at, ?2) "
-    "WHERE key_hash = ?3 AND claim_token = ?4 AND status = 'IN_PROGRESS'"
+    "UPDATE dedup SET lease_until = ?, expires_at = max(expires_at, ?) "
+    "WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
 )
 RELEASE = "DELETE FROM dedup WHERE key_hash = ? AND claim_token = ? AND status = 'IN_PROGRESS'"
 

@@ -10,7 +10,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -448,22 +447,21 @@ def test_pipes_are_read_once_by_the_parent(stream: tuple[Path, Any], tmp_path: P
     # A pipe (a named pipe, or bash's <(...)) can be read once: planning must not open
     # it, and no worker may take it. Its events count with the regular files' ones.
     path, _ = stream
-    data = path.read_bytes()
     single = analyze([str(path), str(path)], AnalysisOptions(jobs=1)).to_dict()
     fifo = tmp_path / "events.pipe"
     os.mkfifo(fifo)
-
-    def feed() -> None:
-        with fifo.open("wb") as fh:
-            fh.write(data)
-
-    writer = threading.Thread(target=feed)
-    writer.start()
+    # The writer is another process, not a thread: forking the workers from a
+    # multi-threaded process is deprecated (a DeprecationWarning on Python 3.12+).
+    copy = (
+        "import shutil, sys; shutil.copyfileobj(open(sys.argv[1], 'rb'), open(sys.argv[2], 'wb'))"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", copy, str(path), str(fifo)])
     try:
         options = AnalysisOptions(jobs=2, parallel_threshold=1)
         report = analyze([str(path), str(fifo)], options).to_dict()
     finally:
-        writer.join(timeout=10)
+        writer.wait(timeout=30)
+    assert writer.returncode == 0
     assert (report["events"], report["unique"], report["duplicates"]) == (
         single["events"],
         single["unique"],
