@@ -101,7 +101,8 @@ def setting_option(name: str, help: str | None = None, **extra: Any) -> Any:
         decls.append(spec.short)
     default = spec.default.split(";", 1)[0]  # the CLI's (the Lambda's may follow)
     options: dict[str, Any] = {
-        "help": note(help or spec.help, default=default, env=spec.env),
+        # the help is Rich markup: a default such as local[*] is text, not a style
+        "help": note(escape(help or spec.help), default=escape(default), env=spec.env),
         "rich_help_panel": spec.panel,
         "show_default": False,
     }

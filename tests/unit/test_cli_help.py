@@ -40,7 +40,7 @@ def test_every_variable_is_listed_by_process_help_in_the_one_notation() -> None:
     flagged = [s for s in SCHEMA if s.flags]
     for setting in flagged:
         variable = setting.env
-        assert re.search(rf"\[(default: [^;\]]+; )?env: {variable}\]", text), variable
+        assert re.search(rf"\[(default: [^;]+; )?env: {variable}\]", text), variable
     for variable in ("GCDEDUP_HANDLER", "GENESYSCLOUD_REGION", "GENESYSCLOUD_OAUTHCLIENT_ID"):
         assert f"env: {variable}]" in text
     assert "[default: 5d; env: GCDEDUP_TTL]" in text

@@ -58,7 +58,10 @@ def test_an_unknown_engine_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_without_pyspark_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark -> ImportError
-    expected = "Error: pyspark is not installed; install it with: pip install 'gcdedup[spark]'"
+    expected = (
+        "Error: pyspark is not installed; install the spark extra in the gcdedup checkout: "
+        "pip install '.[spark]' (gcdedup is not on PyPI)"
+    )
     assert error_of("stats", SAMPLES, "--engine", "spark") == expected
     monkeypatch.setenv("GCDEDUP_ENGINE", "spark")
     assert error_of("process", SAMPLES, "--store", "dynamodb://T") == expected
