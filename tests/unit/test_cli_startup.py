@@ -27,6 +27,8 @@ HEAVY = (
     "gcdedup.capture",
     "sqlite3",
     "multiprocessing",
+    "gcdedup.events",
+    "msgspec",
 )
 
 PROBE = (
