@@ -23,7 +23,9 @@ one small index page per new key:
 * 16 KiB pages in a new store (an existing one keeps its own): fewer, fuller pages
   per row and per index entry;
 * a WAL checkpoint every 32 MiB of WAL instead of every thousand pages, so a page
-  changed by several consecutive batches is copied back into the file once.
+  changed by several consecutive batches is copied back into the file once;
+* duplicate counters in a narrow side table (``dedup_counts``, see
+  :mod:`.sqlite_schema`): a bump dirties one of a few dense pages, not a random row page.
 """
 
 from __future__ import annotations
@@ -57,9 +59,9 @@ from .sqlite_schema import (
     ADDED_COLUMNS,
     BUMP,
     CLAIM,
-    COLUMNS,
     COMPLETE,
     MARK_DONE,
+    READ,
     RELEASE,
     RENEW,
     SCHEMA,
@@ -283,7 +285,7 @@ class SQLiteStore(DedupStore):
         for start in range(0, len(digests), _IN_CHUNK):
             chunk = digests[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
+            sql = f"{READ} WHERE d.key_hash IN ({marks})"
             for row in conn.execute(sql, chunk):
                 found[row[0]] = row
         return found
@@ -303,7 +305,7 @@ class SQLiteStore(DedupStore):
         for start in range(0, len(hashes), _IN_CHUNK):
             chunk = hashes[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
+            sql = f"{READ} WHERE d.key_hash IN ({marks})"
             unsure.update((row[0], row) for row in conn.execute(sql, chunk))
         if len(set(keys)) < len(keys):
             counts = Counter(keys)
