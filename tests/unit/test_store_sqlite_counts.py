@@ -48,7 +48,10 @@ def earlier_store(path: Path) -> None:
     """A file as the earlier layout left it: a counted record and a seeded one."""
     conn = sqlite3.connect(path)
     conn.executescript(EARLIER_LAYOUT)
-    row = "INSERT INTO dedup VALUES (?, ?, 'COMPLETED', ?, NULL, NULL, 'default', 't', ?, ?, ?, 'r', 'fp', 'f:1', NULL, ?)"
+    row = (
+        "INSERT INTO dedup VALUES (?, ?, 'COMPLETED', ?, NULL, NULL, 'default', 't', ?, ?, ?, "
+        "'r', 'fp', 'f:1', NULL, ?)"
+    )
     conn.execute(row, (key_hash("counted"), "counted", int(NOW) + 3600, NOW - 10, 3, NOW - 5, None))
     conn.execute(row, (key_hash("seeded"), "seeded", int(NOW) + 3600, NOW - 10, 0, None, 1))
     conn.commit()
