@@ -52,7 +52,10 @@ def disk_used(root: Path) -> int:
 
 
 def timed(
-    argv: list[str], env: dict[str, str] | None = None, tmpdir: Path | None = None
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    tmpdir: Path | None = None,
+    cwd: Path = ROOT,
 ) -> dict[str, Any]:
     """Run one command: wall s, CPU s, peak RSS MB, peak temporary disk MB, stdout."""
     env = {**os.environ, **(env or {})}
@@ -68,7 +71,7 @@ def timed(
 
     with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out_file, stderr=err_file, env=env)
+        proc = subprocess.Popen(argv, stdout=out_file, stderr=err_file, env=env, cwd=cwd)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -108,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=HERE / "results")
     parser.add_argument("--name", default="scale-1m")
     parser.add_argument("--skip-gzip", action="store_true")
+    parser.add_argument(
+        "--modes",
+        nargs="*",
+        help="run only these single-run rows (e.g. 'process --mode check'); default: all",
+    )
     args = parser.parse_args(argv)
     path = ensure_file(args.events, args.data)
     truth = json.loads(path.with_name(path.name + ".truth.json").read_text())
@@ -131,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         export(args.baseline, before)
         now_cmd = [PY, "-m", "gcdedup"]
         old_env = {"PYTHONPATH": str(before)}
+        # ``python -m`` puts the working directory first on sys.path: run the earlier
+        # revision from its own directory, or it would import this tree.
+        old = (old_env, None, before)
 
         def process(store: Path, *extra: str) -> list[str]:
             return [
@@ -157,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 if tag == "tutorial":
                     result = timed([PY, "-c", TUTORIAL_SQLITE, str(path), str(store), "one-tx"])
                 else:
-                    result = timed(process(store), env=old_env if tag == "before" else None)
+                    result = timed(process(store), *old if tag == "before" else ())
                     check_counts(result, "processed", truth["unique"])
                 record(name, result)
             loads.append((f"after round {rep + 1}", list(os.getloadavg())))
@@ -173,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             ("process --mode seed, fresh store (now)", tmp / "seed.sqlite3", None,
              ("--mode", "seed"), "seeded", truth["unique"]),
         ):  # fmt: skip
-            result = timed(process(store, *extra), env=env)
+            if args.modes and name.split(" (")[0] not in args.modes:
+                continue
+            result = timed(process(store, *extra), *(old if env else ()))
             check_counts(result, fields, expected)
             record(name, result)
         for f in tmp.glob("*.sqlite3*"):

@@ -44,25 +44,26 @@ CREATE TABLE IF NOT EXISTS dedup_counts (
     dup_count INTEGER NOT NULL,
     last_dup_at REAL
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS dedup_counts_deleted AFTER DELETE ON dedup
-BEGIN DELETE FROM dedup_counts WHERE key_hash = old.key_hash; END;
-CREATE TRIGGER IF NOT EXISTS dedup_counts_taken_over AFTER UPDATE OF first_seen_at ON dedup
-BEGIN DELETE FROM dedup_counts WHERE key_hash = new.key_hash; END;
 """
 # Duplicate counters live in ``dedup_counts``, one narrow row per key that has met a
 # duplicate (16-byte digest, count, time: about 500 to a 16 KiB page), not in the
 # record's row: bumping a row of ``dedup`` rewrote a random page of a table far larger
 # than the page cache, where the counters of a whole run fit in a few cached pages.
 # A record's count is its own ``dup_count`` (what stores of the first layouts counted,
-# kept as it was: that is the whole migration) plus its row in ``dedup_counts``; the
-# triggers drop that row when the record is deleted or taken over (a takeover always
-# sets ``first_seen_at``), so a new record of the key starts from zero. A key with a
+# kept as it was: that is the whole migration) plus its row in ``dedup_counts``. The
+# writes that delete a record or take it over drop that row in the same transaction
+# (RESET_COUNTS, PURGE_COUNTS), so a new record of the key starts from zero. (Not
+# triggers: with them a 1 M-event first run was 2-3x slower, with three times the
+# system time; statement journals for the upserts are the likely reason.) A key with a
 # counter row has been counted (``uncounted`` is read as NULL).
 
 COLUMNS = (
     "key, status, expires_at, lease_until, claim_token, namespace, topic, "
     "first_seen_at, dup_count, last_dup_at, run_id, fingerprint, origin, result, uncounted"
 )
+
+#: SQLite's default limit on host parameters is 999 on old builds; stay under it.
+IN_CHUNK = 900
 
 #: A record as read (the columns of COLUMNS, in order), its counters added in; append
 #: ``WHERE d...`` (``d`` is the record's table, ``c`` its counter row).
@@ -115,6 +116,11 @@ ON CONFLICT(key_hash) DO UPDATE SET
 WHERE dedup.expires_at < ?6
    OR (dedup.status = 'IN_PROGRESS' AND dedup.lease_until < ?6)
 """
+
+#: A record deleted or taken over: its counters go with it (?: key_hash).
+RESET_COUNTS = "DELETE FROM dedup_counts WHERE key_hash = ?"
+#: Before a purge deletes records (append the purge's WHERE clause and a ")").
+PURGE_COUNTS = "DELETE FROM dedup_counts WHERE key_hash IN (SELECT key_hash FROM dedup WHERE "
 
 # One more duplicate of a key: ?1 now, ?2 key_hash (see dedup_counts above).
 BUMP = (

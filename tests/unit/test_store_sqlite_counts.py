@@ -89,13 +89,7 @@ def test_an_earlier_store_opens_migrates_and_keeps_its_counts(tmp_path: Path) ->
         for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")
         if not row[0].startswith("sqlite_")
     }
-    assert names == {
-        "dedup",
-        "dedup_namespace",
-        "dedup_counts",
-        "dedup_counts_deleted",
-        "dedup_counts_taken_over",
-    }
+    assert names == {"dedup", "dedup_namespace", "dedup_counts"}
 
 
 def test_a_bump_writes_the_side_table_not_the_record(tmp_path: Path) -> None:
@@ -128,3 +122,24 @@ def test_a_takeover_and_a_delete_drop_the_counter_row(tmp_path: Path) -> None:
         assert store.summary().records == 0
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM dedup_counts").fetchone() == (0,)
+
+
+def test_a_seed_takeover_and_a_release_drop_the_counter_row(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    clock = Clock()
+    with SQLiteStore(path, clock=clock) as store:
+        store.mark_done([item("k"), item("k")], 100, count_duplicates=True)
+        clock.now = NOW + 101
+        (taken,) = store.mark_done([item("k")], 3600, count_duplicates=True)
+        assert taken.outcome is Outcome.SEEDED
+        record = store.get("k")
+        assert record is not None and record.dup_count == 0
+        claimed, again = store.claim([item("j"), item("j")], 60, 3600)
+        assert (claimed.outcome, again.outcome) == (Outcome.CLAIMED, Outcome.IN_FLIGHT)
+        record = store.get("j")
+        assert record is not None and record.dup_count == 1
+        assert store.release_many([("j", claimed.token or "")]) == [True]
+        (fresh,) = store.claim([item("j")], 60, 3600)
+        assert fresh.outcome is Outcome.CLAIMED
+        record = store.get("j")
+        assert record is not None and record.dup_count == 0
