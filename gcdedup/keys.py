@@ -14,12 +14,14 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .errors import ConfigError, KeyStrategyError
-from .events import Event, topic_family
+
+if TYPE_CHECKING:  # the decoders (msgspec) are not needed to name a key strategy
+    from .events import Event
 
 DEFAULT_STRATEGY = "genesys"
 DEFAULT_NAMESPACE = "default"
@@ -249,6 +251,8 @@ def genesys_envelope_key(envelope: dict[str, Any]) -> str:
         if topic.startswith(CONVERSATION_PREFIX):
             template = envelope.get("detail-type")
             if type(template) is not str:
+                from .events import topic_family
+
                 template = topic_family(None, detail.get("topicName"))  # Event.family
             key = conversation_key(
                 template,

@@ -29,6 +29,7 @@ from .handlers import Handler
 from .heartbeat import Heartbeat
 from .keys import NO_KEY, KeyMaker, payload_fingerprint
 from .outcomes import EventOutcome, EventResult, Mode, RunReport
+from .run_keys import RunKeys
 from .settings import DEFAULT_BATCH_SIZE, MARK_DONE_BATCH_SIZE, Settings
 from .store import DedupStore, KeyItem, Outcome, Record
 from .store.base import is_conflict
@@ -66,8 +67,8 @@ class Pipeline:
         self.mode = mode
         self.keys = KeyMaker.create(settings.key_strategy, settings.namespace)
         #: check mode: keys met earlier in this run -> (fingerprint, origin) of the record
-        #: a process run would hold for them by then.
-        self._seen: dict[str, tuple[str, str | None]] = {}
+        #: a process run would hold for them by then (as digests: see gcdedup.run_keys).
+        self._seen = RunKeys()
         self._pool: ThreadPoolExecutor | None = None
         if handler is not None and settings.concurrency > 1 and mode is Mode.PROCESS:
             self._pool = ThreadPoolExecutor(
@@ -487,9 +488,9 @@ class Pipeline:
             if earlier is None:
                 fresh.append(item)
                 fresh_items.append(key_item)
-            elif key_item.fingerprint and earlier[0] and key_item.fingerprint != earlier[0]:
+            elif earlier.other_payload(key_item.fingerprint):
                 item.status = EventOutcome.CONFLICT
-                item.conflict, item.conflict_with = True, earlier[1]
+                item.conflict, item.conflict_with = True, earlier.origin
             else:
                 item.status = EventOutcome.DUPLICATE
         checked = self.store.check([i.key for i in fresh_items]) if fresh else []
@@ -498,9 +499,9 @@ class Pipeline:
             item.status = status.get(found.outcome, EventOutcome.IN_FLIGHT)
             record = found.record
             if record is None or found.outcome is Outcome.NEW:
-                seen[key_item.key] = (key_item.fingerprint, key_item.origin)
+                seen.put(key_item.key, key_item.fingerprint, key_item.origin)
                 continue
-            seen[key_item.key] = (record.fingerprint or "", record.origin)
+            seen.put(key_item.key, record.fingerprint or "", record.origin)
             if item.status is EventOutcome.DUPLICATE and is_conflict(record, key_item.fingerprint):
                 item.status = EventOutcome.CONFLICT
                 item.conflict, item.conflict_with = True, record.origin

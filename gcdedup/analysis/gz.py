@@ -20,7 +20,10 @@ or corrupt file keeps exactly the lines, and gets exactly the error, that
 ``gcdedup process`` reports.
 
 Cost: the spill takes disk space (in ``TMPDIR``) as large as the inflated input
-while ``stats`` runs; it is deleted at the end. Memory does not grow with it.
+while ``stats`` runs; it is deleted at the end. Memory does not grow with it. A limit
+on that space (``--temp-limit``, :func:`within_limit`) sends the gzip files that do
+not fit to the general reader instead: no copy, more CPU per event (each event then
+carries its content digests), one process per file.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from __future__ import annotations
 import importlib
 import io
 import os
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import BinaryIO
@@ -100,6 +104,36 @@ def inflated_size(name: str, ratio: int) -> int:
     except OSError:
         return 0
     return recorded if recorded >= size else size * ratio
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``0``, ``500000``, ``200K``, ``500M``, ``2G`` (powers of 1024)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", text, re.IGNORECASE)
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (use e.g. 0, 500M, 2G)")
+    power = "_KMGT".index(match[2].upper()) if match[2] else 0
+    return int(float(match[1]) * 1024**power)
+
+
+def within_limit(
+    files: Sequence[str], gz: Sequence[int], limit: int | None, ratio: int
+) -> tuple[list[int], list[int]]:
+    """Which gzip files (indexes into ``files``) get a temporary plain copy and which
+    are read without one: in input order, while their inflated sizes (as the gzip
+    trailers record them: see :func:`inflated_size`) add up to at most ``limit``."""
+    if limit is None:
+        return list(gz), []
+    spilled: list[int] = []
+    streamed: list[int] = []
+    used = 0
+    for n in gz:
+        size = inflated_size(files[n], ratio)
+        if used + size <= limit:
+            spilled.append(n)
+            used += size
+        else:
+            streamed.append(n)
+    return spilled, streamed
 
 
 class Inflation:

@@ -25,6 +25,8 @@ class AnalysisOptions:
     cost: CostModel = field(default_factory=CostModel)
     jobs: int | None = None  # None: every core
     parallel_threshold: int = PARALLEL_THRESHOLD
+    #: Bytes of temporary plain copies of gzip files (None: no limit); see analysis.gz.
+    temp_limit: int | None = None
 
     def strategies(self) -> list[str]:
         """The primary strategy first, then the compared ones (no repeats)."""

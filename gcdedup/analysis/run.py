@@ -16,6 +16,7 @@ import collections
 import contextlib
 import gc
 import itertools
+import logging
 import multiprocessing as mp
 import os
 import tempfile
@@ -27,7 +28,7 @@ from typing import Any
 from ..errors import UsageError
 from ..keys import KeyMaker
 from ..sources import FORMATS, expand_paths
-from .gz import Inflation, Spill, inflated_size, spillable
+from .gz import Inflation, Spill, inflated_size, spillable, within_limit
 from .options import AnalysisOptions
 from .plan import GZIP_RATIO, chunk_bytes, input_work, plan_chunks, poolable, reserved
 from .records import (
@@ -46,6 +47,8 @@ from .records import (
 from .report import StatsReport, build_report
 from .scan import scan_chunk
 from .tally import Tallier, Tally, TallyContext, merge_and_tally
+
+log = logging.getLogger(__name__)
 
 #: Key partitions per worker: each is merged, classified and counted by one task.
 MERGE_TASKS_PER_JOB = 4
@@ -106,6 +109,14 @@ def analyze(
             # Gzip JSON Lines is inflated to plain files (while the workers scan what
             # is already inflated), then read like plain JSON Lines.
             gz = [n for n, name in enumerate(files) if spillable(name, options.fmt)]
+            gz, streamed = within_limit(files, gz, options.temp_limit, GZIP_RATIO)
+            for n in streamed:
+                log.warning(
+                    "%s: read without a temporary copy (about %d MB inflated would pass "
+                    "--temp-limit): slower, one process for the file",
+                    files[n],
+                    inflated_size(files[n], GZIP_RATIO) // 1_000_000,
+                )
             into = ""
             if gz:
                 into = stack.enter_context(tempfile.TemporaryDirectory(prefix="gcdedup-"))

@@ -1,23 +1,16 @@
-"""The Typer application: one module per command, registered here."""
+"""The Typer application: one module per command, registered here and imported when it runs
+(see :mod:`.lazy`: ``--help`` and ``--version`` import no command module)."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import typer
 from rich.console import Console
 
 from .. import __version__
-from ..settings import SCHEMA
-from . import capture as capture_cmd
-from . import init as init_cmd
-from . import keys as keys_cmd
-from . import process as process_cmd
-from . import purge as purge_cmd
-from . import stats as stats_cmd
-from .common import Command, Group, configure_logging
-from .output import discard_stdout
+from .lazy import LazyCommand, LazyGroup
 
 EPILOG = (
     "Exit codes: 0 success; 1 a runtime failure (an event's handler failed, the store "
@@ -56,22 +49,76 @@ PURGE_EPILOG = (
     "ends quietly with 0."
 )
 
-ROOT_EPILOG = (
-    f"{EPILOG} Variables (flags win over them): "
-    + ", ".join(s.env for s in SCHEMA if s.flags)
-    + "; see each command's --help."
-)
+
+def root_epilog() -> str:
+    """The root help's epilog; the settings are imported only when it is shown."""
+    from ..settings import SCHEMA
+
+    return (
+        f"{EPILOG} Variables (flags win over them): "
+        + ", ".join(s.env for s in SCHEMA if s.flags)
+        + "; see each command's --help."
+    )
+
+
+class Root(LazyGroup):
+    """``gcdedup``: each command's module, function and root-help summary (the first
+    paragraph of its docstring; a test checks they agree)."""
+
+    lazy: ClassVar[dict[str, LazyCommand]] = {
+        "process": LazyCommand(
+            "gcdedup.cli.process",
+            "process",
+            "Run events through the dedup store once each.",
+            PROCESS_EPILOG,
+        ),
+        "stats": LazyCommand(
+            "gcdedup.cli.stats",
+            "stats",
+            "Measure duplicates: per kind, topic and file; compare key strategies; "
+            "gaps, TTL, cost.",
+            STATS_EPILOG,
+        ),
+        "purge": LazyCommand(
+            "gcdedup.cli.purge",
+            "purge",
+            "Delete dedup keys (filters combine; one filter or --all is required).",
+            PURGE_EPILOG,
+        ),
+        "init": LazyCommand(
+            "gcdedup.cli.init",
+            "init",
+            "Create the dedup store if needed and check an existing one.",
+            PLAIN_EPILOG,
+        ),
+        "keys": LazyCommand(
+            "gcdedup.cli.keys",
+            "keys",
+            "Print the dedup key of every event, one JSON line each.",
+            PLAIN_EPILOG,
+        ),
+        "capture": LazyCommand(
+            "gcdedup.cli.capture",
+            "capture",
+            "Replay an archive's events into a file, without any other rule seeing them.",
+            PLAIN_EPILOG,
+        ),
+    }
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.epilog = root_epilog()
+        super().format_help(ctx, formatter)
+
 
 app = typer.Typer(
     name="gcdedup",
     help="Deduplicate Genesys Cloud EventBridge events: process files through a dedup "
     "store, measure duplicates, and manage the store.",
-    epilog=ROOT_EPILOG,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
-    cls=Group,
+    cls=Root,
 )
 
 
@@ -95,18 +142,14 @@ def root(
     ] = False,
 ) -> None:
     """Deduplicate Genesys Cloud EventBridge events."""
+    from .common import configure_logging
+
     configure_logging(verbose)
 
 
-app.command("process", cls=Command, epilog=PROCESS_EPILOG)(process_cmd.process)
-app.command("stats", cls=Command, epilog=STATS_EPILOG)(stats_cmd.stats)
-app.command("purge", cls=Command, epilog=PURGE_EPILOG)(purge_cmd.purge)
-app.command("init", cls=Command, epilog=PLAIN_EPILOG)(init_cmd.init)
-app.command("keys", cls=Command, epilog=PLAIN_EPILOG)(keys_cmd.keys)
-app.command("capture", cls=Command, epilog=PLAIN_EPILOG)(capture_cmd.capture)
-
-
 def _quiet_broken_pipe(console: Console) -> None:
+    from .output import discard_stdout
+
     discard_stdout()
     raise SystemExit(0)
 
@@ -124,4 +167,6 @@ def main() -> None:
         try:
             sys.stdout.flush()
         except BrokenPipeError:
+            from .output import discard_stdout
+
             discard_stdout()

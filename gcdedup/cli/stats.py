@@ -188,6 +188,19 @@ def stats(
             "--parallel-threshold", min=0, hidden=True, help="Bytes before going parallel."
         ),
     ] = None,
+    temp_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--temp-limit",
+            metavar="SIZE",
+            help=note(
+                "Most temporary disk (in TMPDIR) for plain copies of gzip JSON Lines files, "
+                "e.g. 500M, 2G or 0; a file that would pass it is read without a copy, more "
+                "slowly (one process per file)",
+                default="no limit",
+            ),
+        ),
+    ] = None,
     strict: StrictOpt = False,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -252,6 +265,7 @@ def stats(
             ttl_seconds=settings.ttl_seconds,
         ),
         jobs=jobs,
+        temp_limit=_size("--temp-limit", temp_limit),
         **({} if parallel_threshold is None else {"parallel_threshold": parallel_threshold}),
     )
     assert paths is not None
@@ -341,6 +355,17 @@ def _sections(given: list[str] | None, json_output: bool, of_store: bool) -> set
             f"choose from {', '.join(own)}"
         )
     return names
+
+
+def _size(flag: str, text: str | None) -> int | None:
+    from ..analysis.gz import parse_size
+
+    if text is None:
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from exc
 
 
 def report_warnings(doc: dict[str, Any], paths: list[str]) -> list[str]:

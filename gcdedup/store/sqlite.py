@@ -23,7 +23,8 @@ one small index page per new key:
 * 16 KiB pages in a new store (an existing one keeps its own): fewer, fuller pages
   per row and per index entry;
 * a WAL checkpoint every 32 MiB of WAL instead of every thousand pages, so a page
-  changed by several consecutive batches is copied back into the file once.
+  changed by several consecutive batches is copied back into the file once;
+* duplicate counters in a narrow side table (see :mod:`.sqlite_schema`).
 """
 
 from __future__ import annotations
@@ -58,11 +59,14 @@ from .sqlite_schema import (
     ADDED_COLUMNS,
     BUMP,
     CLAIM,
-    COLUMNS,
     COMPLETE,
+    IN_CHUNK,
     MARK_DONE,
+    PURGE_COUNTS,
+    READ,
     RELEASE,
     RENEW,
+    RESET_COUNTS,
     SCHEMA,
     SUMMARY,
     key_hash,
@@ -81,9 +85,6 @@ _DAMAGE_HINTS = ("malformed", "not a database")
 #: How long releasing a failed run's claims may wait for the write lock: when the
 #: store is what failed, waiting the full busy timeout again helps nobody.
 RELEASE_TIMEOUT_MS = 2_000
-
-#: SQLite's default limit on host parameters is 999 on old builds; stay under it.
-_IN_CHUNK = 900
 
 #: Bytes per page of a new store: four times SQLite's default, so a row and an index
 #: entry cost less B-tree work (measured: 100k new keys written in 0.39 s instead of
@@ -281,10 +282,10 @@ class SQLiteStore(DedupStore):
         ``hashes`` are the keys' digests when the caller has them already."""
         found: dict[str, tuple[Any, ...]] = {}
         digests = hashes if hashes is not None else [key_hash(key) for key in keys]
-        for start in range(0, len(digests), _IN_CHUNK):
-            chunk = digests[start : start + _IN_CHUNK]
+        for start in range(0, len(digests), IN_CHUNK):
+            chunk = digests[start : start + IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
+            sql = f"{READ} WHERE d.key_hash IN ({marks})"
             for row in conn.execute(sql, chunk):
                 found[row[0]] = row
         return found
@@ -301,10 +302,10 @@ class SQLiteStore(DedupStore):
         advance. In a stream of mostly new events that is a few keys per batch.
         """
         unsure: dict[str, tuple[Any, ...] | None] = {}
-        for start in range(0, len(hashes), _IN_CHUNK):
-            chunk = hashes[start : start + _IN_CHUNK]
+        for start in range(0, len(hashes), IN_CHUNK):
+            chunk = hashes[start : start + IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {COLUMNS} FROM dedup WHERE key_hash IN ({marks})"
+            sql = f"{READ} WHERE d.key_hash IN ({marks})"
             unsure.update((row[0], row) for row in conn.execute(sql, chunk))
         if len(set(keys)) < len(keys):
             counts = Counter(keys)
@@ -360,6 +361,7 @@ class SQLiteStore(DedupStore):
                 rows = self._rows(conn, list(before)) if before else {}
                 results: list[Result] = []
                 bumps = []
+                resets = []  # records taken over: their counters start again
                 for item, param in zip(items, params, strict=True):
                     key, token = param[0], param[3]
                     if key not in before:
@@ -368,6 +370,8 @@ class SQLiteStore(DedupStore):
                     row = rows.get(key)
                     if row is not None and row[4] == token:
                         old = before[key]
+                        if old is not None:
+                            resets.append((param[8],))
                         replaced = row_to_record(old) if old is not None else None
                         conflict = replaced is not None and (
                             classify(replaced, now, item.fingerprint) is Outcome.CONFLICT
@@ -393,6 +397,7 @@ class SQLiteStore(DedupStore):
                         bumps.append((now, param[8]))
                         record = row_to_record(row, bumped_at=now)
                     results.append(Result(key, outcome, record=record))
+                conn.executemany(RESET_COUNTS, resets)
                 if bumps:
                     conn.executemany(BUMP, bumps)
         except sqlite3.Error as exc:
@@ -472,10 +477,11 @@ class SQLiteStore(DedupStore):
                 self._conn.execute(f"PRAGMA busy_timeout = {short}")
             try:
                 with self._write() as conn:
-                    return [
-                        conn.execute(RELEASE, (key_hash(key), token)).rowcount == 1
-                        for key, token in pairs
-                    ]
+                    done = [(key_hash(k), t) for k, t in pairs]
+                    released = [conn.execute(RELEASE, pair).rowcount == 1 for pair in done]
+                    gone = [(h,) for (h, _), ok in zip(done, released, strict=True) if ok]
+                    conn.executemany(RESET_COUNTS, gone)
+                    return released
             finally:
                 with self._lock:
                     self._conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
@@ -525,6 +531,7 @@ class SQLiteStore(DedupStore):
                         or classify(record, now) is Outcome.NEW
                     ]
                 if params:
+                    conn.executemany(RESET_COUNTS, [(p[0],) for p in params if p[1] in before])
                     conn.executemany(MARK_DONE, params)
                 results, bumps = mark_done_results(items, hashes, before, now)
                 if count_duplicates and bumps:
@@ -559,6 +566,7 @@ class SQLiteStore(DedupStore):
                         ).fetchone()[0]
                     )
             with self._write() as conn:
+                conn.execute(f"{PURGE_COUNTS}{sql})", params)
                 return conn.execute(f"DELETE FROM dedup WHERE {sql}", params).rowcount
         except sqlite3.Error as exc:
             raise self._failure("purge", exc) from exc

@@ -314,7 +314,9 @@ def test_help_documents_exit_codes_and_every_option_has_help(runner: CliRunner) 
     from typer.main import get_command
 
     command = get_command(app)
-    for name, sub in command.commands.items():  # type: ignore[attr-defined]
+    ctx = command.make_context("gcdedup", ["keys"])
+    for name in command.list_commands(ctx):  # type: ignore[attr-defined]
+        sub = command.get_command(ctx, name)  # type: ignore[attr-defined]
         for param in sub.params:
             if param.param_type_name == "option":
                 assert param.help, f"{name} {param.name} has no help"

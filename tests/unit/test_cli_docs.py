@@ -23,7 +23,8 @@ def long_options(hidden: bool = False) -> dict[str, set[str]]:
     # Typer may bring its own copy of Click: its classes are read by their attributes.
     root = typer.main.get_command(app)
     commands: list[tuple[str, Any]] = [("gcdedup", root)]
-    commands += [(f"gcdedup {name}", cmd) for name, cmd in root.commands.items()]  # type: ignore[attr-defined]
+    names = root.list_commands(None)  # type: ignore[attr-defined]
+    commands += [(f"gcdedup {name}", root.get_command(None, name)) for name in names]  # type: ignore[attr-defined]
     found: dict[str, set[str]] = {}
     for path, command in commands:
         found[path] = {

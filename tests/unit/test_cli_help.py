@@ -112,7 +112,7 @@ def test_every_option_is_whole_at_80_columns(command: str) -> None:
     assert "…" not in text
     assert max(len(line) for line in text.splitlines()) <= 80
     group: Any = typer.main.get_command(app)
-    params = group.commands[command].params
+    params = group.get_command(None, command).params
     words = set(re.findall(r"[\w./:|-]+", text))
     for param in params:
         if getattr(param, "hidden", False):

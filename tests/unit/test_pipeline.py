@@ -167,6 +167,39 @@ def test_check_mode_is_read_only_and_counts_repeats_in_the_stream(make_store: Ma
     assert record is not None and record.dup_count == 0
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 100])
+def test_check_mode_answers_repeats_in_the_run_as_a_process_run_would(
+    make_store: MakeStore, batch_size: int
+) -> None:
+    """Repeats across batches are answered from the run's own key table (gcdedup.run_keys):
+    a copy is a duplicate, another payload a conflict naming the first delivery's line."""
+    changed = copy.deepcopy(audit(2).envelope)
+    changed["detail"]["eventBody"]["action"] = "SOMETHING_ELSE"
+    stream = [audit(1), audit(2), Event(changed, Location("gen", line=20)), audit(2), audit(3)]
+    stream[3] = Event(copy.deepcopy(stream[1].envelope), Location("gen", line=30))
+
+    def outcomes(mode: Mode) -> list[tuple[str, bool, str | None]]:
+        got: list[tuple[str, bool, str | None]] = []
+        process(
+            stream,
+            make_store(),
+            cfg(batch_size=batch_size),
+            mode=mode,
+            on_result=lambda r: got.append((r.status.value, r.conflict, r.conflict_with)),
+        )
+        return got
+
+    checked = outcomes(Mode.CHECK)
+    assert checked == [
+        ("new", False, None),
+        ("new", False, None),
+        ("conflict", True, "gen:2"),
+        ("duplicate", False, None),
+        ("new", False, None),
+    ]
+    assert [c[1:] for c in checked] == [p[1:] for p in outcomes(Mode.PROCESS)]
+
+
 def test_seed_mode_marks_events_seen_without_the_handler(make_store: MakeStore) -> None:
     store = make_store()
     handler = Recorder()

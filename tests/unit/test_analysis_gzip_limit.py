@@ -1,0 +1,97 @@
+"""``stats --temp-limit``: gzip files whose inflated copy would pass the limit are read
+without one (by the general reader), with the same report and a warning naming them."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gcdedup.analysis import AnalysisOptions, analyze
+from gcdedup.analysis import run as run_module
+from gcdedup.analysis.gz import parse_size, within_limit
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    spec = importlib.util.spec_from_file_location("bench_generate", REPO / "bench" / "generate.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_generate"] = module
+    spec.loader.exec_module(module)
+    path = tmp_path_factory.mktemp("gen") / "stream.jsonl"
+    module.generate(path, 1500, dup_rate=0.25, seed=11, delay_scale=0.5)
+    return path.read_bytes()
+
+
+def comparable(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in ("by_file", "files")}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [AnalysisOptions(jobs=1), AnalysisOptions(jobs=2, parallel_threshold=1)],
+    ids=["one process", "workers"],
+)
+def test_over_the_limit_no_copy_is_made_and_the_report_is_the_same(
+    stream: bytes,
+    tmp_path: Path,
+    options: AnalysisOptions,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plain = tmp_path / "s.jsonl"
+    plain.write_bytes(stream)
+    packed = tmp_path / "s.jsonl.gz"
+    packed.write_bytes(gzip.compress(stream))
+    expected = comparable(analyze([str(plain)], options).to_dict())
+    assert expected["duplicates"] > 100
+
+    def no_copy(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a temporary copy was made")
+
+    monkeypatch.setattr(run_module, "Inflation", no_copy)
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", no_copy)
+    limited = options.__class__(**{**options.__dict__, "temp_limit": len(stream) - 1})
+    with caplog.at_level(logging.WARNING, logger="gcdedup.analysis.run"):
+        got = comparable(analyze([str(packed)], limited).to_dict())
+    assert got == expected
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{packed}: read without a temporary copy (about {len(stream) // 1_000_000} MB "
+        "inflated would pass --temp-limit): slower, one process for the file"
+    ]
+
+
+def test_files_are_copied_in_input_order_while_they_fit(tmp_path: Path) -> None:
+    names = []
+    for n, size in enumerate([4000, 3000, 2000]):
+        path = tmp_path / f"{n}.jsonl.gz"
+        path.write_bytes(gzip.compress(b"x" * size))
+        names.append(str(path))
+    assert within_limit(names, [0, 1, 2], None, 8) == ([0, 1, 2], [])
+    assert within_limit(names, [0, 1, 2], 6000, 8) == ([0, 2], [1])
+    assert within_limit(names, [0, 1, 2], 9000, 8) == ([0, 1, 2], [])
+    assert within_limit(names, [0, 1, 2], 0, 8) == ([], [0, 1, 2])
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("0", 0), ("500000", 500_000), ("200K", 200 * 1024), ("1.5G", 3 * 1024**3 // 2),
+     ("500MiB", 500 * 1024**2), ("2 gb", 2 * 1024**3)],
+)  # fmt: skip
+def test_sizes(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "-1", "5X", "M", "1e9"])
+def test_bad_sizes_say_what_to_write(text: str) -> None:
+    with pytest.raises(ValueError, match=r"use e\.g\. 0, 500M, 2G"):
+        parse_size(text)

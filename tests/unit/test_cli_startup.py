@@ -1,0 +1,88 @@
+"""``gcdedup --help`` and ``--version`` import no command module (see gcdedup.cli.lazy)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from typer.main import get_command
+
+from gcdedup.cli.app import app
+
+#: What a run imports and the root help does not print.
+HEAVY = (
+    "gcdedup.cli.process",
+    "gcdedup.cli.stats",
+    "gcdedup.cli.purge",
+    "gcdedup.cli.init",
+    "gcdedup.cli.keys",
+    "gcdedup.cli.capture",
+    "gcdedup.cli.common",
+    "gcdedup.pipeline",
+    "gcdedup.store",
+    "gcdedup.sources",
+    "gcdedup.analysis",
+    "gcdedup.capture",
+    "sqlite3",
+    "multiprocessing",
+    "gcdedup.events",
+    "msgspec",
+)
+
+PROBE = (
+    "import json, runpy, sys\n"
+    "sys.argv = ['gcdedup', sys.argv[1]]\n"
+    "try:\n"
+    "    runpy.run_module('gcdedup', run_name='__main__')\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+)
+
+
+def imported_by(arg: str) -> tuple[str, set[str]]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, arg], capture_output=True, text=True, check=True
+    )
+    return out.stdout, set(json.loads(out.stderr.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("arg", ["--help", "--version"])
+def test_help_and_version_import_no_command_module(arg: str) -> None:
+    stdout, modules = imported_by(arg)
+    assert stdout.strip()
+    assert sorted(m for m in HEAVY if m in modules) == []
+
+
+def test_version_imports_neither_settings_nor_decoders() -> None:
+    stdout, modules = imported_by("--version")
+    assert stdout.startswith("gcdedup ")
+    assert sorted(m for m in ("gcdedup.settings", "gcdedup.keys", "msgspec") if m in modules) == []
+
+
+def test_root_help_summaries_are_the_commands_own(capsys: pytest.CaptureFixture[str]) -> None:
+    """The root help shows the same lines before and after every command is imported."""
+    group = get_command(app)
+    ctx = group.make_context("gcdedup", ["keys"])
+    group.get_help(ctx)  # Rich prints it
+    summaries_only = capsys.readouterr().out
+    assert re.search(r"│ process +Run events through the dedup store once each\.", summaries_only)
+    names = group.list_commands(ctx)  # type: ignore[attr-defined]
+    assert names == ["process", "stats", "purge", "init", "keys", "capture"]
+    for name in names:
+        assert group.get_command(ctx, name).callback is not None  # type: ignore[attr-defined]
+    assert sorted(group.commands) == sorted(names)  # type: ignore[attr-defined]
+    group.get_help(ctx)
+    assert capsys.readouterr().out == summaries_only
+
+
+def test_a_command_runs_with_its_epilog() -> None:
+    group = get_command(app)
+    ctx = group.make_context("gcdedup", ["keys"])
+    process = group.get_command(ctx, "process")  # type: ignore[attr-defined]
+    assert process.name == "process"
+    assert process.epilog.startswith("Exit codes: 0 success")
+    assert group.get_command(ctx, "nope") is None  # type: ignore[attr-defined]
