@@ -386,7 +386,7 @@ class SQLiteStore(DedupStore):
                         continue
                     if row is None:  # only if a key repeats inside this call
                         if count_duplicates:
-                            bumps.append((now, param[8]))
+                            bumps.append((param[8], now))
                         results.append(Result(key, Outcome.IN_FLIGHT))
                         continue
                     record = row_to_record(row)
@@ -394,7 +394,7 @@ class SQLiteStore(DedupStore):
                     if outcome is Outcome.NEW:  # cannot happen: the upsert would have won
                         outcome = Outcome.IN_FLIGHT
                     if count_duplicates and outcome is not Outcome.CONFLICT:
-                        bumps.append((now, param[8]))
+                        bumps.append((param[8], now))
                         record = row_to_record(row, bumped_at=now)
                     results.append(Result(key, outcome, record=record))
                 conn.executemany(RESET_COUNTS, resets)
@@ -535,7 +535,7 @@ class SQLiteStore(DedupStore):
                     conn.executemany(MARK_DONE, params)
                 results, bumps = mark_done_results(items, hashes, before, now)
                 if count_duplicates and bumps:
-                    conn.executemany(BUMP, [(now, h) for h in bumps])
+                    conn.executemany(BUMP, [(h, now) for h in bumps])
         except sqlite3.Error as exc:
             raise self._failure("claim" if count_duplicates else "seed", exc) from exc
         return results

@@ -129,9 +129,9 @@ RESET_COUNTS = "DELETE FROM dedup_counts WHERE key_hash = ?"
 #: Before a purge deletes records (append the purge's WHERE clause and a ")").
 PURGE_COUNTS = "DELETE FROM dedup_counts WHERE key_hash IN (SELECT key_hash FROM dedup WHERE "
 
-# One more duplicate of a key: ?1 now, ?2 key_hash (see dedup_counts above).
+# One more duplicate of a key: (key_hash, now) (see dedup_counts above).
 BUMP = (
-    "INSERT INTO dedup_counts (key_hash, dup_count, last_dup_at) VALUES (?2, 1, ?1) "
+    "INSERT INTO dedup_counts (key_hash, dup_count, last_dup_at) VALUES (?, 1, ?) "
     "ON CONFLICT(key_hash) DO UPDATE SET dup_count = dup_count + 1, "
     "last_dup_at = excluded.last_dup_at"
 )
