@@ -278,7 +278,7 @@ class RunReport:
             "processed": c["processed"],
             "duplicates": c["duplicate"],
             "conflicts": c["conflict"],
-            "duplicate_rate": round(self.duplicate_rate, 6),
+            "duplicate_rate": self.duplicate_rate,
             "in_flight": c["in_flight"],
             "failed": c["failed"],
             "new": c["new"],
