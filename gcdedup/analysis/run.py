@@ -74,6 +74,19 @@ class Workers:
         return key_digest_for(self.start_method)
 
 
+def checked(options: AnalysisOptions) -> tuple[list[str], list[KeyMaker]]:
+    """The strategies and their key makers, once the options are known to be valid
+    (every engine checks them the same way, before reading anything)."""
+    if options.fmt not in FORMATS:
+        raise UsageError(f"unknown format {options.fmt!r}; choose one of: {', '.join(FORMATS)}")
+    strategies = list(options.strategies())
+    makers = [KeyMaker.create(s, options.namespace) for s in strategies]  # validates
+    for ttl in options.ttls:
+        if ttl <= 0:
+            raise UsageError(f"TTL must be positive, got {ttl}")
+    return strategies, makers
+
+
 def analyze(
     paths: Sequence[str],
     options: AnalysisOptions | None = None,
@@ -89,13 +102,7 @@ def analyze(
     """
     options = options or AnalysisOptions()
     workers = workers or Workers()
-    if options.fmt not in FORMATS:
-        raise UsageError(f"unknown format {options.fmt!r}; choose one of: {', '.join(FORMATS)}")
-    strategies = options.strategies()
-    makers = [KeyMaker.create(s, options.namespace) for s in strategies]  # validates
-    for ttl in options.ttls:
-        if ttl <= 0:
-            raise UsageError(f"TTL must be positive, got {ttl}")
+    strategies, makers = checked(options)
     files = expand_paths(paths)
     jobs = options.jobs or os.cpu_count() or 1
     work = input_work(files)

@@ -21,10 +21,10 @@ from ..analysis.options import AnalysisOptions
 from ..analysis.plan import plan_chunks
 from ..analysis.records import REC, SEQ_MASK, Chunk, empty_partial, stable_digest
 from ..analysis.report import GAP_BUCKETS, PERCENTILES, StatsReport, _Layout, build_report
+from ..analysis.run import checked
 from ..analysis.tally import Tally, TallyContext
 from ..errors import UsageError
-from ..keys import KeyMaker
-from ..sources import FORMATS, expand_paths
+from ..sources import expand_paths
 from . import sections
 from .scan import EVENT_FIELDS, INFO_FIELD, read_info, scan_rows
 
@@ -39,13 +39,7 @@ def s3_path(path: str) -> str:
 
 def analyze_spark(spark: Any, paths: Sequence[str], options: AnalysisOptions) -> StatsReport:
     """:func:`gcdedup.analysis.analyze` on ``spark``: the same report, field by field."""
-    if options.fmt not in FORMATS:
-        raise UsageError(f"unknown format {options.fmt!r}; choose one of: {', '.join(FORMATS)}")
-    strategies = options.strategies()
-    makers = [KeyMaker.create(s, options.namespace) for s in strategies]  # validates
-    for ttl in options.ttls:
-        if ttl <= 0:
-            raise UsageError(f"TTL must be positive, got {ttl}")
+    strategies, makers = checked(options)
     if any(p == "-" for p in paths):
         raise UsageError("the Spark engine reads files and object stores, not standard input")
     files = expand_paths([s3_path(p) for p in paths])
