@@ -7,10 +7,13 @@ backend: memory, SQLite and DynamoDB (a real local server over HTTP, see
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,3 +158,42 @@ def make_store(store_url: str, clock: FakeClock) -> Iterator[Callable[..., Dedup
     yield factory
     for store in opened:
         store.close()
+
+
+# -- the Spark tier (tests/spark): one local Spark session for the whole test session ------
+# Here, not in a conftest of tests/spark: test modules import helpers with
+# ``from conftest import ...``, and a second conftest module would shadow this one.
+
+SPARK_TESTS = Path(__file__).resolve().parent / "spark"
+
+
+@pytest.fixture(scope="session")
+def spark_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory the tasks' handlers write to (named in their environment)."""
+    return tmp_path_factory.mktemp("spark-tasks")
+
+
+@pytest.fixture(scope="session")
+def spark(dynamodb_server: Any, spark_dir: Path) -> Iterator[Any]:
+    """A local[2] session whose tasks may fail twice before the job does (local[2,3]).
+
+    It starts after the local DynamoDB server: the tasks inherit the environment
+    (test credentials, endpoints) that the server fixture sets.
+    """
+    if importlib.util.find_spec("pyspark") is None:
+        pytest.skip("pyspark is not installed (pip install '.[spark]')")
+    from gcdedup.spark.session import java_available
+
+    if not java_available():
+        pytest.skip("no Java runtime for Spark (install openjdk-17-jre-headless)")
+    from gcdedup.spark.session import get_session
+
+    os.environ["GCDEDUP_SPARK_TEST_DIR"] = str(spark_dir)
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SPARK_TESTS), path]))
+    session = get_session(
+        "local[2,3]",
+        {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},
+    )
+    yield session
+    session.stop()
