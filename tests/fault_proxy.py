@@ -132,6 +132,10 @@ class FaultProxy:
             listener, self._listener = self._listener, None
             clients, self._clients = self._clients, set()
         if listener is not None:
+            # shutdown first: on Linux, close alone does not wake a thread blocked in
+            # accept(), which would go on accepting connections during the outage
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for client in clients:
             _cut(client)
