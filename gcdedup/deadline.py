@@ -105,13 +105,6 @@ class Deadline:
         before the deadline, leaving the rest to record outcomes and return."""
         return self.remaining() - self.margin / 2
 
-    def lease(self, configured: float) -> float:
-        """A claim's lease: as long as the invocation can still run (a timed-out or
-        crashed invocation frees its keys soon after), else the configured lease."""
-        if self._at is None:
-            return configured
-        return max(self.remaining(), 0.0) + LEASE_MARGIN_SECONDS
-
     def lease_cap(self) -> float:
         """The longest lease a renewal may set now: never past the deadline plus
         :data:`LEASE_MARGIN_SECONDS` (infinite outside an invocation)."""

@@ -164,13 +164,12 @@ def dynamodb_server() -> Iterator[DynamoDBServer]:
 @pytest.fixture
 def aws_server(dynamodb_server: DynamoDBServer) -> Iterator[DynamoDBServer]:
     """The same moto server for S3, SQS and EventBridge, with gcdedup's shared boto3
-    clients made afresh for the test (they are cached per process)."""
-    from gcdedup.sources import aws, s3
+    clients made afresh for the test (they are cached per process; S3 listings belong
+    to the run that made them)."""
+    from gcdedup.sources import aws
 
     aws.reset_clients()
-    s3.forget()
     yield dynamodb_server
-    s3.forget()
     aws.reset_clients()
 
 

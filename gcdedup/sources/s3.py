@@ -380,8 +380,3 @@ class _Download(io.RawIOBase):
     def close(self) -> None:
         self._cancelled.set()
         super().close()
-
-
-def forget() -> None:
-    """Nothing to forget: listings and their downloads belong to the run that made them.
-    Kept for callers of the earlier module-level caches."""

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from gcdedup import api
+from gcdedup.aws_lambda.container import lease_seconds
 from gcdedup.deadline import MARGIN_SHARE, Deadline, fit_margin
 from gcdedup.errors import ConfigError
 from gcdedup.heartbeat import Heartbeat
@@ -124,10 +125,12 @@ def test_a_deadline_keeps_the_fitted_margin_for_its_invocation_only() -> None:
     assert deadline.margin == pytest.approx(0.6)
     now[0] += 1.0
     assert deadline.remaining() == pytest.approx(2.0)
-    assert deadline.lease(300.0) == pytest.approx(4.0)  # remaining + the lease margin
+    # a claim's lease (the entry point's lease_seconds) and a renewal's cap agree:
+    # remaining + the lease margin
+    assert lease_seconds(Context(2000), 300.0) == pytest.approx(4.0)
     assert deadline.lease_cap() == pytest.approx(4.0)
     deadline.clear()
-    assert (deadline.margin, deadline.lease(300.0)) == (5.0, 300.0)
+    assert (deadline.margin, lease_seconds(None, 300.0)) == (5.0, 300.0)
 
 
 class RenewingStore:
