@@ -19,8 +19,9 @@ from ..display import display_path
 from ..errors import GcdedupError, UsageError
 from ..settings import SETTINGS, Settings, check_store_url, env_name
 from ..sources import FORMATS
-from .output import Output, discard_stdout
+from .output import Output
 from .params import duration_flag
+from .pipe import discard_stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
 STORE_ENV = env_name("store_url")

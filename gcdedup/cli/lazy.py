@@ -10,24 +10,14 @@ resolved to run or to show its own help.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from typer.core import TyperCommand
 from typer.main import get_command_from_info
 from typer.models import CommandInfo
 
+from .command_table import LazyCommand
 from .help_style import Command, Group
-
-
-@dataclass(frozen=True)
-class LazyCommand:
-    """Where a command lives, and what the root help says about it."""
-
-    module: str
-    function: str
-    summary: str
-    epilog: str | None = None
 
 
 class LazyGroup(Group):

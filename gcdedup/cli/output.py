@@ -7,7 +7,6 @@ Results go to stdout; progress, warnings and errors to stderr, so
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -181,17 +180,6 @@ class Output:
 
 def _raise_broken_pipe() -> None:
     raise BrokenPipeError
-
-
-def discard_stdout() -> None:
-    """Point stdout at /dev/null, so that flushing what is still buffered for a closed
-    pipe raises nothing (not even at exit)."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # no real file descriptor (e.g. a test runner)
-        pass
 
 
 def duration(seconds: float | None) -> str:

@@ -177,6 +177,8 @@ def test_reading_stdin_from_a_pipe_says_nothing(runner: CliRunner) -> None:
         ["keys", "sample_events/"],
         ["process", "sample_events/", "--store", "memory://"],
         ["--help"],
+        ["--version"],
+        ["-v", "--help"],
         ["stats", "--help"],
     ],
 )
