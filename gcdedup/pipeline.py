@@ -30,7 +30,7 @@ from .heartbeat import Heartbeat
 from .keys import NO_KEY, KeyMaker, payload_fingerprint
 from .outcomes import EventOutcome, EventResult, Mode, RunReport
 from .run_keys import RunKeys
-from .settings import DEFAULT_BATCH_SIZE, MARK_DONE_BATCH_SIZE, Settings
+from .settings import DEFAULT_BATCH_SIZE, Settings
 from .store import DedupStore, KeyItem, Outcome, Record
 from .store.base import is_conflict
 
@@ -439,7 +439,7 @@ class Pipeline:
         """Events per store batch: the setting, else by whether claims are held."""
         if self.settings.batch_size:
             return self.settings.batch_size
-        return MARK_DONE_BATCH_SIZE if self._marks_done() else DEFAULT_BATCH_SIZE
+        return self.store.mark_done_batch_size if self._marks_done() else DEFAULT_BATCH_SIZE
 
     def _marks_done(self) -> bool:
         """Seed mode, and count only (no handler) where a conflict is only reported: the

@@ -257,6 +257,10 @@ class DedupStore(ABC):
     """
 
     url: str
+    #: Events per batch when no handler holds claims (count only, seed): one
+    #: ``mark_done`` call each. Nothing is held meanwhile, so a backend sets it by what
+    #: a batch costs it (SQLite: per transaction; DynamoDB: requests of 25 either way).
+    mark_done_batch_size: int = 5000
 
     def __init__(self, clock: Clock = time.time, run_id: str | None = None) -> None:
         self.clock = clock

@@ -42,6 +42,7 @@ class CachedStore(DedupStore):
         super().__init__(clock=inner.clock, run_id=inner.run_id)
         self.inner = inner
         self.url = inner.url
+        self.mark_done_batch_size = inner.mark_done_batch_size
         self.size = size
         #: Claims answered from memory since the store was opened.
         self.hits = 0

@@ -44,7 +44,8 @@ def test_every_variable_is_listed_by_process_help_in_the_one_notation() -> None:
     for variable in ("GCDEDUP_HANDLER", "GENESYSCLOUD_REGION", "GENESYSCLOUD_OAUTHCLIENT_ID"):
         assert f"env: {variable}]" in text
     assert "[default: 5d; env: GCDEDUP_TTL]" in text
-    assert "[default: 500 with a handler, 5000 without; env: GCDEDUP_BATCH_SIZE]" in text
+    batch = "500 with a handler, else 20000 on SQLite and 5000 on DynamoDB"
+    assert f"[default: {batch}; env: GCDEDUP_BATCH_SIZE]" in text
     assert "Usage: gcdedup process [OPTIONS] PATH..." in text
 
 

@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 from gcdedup.events import BadRecord, Event, KeyedEvent, Location
 from gcdedup.keys import payload_fingerprint
 from gcdedup.pipeline import EventOutcome, Mode, Pipeline, process
-from gcdedup.settings import DEFAULT_BATCH_SIZE, MARK_DONE_BATCH_SIZE, Settings
+from gcdedup.settings import DEFAULT_BATCH_SIZE, MARK_DONE_BATCH_SIZES, SCHEMA, Settings
 from gcdedup.store import DedupStore, KeyItem, Outcome, RecordStatus, open_store
+from gcdedup.store.cache import CachedStore
+from gcdedup.store.sqlite import SQLiteStore
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "genesys"
 MakeStore = Callable[..., DedupStore]
@@ -363,12 +365,29 @@ def test_a_keyed_event_has_no_payload_for_a_handler() -> None:
         pipeline.run_batch([keyed_twin(event, pipeline.keys)])
 
 
-def test_batches_are_larger_when_no_handler_holds_claims() -> None:
+def test_batches_are_larger_when_no_handler_holds_claims(tmp_path: Path) -> None:
     store = open_store("memory://")
     assert Pipeline(store, cfg(), Recorder()).batch_size == DEFAULT_BATCH_SIZE
-    assert Pipeline(store, cfg()).batch_size == MARK_DONE_BATCH_SIZE
-    assert Pipeline(store, cfg(), mode=Mode.SEED).batch_size == MARK_DONE_BATCH_SIZE
+    assert Pipeline(store, cfg()).batch_size == 5000
+    assert Pipeline(store, cfg(), mode=Mode.SEED).batch_size == 5000
     # with --on-conflict process a count-only run claims, then completes
     assert Pipeline(store, cfg(on_conflict="process")).batch_size == DEFAULT_BATCH_SIZE
     assert Pipeline(store, cfg(batch_size=7)).batch_size == 7
-    assert DEFAULT_BATCH_SIZE < MARK_DONE_BATCH_SIZE
+    # SQLite's own size, through the record cache the assembly puts in front of it
+    sqlite = CachedStore(SQLiteStore(tmp_path / "s.sqlite3"), 10)
+    assert Pipeline(sqlite, cfg()).batch_size == 20_000
+    assert Pipeline(sqlite, cfg(), Recorder()).batch_size == DEFAULT_BATCH_SIZE
+    assert Pipeline(sqlite, cfg(batch_size=7)).batch_size == 7
+    sqlite.close()
+
+
+def test_the_batch_size_help_names_each_stores_own_size() -> None:
+    from gcdedup.store.dynamodb.store import DynamoDBStore
+
+    sizes = {
+        "SQLite": SQLiteStore.mark_done_batch_size,
+        "DynamoDB": DynamoDBStore.mark_done_batch_size,
+    }
+    assert " and ".join(f"{n} on {name}" for name, n in sizes.items()) == MARK_DONE_BATCH_SIZES
+    default = next(s.default for s in SCHEMA if s.name == "batch_size")
+    assert default == f"{DEFAULT_BATCH_SIZE} with a handler, else {MARK_DONE_BATCH_SIZES}"
