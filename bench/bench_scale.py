@@ -105,7 +105,9 @@ def export(rev: str, into: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--baseline", required=True, help="git revision to compare against")
+    parser.add_argument(
+        "--baseline", required=True, help="git revision to compare against ('none': no rows)"
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--results", type=Path, default=HERE / "results")
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         before = tmp / "before"
         before.mkdir()
-        export(args.baseline, before)
+        if args.baseline != "none":
+            export(args.baseline, before)
         now_cmd = [PY, "-m", "gcdedup"]
         old_env = {"PYTHONPATH": str(before)}
         # ``python -m`` puts the working directory first on sys.path: run the earlier
@@ -155,11 +158,13 @@ def main(argv: list[str] | None = None) -> int:
             ]
 
         # Interleaved rounds: the bar, this tree's first run, the earlier revision's.
-        contenders = (
+        contenders = [
             ("tutorial + SQLite, one transaction", "tutorial"),
             ("process first run (now)", "now"),
             ("process first run (before)", "before"),
-        )
+        ]
+        if args.baseline == "none":
+            contenders.pop()
         for rep in range(args.reps):
             for name, tag in contenders:
                 store = tmp / f"{tag}.sqlite3"
@@ -185,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
              ("--mode", "seed"), "seeded", truth["unique"]),
         ):  # fmt: skip
             if args.modes and name.split(" (")[0] not in args.modes:
+                continue
+            if env and args.baseline == "none":
                 continue
             result = timed(process(store, *extra), *(old if env else ()))
             check_counts(result, fields, expected)
