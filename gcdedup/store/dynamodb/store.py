@@ -605,18 +605,8 @@ class DynamoDBStore(DedupStore):
 
         def one(index: int) -> Result:
             item = items[index]
-            token = new_token()
-            attrs = new_item(
-                item,
-                RecordStatus.COMPLETED,
-                now,
-                ttl_seconds,
-                self.run_id,
-                token,
-                layout=self.layout,
-            )
-            won, old = self._conditional_put("seed", attrs, now)
-            if won or _written_by(old, token):
+            ours, old = self._put_completed("seed", item, now, ttl_seconds)
+            if ours:
                 return Result(item.key, Outcome.SEEDED)
             if not old:
                 return Result(item.key, Outcome.IN_FLIGHT)
@@ -651,24 +641,33 @@ class DynamoDBStore(DedupStore):
 
         def one(index: int) -> Result:
             item = items[index]
-            token = new_token()
-            attrs = new_item(
-                item,
-                RecordStatus.COMPLETED,
-                now,
-                ttl_seconds,
-                self.run_id,
-                token,
-                counted=not uncounted,
-                layout=self.layout,
-            )
-            won, old = self._conditional_put("claim", attrs, now)
-            if won or _written_by(old, token):  # ours, its first answer lost
+            ours, old = self._put_completed("claim", item, now, ttl_seconds, not uncounted)
+            if ours:
                 return Result(item.key, Outcome.SEEDED)
             assert old is not None
             return self._count_duplicate(item, old, now, count_duplicates)
 
         return self._map_waves([i.key for i in items], one)
+
+    def _put_completed(
+        self, action: str, item: KeyItem, now: float, ttl_seconds: int, counted: bool = True
+    ) -> tuple[bool, DynamoDBItem | None]:
+        """A COMPLETED record of ``item`` under the claim's condition: whether it is ours
+        (also when the first answer was lost and a retry met our own token), and the
+        item that was there."""
+        token = new_token()
+        attrs = new_item(
+            item,
+            RecordStatus.COMPLETED,
+            now,
+            ttl_seconds,
+            self.run_id,
+            token,
+            counted=counted,
+            layout=self.layout,
+        )
+        won, old = self._conditional_put(action, attrs, now)
+        return won or _written_by(old, token), old
 
     def check(self, keys: Sequence[str]) -> list[Result]:
         """BatchGetItem, 100 distinct keys a call, chunks in parallel, strongly consistent."""
