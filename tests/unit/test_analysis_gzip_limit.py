@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from gcdedup.analysis import AnalysisOptions, analyze
+from gcdedup.analysis import AnalysisOptions, analyze, gz
 from gcdedup.analysis import run as run_module
-from gcdedup.analysis import gz
 from gcdedup.analysis.gz import chunk_step, parse_size
 
 REPO = Path(__file__).resolve().parents[2]
