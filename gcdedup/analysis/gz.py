@@ -150,6 +150,7 @@ class Window:
         self._sizes: dict[str, int] = {}
         self._out: set[str] = set()
         self._made = 0
+        self._closed = False
 
     def create(self) -> tuple[str, BinaryIO]:
         with self._cond:
@@ -167,9 +168,17 @@ class Window:
 
     def hand_out(self, path: str) -> None:
         with self._cond:
-            while len(self._out) >= self.live:
+            while len(self._out) >= self.live and not self._closed:
                 self._cond.wait()
+            if self._closed:
+                raise OSError("the analysis stopped")  # nobody will release a chunk now
             self._out.add(path)
+
+    def close(self) -> None:
+        """Stop waiting: the run ended (a worker failed, or it was interrupted)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def release(self, path: str) -> None:
         """``path`` was scanned (or is not needed): delete it, let the next one out."""

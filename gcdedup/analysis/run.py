@@ -145,6 +145,9 @@ def analyze(
             if pooling and (len(pooled) > 1 or window is not None):
                 processes = jobs if window is not None else min(jobs, len(pooled))
                 pool = stack.enter_context(workers.pool(processes))
+                if window is not None:
+                    # Before the pool joins its task thread, which may wait for room.
+                    stack.callback(window.close)
                 partial, parts = _scan_in_pool(
                     pool, workers, inflating, makers, options, jobs, on_bytes, stdin
                 )
