@@ -26,7 +26,7 @@ from gcdedup.analysis import AnalysisOptions, analyze
 from gcdedup.analysis import gz as gzmod
 from gcdedup.analysis import refetch as refetch_module
 from gcdedup.analysis import run as run_module
-from gcdedup.events import Event
+from gcdedup.events import MAX_RECORD_BYTES, Event
 from gcdedup.sources import EventReader
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,7 +174,16 @@ def test_damage_in_the_middle_keeps_what_the_reader_keeps(
     # margin are the real ones: it loses up to a read before the damage, as the
     # reader does, which is more than the tiny margin of the other tests.
     monkeypatch.setattr(gzmod, "CHUNK", 1024 * 1024)
+    monkeypatch.setattr(gzmod, "SNIFF_BYTES", 2 * (MAX_RECORD_BYTES + 2) + 3 * 1024 * 1024)
     monkeypatch.setattr(gzmod.Inflation, "MARGIN", 2 * 1024 * 1024)
+    handed: list[int] = []
+    rewind = gzmod._Cutter.rewind
+
+    def rewound(cutter: Any) -> int:
+        handed.append(cutter.handed)
+        return rewind(cutter)
+
+    monkeypatch.setattr(gzmod._Cutter, "rewind", rewound)
     limit = 2 * 1024 * 1024 + LIMIT
     data = b"".join(lines) * 4
     packed = bytearray(gzip.compress(data))
@@ -196,6 +205,7 @@ def test_damage_in_the_middle_keeps_what_the_reader_keeps(
         for key in ("events", "unique", "duplicates", "conflicts", "by_kind", "top_keys"):
             assert doc[key] == expected[key], key
     assert Recorded.files > 20
+    assert len(handed) == 2 and min(handed) > 10  # chunks were out when the damage was met
     assert list(tiny.iterdir()) == []
 
 
