@@ -34,23 +34,16 @@ BATCH = 2000
 
 
 @dataclass
-class _Want:
-    """What the second pass needs from one line."""
+class _Wants:
+    """What the second pass needs from one file's lines, by offset."""
 
-    length: int
-    digests: bool = False  # the line is one record's: its content digests
-    names: set[KeyDigest] = field(default_factory=set)  # keys to name from its events
+    lengths: dict[int, int] = field(default_factory=dict)  # 0: a batch line (to its end)
+    digests: set[int] = field(default_factory=set)  # lines whose content digests compare
+    names: dict[int, list[KeyDigest]] = field(default_factory=dict)  # keys to name
 
 
-@dataclass(frozen=True)
-class Item:
-    """One line of the second pass, sent to whoever computes from it."""
-
-    file_index: int
-    offset: int
-    line: bytes
-    digests: bool
-    names: frozenset[KeyDigest]
+#: One line of the second pass: (file index, offset, line, digests wanted, keys to name).
+Item = tuple[int, int, bytes, bool, tuple[KeyDigest, ...]]
 
 
 @dataclass(frozen=True)
@@ -73,20 +66,22 @@ class Refetch:
     def __init__(self, chunks: Sequence[Chunk]) -> None:
         self.file_of = {c.index: c.file_index for c in chunks if c.gone}
         self.sources = {c.file_index: c.source for c in chunks if c.gone and c.source}
-        self.wants: dict[int, dict[int, _Want]] = {}  # file index -> offset -> want
-        self.digests: dict[tuple[int, int], bytes] = {}
+        self.wants: dict[int, _Wants] = {}  # by file index
+        self.digests: dict[int, dict[int, bytes]] = {}  # file index -> offset -> digests
         self.names: dict[KeyDigest, str] = {}
+        #: Lines with the bytes of a line before them: (file, offset) -> (file, offset).
+        self.same: dict[tuple[int, int], tuple[int, int]] = {}
 
-    def _want(self, rec: Rec) -> tuple[_Want, int] | None:
+    def _want(self, rec: Rec) -> tuple[_Wants, int, int] | None:
         pos, _, offset, length, _ = REC.unpack_from(rec)
         file_index = self.file_of.get(pos >> SEQ_BITS)
         if file_index is None:
             return None
-        lines = self.wants.setdefault(file_index, {})
-        want = lines.get(offset)
-        if want is None:
-            want = lines[offset] = _Want(length)
-        return want, length
+        wants = self.wants.get(file_index)
+        if wants is None:
+            wants = self.wants[file_index] = _Wants()
+        wants.lengths[offset] = length
+        return wants, offset, length
 
     def add(self, groups: Iterable[Group], named: Callable[[KeyDigest], bool] | None) -> None:
         """Note what ``groups`` need: digests of the records classification compares
@@ -97,14 +92,15 @@ class Refetch:
             if compared:
                 compared.append(group[0])
             for rec in compared:
-                found = self._want(rec)
-                if found is not None and found[1] and len(rec) == REC.size:
-                    found[0].digests = True
+                if len(rec) == REC.size:  # (others carry their digests)
+                    found = self._want(rec)
+                    if found is not None and found[2]:
+                        found[0].digests.add(found[1])
             if named is not None and not named(kd):
                 for rec in group:
                     found = self._want(rec)
                     if found is not None:
-                        found[0].names.add(kd)
+                        found[0].names.setdefault(found[1], []).append(kd)
                         break
 
     @property
@@ -112,48 +108,60 @@ class Refetch:
         return bool(self.wants)
 
     def items(self, fmt: str) -> Iterator[list[Item]]:
-        """The wanted lines, in batches, by a second inflation of each file."""
+        """The wanted lines, in batches, by a second inflation of each file. A line
+        that only wants digests and has the bytes of a line before it (a retry) is not
+        sent: it gets that line's digests (:attr:`same`)."""
         batch: list[Item] = []
+        seen: dict[int, tuple[int, int]] = {}  # content (hash and length) -> first line
         for file_index in sorted(self.wants):
-            lines = self.wants[file_index]
-            order = sorted(lines)
-            # A batch line's events share its offset and have no length: take the line.
-            wanted = [(offset, lines[offset].length or -1) for offset in order]
+            wants = self.wants[file_index]
+            lengths, digests, names = wants.lengths, wants.digests, wants.names
+            # A batch line's events share its offset and have no length: to its end.
+            wanted = [(offset, lengths[offset] or -1) for offset in sorted(lengths)]
             try:
                 for offset, line in pick_lines(self.sources[file_index], fmt, wanted):
-                    want = lines[offset]
-                    batch.append(
-                        Item(file_index, offset, line, want.digests, frozenset(want.names))
-                    )
+                    digested = offset in digests
+                    named = tuple(names.get(offset, ()))
+                    if digested:
+                        content = hash(line) ^ len(line) << 40
+                        first = seen.setdefault(content, (file_index, offset))
+                        if first != (file_index, offset) and not named:
+                            self.same[(file_index, offset)] = first
+                            continue
+                    batch.append((file_index, offset, line, digested, named))
                     if len(batch) >= BATCH:
                         yield batch
                         batch = []
             except OSError as exc:
                 raise _changed(self.sources[file_index]) from exc
+            self.wants[file_index] = _Wants()  # done with: memory back
         if batch:
             yield batch
 
     def take(self, found: Iterable[Found]) -> None:
         for file_index, offset, digests, names in found:
             if digests is not None:
-                self.digests[(file_index, offset)] = digests
+                self.digests.setdefault(file_index, {})[offset] = digests
             self.names.update(names)
+        for (file_index, offset), (first_file, first_offset) in self.same.items():
+            self.digests.setdefault(file_index, {})[offset] = self.digests[first_file][first_offset]
 
     def augment(self, groups: list[Group]) -> list[Group]:
-        """``groups`` with the digests appended to the records that got them."""
+        """``groups``, their records that got digests with the digests appended (in place)."""
         file_of, digests = self.file_of, self.digests
-        out: list[Group] = []
-        for kd, group in groups:
-            recs = []
-            for rec in group:
-                if len(rec) == REC.size:
-                    pos, _, offset, _, _ = REC.unpack_from(rec)
+        none: dict[int, bytes] = {}
+        size = REC.size
+        unpack = REC.unpack_from
+        for _, group in groups:
+            for i, rec in enumerate(group):
+                if len(rec) == size:
+                    pos, _, offset, _, _ = unpack(rec)
                     file_index = file_of.get(pos >> SEQ_BITS)
                     if file_index is not None:
-                        rec += digests.get((file_index, offset), b"")
-                recs.append(rec)
-            out.append((kd, recs))
-        return out
+                        found = digests.get(file_index, none).get(offset)
+                        if found is not None:
+                            group[i] = rec + found
+        return groups
 
 
 def _changed(source: str) -> GcdedupError:
@@ -166,31 +174,31 @@ def compute(task: tuple[Context, list[Item]]) -> list[Found]:
     maker = KeyMaker.create(ctx.strategy, ctx.namespace)
     digest = key_digest_for(ctx.start_method)
     out: list[Found] = []
-    for item in items:
-        source = ctx.sources[item.file_index]
+    for file_index, offset, line, wanted, wanted_names in items:
+        source = ctx.sources[file_index]
         try:
-            doc: Any = parse(item.line)
+            doc: Any = parse(line)
         except BadJSON as exc:
             raise _changed(source) from exc
         names: dict[KeyDigest, str] = {}
         digests: bytes | None = None
         single = type(doc) is dict and type(doc.get("detail")) is dict
-        if item.digests:
+        if wanted:
             if not single:
                 raise _changed(source)
             digests = event_digests(doc)
-        if item.names:
+        if wanted_names:
             if single:  # the line of one record: its key is the one wanted
                 with contextlib.suppress(GcdedupError):
                     key = maker(Event(doc, Location(source)))
-                    names.update(dict.fromkeys(item.names, key))
+                    names.update(dict.fromkeys(wanted_names, key))
             else:  # a batch: the events whose keys are wanted
                 for env in _envelopes(doc, source):
                     with contextlib.suppress(GcdedupError):
                         key = maker(Event(env, Location(source)))
-                        if digest(key) in item.names:
+                        if digest(key) in wanted_names:
                             names[digest(key)] = key
-        out.append((item.file_index, item.offset, digests, names))
+        out.append((file_index, offset, digests, names))
     return out
 
 
