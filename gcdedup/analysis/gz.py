@@ -1,28 +1,45 @@
-"""Gzip JSON Lines files, inflated once into a plain file the byte-range scan can cut.
+"""Gzip JSON Lines files, inflated into a bounded window of chunk files the scan can cut.
 
 A line inside a gzip stream cannot be read again by offset, and a gzip stream
 cannot be cut for several processes. So a gzip file the reader would read as JSON
-Lines is inflated once (:class:`Inflation`) into a temporary plain file (a
-*spill*); from then on it is scanned, classified and named exactly like a plain
-JSON Lines file, under the gzip file's name: byte ranges in the worker processes,
-the typed fast path, duplicates compared by re-reading their lines. Every other
-gzip input (arrays, back-to-back objects, CloudWatch exports) still goes through
-the general reader. Ranges are handed out while the file is still being inflated,
-so the workers scan the start of a large file while the rest is inflated (see
-:mod:`gcdedup.analysis.run` for who inflates what).
+Lines is inflated (:class:`Inflation`) into a sequence of temporary chunk files of
+bounded size, each holding whole lines; each chunk is handed to a worker as a byte
+range and deleted as soon as it is scanned. Offsets stay positions in the whole
+inflated stream (a chunk file holds its bytes from ``Chunk.base`` on), so the file is
+scanned and named exactly like a plain JSON Lines file, under the gzip file's name:
+byte ranges in the worker processes, the typed fast path. Every other gzip input
+(arrays, back-to-back objects, CloudWatch exports) still goes through the general
+reader.
+
+The window (:class:`Window`) bounds the temporary disk: inflating waits while as
+many chunks as there are workers, plus one, are out and not yet scanned
+(back-pressure), so the files never hold more than ``--temp-limit`` (default
+:data:`WINDOW_BYTES`, 128 MiB; :func:`chunk_step` sizes the chunks for it), however
+large the input. Its high-water mark is logged at debug level (``gcdedup -vv``).
+The one exception: a chunk ends at a line end, so a single line longer than
+:data:`LINE_SLACK` (a bad record anyway) takes that much more room while it is out.
+
+Duplicates are classified by comparing their lines, which are gone by then. Once the
+duplicate groups are known, the lines classification needs (the first delivery and
+every duplicate that is not a replay, of keys seen more than once) are fetched by a
+second sequential inflation of the file that cuts out just those lines
+(:func:`pick_lines`); their content digests and key names are computed from them
+(:mod:`gcdedup.analysis.refetch`) and nothing else is kept. Files without such lines
+are not inflated again.
 
 The fast path inflates in 1 MB steps with ISA-L (the optional ``isal`` package,
 ``pip install '.[fast-gzip]'`` in the checkout) when it is installed, with zlib otherwise.
 It handles well-formed files only (any number of members, zero padding between
 them); at the first sign of damage the file is inflated again through the general
-reader's own stream (:class:`~gcdedup.sources.compression.Gunzip`), so a truncated
-or corrupt file keeps exactly the lines, and gets exactly the error, that
-``gcdedup process`` reports.
+reader's own stream (:class:`~gcdedup.sources.compression.Gunzip`), from the first
+chunk not handed out yet, so a truncated or corrupt file keeps exactly the lines,
+and gets exactly the error, that ``gcdedup process`` reports. The second pass
+inflates the same way.
 
-Cost: the spill takes disk space (in ``TMPDIR``) as large as the inflated input
-while ``stats`` runs; it is deleted at the end. Memory does not grow with it. A limit
-on that space (``--temp-limit``, :func:`within_limit`) sends the gzip files that do
-not fit to the general reader instead: no copy, more CPU per event (each event then
+Cost: about one more inflation of the file (on one core, while the workers compute
+digests), and memory for the duplicate groups and 32 bytes per fetched line. A
+``--temp-limit`` too small for a window (under about 4 MB) sends the gzip files to
+the general reader instead: no copy at all, more CPU per event (each event then
 carries its content digests), one process per file.
 """
 

@@ -1,7 +1,9 @@
 """Running an analysis: :func:`analyze` plans, scans, tallies and reports.
 
-Gzip JSON Lines files are inflated to plain files (:mod:`gcdedup.analysis.gz`)
-while the workers scan what is already inflated. Small inputs are read in this
+Gzip JSON Lines files are inflated into a bounded window of chunk files, each
+deleted once scanned (:mod:`gcdedup.analysis.gz`), while the workers scan what is
+already inflated; what the report needs from their lines afterwards comes from a
+second inflation (:mod:`gcdedup.analysis.refetch`). Small inputs are read in this
 process. Large ones are cut into chunks (:mod:`gcdedup.analysis.plan`) scanned by
 worker processes; each worker then merges one key partition of every chunk and
 classifies and counts its duplicates, so the parent only adds tallies up. Standard
