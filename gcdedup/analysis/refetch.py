@@ -108,41 +108,28 @@ class Refetch:
         return bool(self.wants)
 
     def items(self, fmt: str) -> Iterator[list[Item]]:
-        """The wanted lines, in batches, by a second inflation of each file. A line
-        that only wants digests and has the bytes of a line before it (a retry) is not
-        sent: it gets that line's digests (:attr:`same`)."""
-        batch: list[Item] = []
-        seen: dict[int, tuple[int, int]] = {}  # content (hash and length) -> first line
+        """The wanted lines of every file, in batches, by a second inflation of each."""
+        seen: dict[int, tuple[int, int]] = {}
         for file_index in sorted(self.wants):
-            wants = self.wants[file_index]
-            lengths, digests, names = wants.lengths, wants.digests, wants.names
-            # A batch line's events share its offset and have no length: to its end.
-            wanted = [(offset, lengths[offset] or -1) for offset in sorted(lengths)]
-            try:
-                for offset, line in pick_lines(self.sources[file_index], fmt, wanted):
-                    digested = offset in digests
-                    named = tuple(names.get(offset, ()))
-                    if digested:
-                        content = hash(line) ^ len(line) << 40
-                        first = seen.setdefault(content, (file_index, offset))
-                        if first != (file_index, offset) and not named:
-                            self.same[(file_index, offset)] = first
-                            continue
-                    batch.append((file_index, offset, line, digested, named))
-                    if len(batch) >= BATCH:
-                        yield batch
-                        batch = []
-            except OSError as exc:
-                raise _changed(self.sources[file_index]) from exc
+            yield from _file_items(
+                self.sources[file_index], fmt, file_index, self.wants[file_index], seen, self.same
+            )
             self.wants[file_index] = _Wants()  # done with: memory back
-        if batch:
-            yield batch
+
+    def files(self, fmt: str, ctx: Context) -> Iterator[FileTask]:
+        """One task per file (each inflated and computed by one worker), largest first."""
+        order = sorted(self.wants, key=lambda n: -len(self.wants[n].lengths))
+        for file_index in order:
+            yield ctx, fmt, file_index, self.wants.pop(file_index)
 
     def take(self, found: Iterable[Found]) -> None:
         for file_index, offset, digests, names in found:
             if digests is not None:
                 self.digests.setdefault(file_index, {})[offset] = digests
             self.names.update(names)
+
+    def finish(self) -> None:
+        """The lines that were the same as one before get its digests."""
         for (file_index, offset), (first_file, first_offset) in self.same.items():
             self.digests.setdefault(file_index, {})[offset] = self.digests[first_file][first_offset]
 
@@ -162,6 +149,54 @@ class Refetch:
                         if found is not None:
                             group[i] = rec + found
         return groups
+
+
+def _file_items(
+    source: str,
+    fmt: str,
+    file_index: int,
+    wants: _Wants,
+    seen: dict[int, tuple[int, int]],
+    same: dict[tuple[int, int], tuple[int, int]],
+) -> Iterator[list[Item]]:
+    """The wanted lines of one file, in batches. A line that only wants digests and has
+    the bytes of a line before it (a retry) is not sent: it is noted in ``same``, to get
+    that line's digests (``seen``: content, as hash and length, -> its first line)."""
+    lengths, digests, names = wants.lengths, wants.digests, wants.names
+    # A batch line's events share its offset and have no length: to its end.
+    wanted = [(offset, lengths[offset] or -1) for offset in sorted(lengths)]
+    batch: list[Item] = []
+    try:
+        for offset, line in pick_lines(source, fmt, wanted):
+            digested = offset in digests
+            named = tuple(names.get(offset, ()))
+            if digested:
+                first = seen.setdefault(hash(line) ^ len(line) << 40, (file_index, offset))
+                if first != (file_index, offset) and not named:
+                    same[(file_index, offset)] = first
+                    continue
+            batch.append((file_index, offset, line, digested, named))
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+    except OSError as exc:
+        raise _changed(source) from exc
+    if batch:
+        yield batch
+
+
+#: One file of the second pass, for a worker: (context, format, file index, its wants).
+FileTask = tuple["Context", str, int, _Wants]
+
+
+def fetch_file(task: FileTask) -> tuple[list[Found], dict[tuple[int, int], tuple[int, int]]]:
+    """Inflate one file again and compute from its wanted lines (a worker task)."""
+    ctx, fmt, file_index, wants = task
+    same: dict[tuple[int, int], tuple[int, int]] = {}
+    found: list[Found] = []
+    for batch in _file_items(ctx.sources[file_index], fmt, file_index, wants, {}, same):
+        found += compute((ctx, batch))
+    return found, same
 
 
 def _changed(source: str) -> GcdedupError:
@@ -210,9 +245,18 @@ def run_second_pass(
     refetch: Refetch,
     fmt: str,
     ctx: Context,
-    mapper: Callable[[Callable[[Any], list[Found]], Iterator[Any]], Iterable[list[Found]]],
+    mapper: Callable[[Callable[[Any], Any], Iterator[Any]], Iterable[Any]],
+    by_file: bool = False,
 ) -> None:
     """Inflate the files again and compute what the report needs (``mapper``: ``map``,
-    or a pool's ``imap_unordered``)."""
-    tasks = ((ctx, batch) for batch in refetch.items(fmt))
-    refetch.take(itertools.chain.from_iterable(mapper(compute, tasks)))
+    or a pool's ``imap_unordered``). By default this process inflates, the mapper
+    computes from the lines; ``by_file``: each file is one task, inflated and computed
+    where the mapper runs it (several files inflate on several cores)."""
+    if by_file:
+        for found, same in mapper(fetch_file, refetch.files(fmt, ctx)):
+            refetch.take(found)
+            refetch.same.update(same)
+    else:
+        tasks = ((ctx, batch) for batch in refetch.items(fmt))
+        refetch.take(itertools.chain.from_iterable(mapper(compute, tasks)))
+    refetch.finish()

@@ -160,7 +160,14 @@ def analyze(
                 if any(c.gone for c in chunks):
                     groups = _pooled_groups(pool, parts)
                     tallier = _second_pass(
-                        groups, partial, chunks, options, strategies, workers, pool.imap_unordered
+                        groups,
+                        partial,
+                        chunks,
+                        options,
+                        strategies,
+                        workers,
+                        pool.imap_unordered,
+                        True,
                     )
                 inflating.log_window(limit)
                 return build_report(partial, chunks, files, strategies, makers, options, tallier)
@@ -184,7 +191,14 @@ def analyze(
             if any(c.gone for c in chunks):
                 local_groups = [repeated_groups(m) for m in partial.maps]
                 local = _second_pass(
-                    [[g] for g in local_groups], partial, chunks, options, strategies, workers, map
+                    [[g] for g in local_groups],
+                    partial,
+                    chunks,
+                    options,
+                    strategies,
+                    workers,
+                    map,
+                    False,
                 )
             inflating.log_window(limit)
             return build_report(partial, chunks, files, strategies, makers, options, local)
@@ -410,6 +424,7 @@ def _second_pass(
     strategies: list[str],
     workers: Workers,
     mapper: Callable[..., Iterable[Any]],
+    pooled: bool,
 ) -> Tallier:
     """Fetch what the report needs from gone chunks (:mod:`gcdedup.analysis.refetch`),
     then count the groups (``mapper``: ``map``, or a pool's ``imap_unordered``)."""
@@ -422,7 +437,8 @@ def _second_pass(
         ctx = Context(strategies[0], options.namespace, workers.start_method, dict(refetch.sources))
         began = time.perf_counter()
         lines = sum(len(wants.lengths) for wants in refetch.wants.values())
-        run_second_pass(refetch, options.fmt, ctx, mapper)
+        by_file = pooled and len(refetch.wants) > 1  # several files: one worker each
+        run_second_pass(refetch, options.fmt, ctx, mapper, by_file)
         log.debug(
             "second pass over gzip input: %d lines (%d the same as one before) in %.2f s",
             lines,
