@@ -534,10 +534,21 @@ class _Picker:
             base += len(piece)
             if self.next >= count:
                 return
-            if wanted[self.next][0] >= base:
-                continue
             if carry:
-                data, first = carry + piece, carry_start
+                offset, length = wanted[self.next]
+                if length < 0:  # its end is still to be found
+                    data, first = carry + piece, carry_start
+                elif offset + length > base:
+                    carry += piece  # a line longer than a piece
+                    continue
+                else:  # complete it from the start of this piece; the rest as usual
+                    line = carry + piece[: offset + length - start]
+                    yield offset, _unmarked(offset, line) if offset == 0 else line
+                    self.next += 1
+                    data, first = piece, start
+                carry = b""
+            elif wanted[self.next][0] >= base:
+                continue
             else:
                 data, first = piece, start
             while self.next < count:
@@ -549,7 +560,8 @@ class _Picker:
                     length = first + nl + 1 - offset
                 if offset + length > base:
                     break
-                yield offset, _unmarked(offset, data[offset - first : offset - first + length])
+                line = data[offset - first : offset - first + length]
+                yield offset, _unmarked(offset, line) if offset == 0 else line
                 self.next += 1
             if self.next < count and wanted[self.next][0] < base:
                 carry_start = wanted[self.next][0]

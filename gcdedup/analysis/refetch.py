@@ -166,19 +166,23 @@ def _file_items(
     # A batch line's events share its offset and have no length: to its end.
     wanted = [(offset, lengths[offset] or -1) for offset in sorted(lengths)]
     batch: list[Item] = []
+    add = batch.append
     try:
         for offset, line in pick_lines(source, fmt, wanted):
             digested = offset in digests
-            named = tuple(names.get(offset, ()))
+            wanted_names = names.get(offset)
+            named = tuple(wanted_names) if wanted_names else ()
             if digested:
-                first = seen.setdefault(hash(line) ^ len(line) << 40, (file_index, offset))
-                if first != (file_index, offset) and not named:
-                    same[(file_index, offset)] = first
+                here = (file_index, offset)
+                first = seen.setdefault(hash(line) ^ len(line) << 40, here)
+                if first is not here and not named:
+                    same[here] = first
                     continue
-            batch.append((file_index, offset, line, digested, named))
+            add((file_index, offset, line, digested, named))
             if len(batch) >= BATCH:
                 yield batch
                 batch = []
+                add = batch.append
     except OSError as exc:
         raise _changed(source) from exc
     if batch:

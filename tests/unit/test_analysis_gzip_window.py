@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gcdedup.analysis import AnalysisOptions, analyze
 from gcdedup.analysis import gz as gzmod
@@ -330,3 +332,43 @@ def test_pick_lines_takes_the_reference_path_after_damage(tmp_path: Path) -> Non
         (wanted[0][0], rows[3]),
         (wanted[1][0], rows[40]),
     ]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"") + b"\n"), min_size=1, max_size=40
+    ),
+    block=st.integers(min_value=1, max_value=64),
+    picks=st.lists(st.tuples(st.integers(min_value=0), st.booleans()), max_size=40),
+    members=st.integers(min_value=1, max_value=3),
+)
+def test_pick_lines_gives_the_lines_asked_for(
+    tmp_path: Path,
+    rows: list[bytes],
+    block: int,
+    picks: list[tuple[int, bool]],
+    members: int,
+) -> None:
+    # Any lines, any inflate block size, any members: each wanted line (by offset and
+    # length, or up to its end) is the slice of the stream, in offset order.
+    data = b"".join(rows)
+    offsets = [0]
+    for row in rows:
+        offsets.append(offsets[-1] + len(row))
+    chosen = sorted({n % len(rows): to_end for n, to_end in picks}.items())
+    wanted = [(offsets[n], -1 if to_end else len(rows[n])) for n, to_end in chosen]
+    cut = len(data) // members
+    parts = [data[i * cut : (i + 1) * cut if i < members - 1 else None] for i in range(members)]
+    path = tmp_path / "p.jsonl.gz"
+    path.write_bytes(b"".join(gzip.compress(part) for part in parts))
+    gzmod.BLOCK = block
+    got = list(gzmod.pick_lines(str(path), "jsonl", wanted))
+    expected = [(offsets[n], rows[n]) for n, _ in chosen]
+    expected = [
+        (o, line[3:] if o == 0 and line.startswith(b"\xef\xbb\xbf") else line)
+        for o, line in expected
+    ]
+    assert got == expected
