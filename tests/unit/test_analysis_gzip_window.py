@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gcdedup.analysis import AnalysisOptions, analyze
+from gcdedup.analysis import AnalysisOptions, Workers, analyze
 from gcdedup.analysis import gz as gzmod
 from gcdedup.analysis import refetch as refetch_module
 from gcdedup.analysis import run as run_module
@@ -240,9 +240,11 @@ def _picks(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[int, int]]]:
     return asked
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize(
+    ("jobs", "start"), [(1, "fork"), (2, "fork"), (2, "spawn")], ids=["one", "fork", "spawn"]
+)
 def test_pairs_split_across_chunks_take_the_second_pass(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int, start: str
 ) -> None:
     # a: first line, a retry (the same bytes) in the middle, a conflict (the same id,
     # another body) at the end; b: a replay only (no digests needed, but a name).
@@ -255,9 +257,10 @@ def test_pairs_split_across_chunks_take_the_second_pass(
         strategy="envelope", jobs=jobs, parallel_threshold=1, temp_limit=LIMIT
     )
     asked = _picks(monkeypatch)
-    expected = _report([plain], options)
+    workers = Workers(start)
+    expected = _comparable(analyze([str(plain)], options, workers=workers).to_dict())
     assert asked == []
-    got = _report([packed], options)
+    got = _comparable(analyze([str(packed)], options, workers=workers).to_dict())
     assert got == expected
     assert {k: v["count"] for k, v in got["by_kind"].items()} == {
         "retry": 1,
