@@ -92,7 +92,7 @@ def range_items(
     reported = pos
     lineno = 0
     with open(chunk.path, "rb", buffering=0) as raw:
-        raw.seek(pos)
+        raw.seek(pos - chunk.base)
         fh = io.BufferedReader(raw, block)
         readline = fh.readline
         while pos < end:
@@ -152,7 +152,7 @@ def range_envelopes(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
     """Re-read a byte range's events as (line offset, envelope), in scan order."""
     assert chunk.start is not None and chunk.end is not None
     with open(chunk.path, "rb") as fh:
-        fh.seek(chunk.start)
+        fh.seek(chunk.start - chunk.base)
         pos = chunk.start
         while pos < chunk.end:
             line = fh.readline(MAX_RECORD_BYTES + 2)

@@ -25,7 +25,8 @@ class AnalysisOptions:
     cost: CostModel = field(default_factory=CostModel)
     jobs: int | None = None  # None: every core
     parallel_threshold: int = PARALLEL_THRESHOLD
-    #: Bytes of temporary plain copies of gzip files (None: no limit); see analysis.gz.
+    #: Bound on temporary disk for inflated gzip input (None: gz.WINDOW_BYTES, 128 MiB;
+    #: too small for a window: no temporary files, the general reader); see analysis.gz.
     temp_limit: int | None = None
 
     def strategies(self) -> list[str]:

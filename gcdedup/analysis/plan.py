@@ -1,6 +1,6 @@
 """Planning a run: how much work the input is, and how to cut it into chunks.
 
-Large plain JSON Lines files, and gzip JSON Lines files once inflated
+Large plain JSON Lines files, and gzip JSON Lines files while they are inflated
 (:mod:`gcdedup.analysis.gz`), are cut into byte ranges (several per worker, so a
 slow range does not leave a core idle); every other input is one chunk, read
 whole. Standard input and pipes are never opened here: they are read once, by
@@ -34,17 +34,15 @@ def plan_chunks(
     jobs: int,
     threshold: int,
     work: int | None = None,
-    spills: Mapping[int, str] | None = None,
+    spills: Mapping[int, int] | None = None,
 ) -> list[Chunk]:
     """Byte ranges of plain JSONL files when the input is large enough; whole files otherwise.
 
     ``work``: :func:`input_work` of ``files`` when the caller has it already;
-    ``spills``: gzip inputs to inflate (index in ``files`` -> where its plain copy
-    goes; the same file named twice is inflated twice). Their
-    ranges are only known while they are inflated: each gets a run of reserved
-    chunks (``start`` None, ``source`` set; :func:`reserved`) for its ranges to take,
-    twice as many as its estimated size needs; a file that fits in one range gets
-    one (a worker inflates and scans it whole).
+    ``spills``: gzip inputs to inflate (index in ``files`` -> how many chunks it may
+    be cut into). Their ranges are only known while they are inflated: each gets one
+    reserved chunk (``start`` None, ``source`` set; :func:`reserved`), and the chunk
+    indexes after it stay free for its ranges to take (chunk indexes order the input).
     """
     spills = spills or {}
     plain = {name: is_plain_jsonl(name, fmt) for n, name in enumerate(files) if n not in spills}
@@ -56,19 +54,20 @@ def plan_chunks(
     parallel = jobs > 1 and work >= threshold
     target = max(1, math.ceil(total / (jobs * RANGES_PER_JOB))) if parallel else 0
     chunks: list[Chunk] = []
+    index = 0
     for file_index, name in enumerate(files):
         if file_index in spills:
-            pieces = math.ceil(inflated[file_index] / target) if parallel else 1
-            pieces = 1 if pieces <= 1 else 2 * pieces  # one: a worker inflates it
-            for _ in range(pieces):
-                chunks.append(Chunk(len(chunks), file_index, spills[file_index], source=name))
+            chunks.append(Chunk(index, file_index, name, source=name))
+            index += max(1, spills[file_index])
             continue
         if not plain[name]:
-            chunks.append(Chunk(len(chunks), file_index, name))
+            chunks.append(Chunk(index, file_index, name))
+            index += 1
             continue
         pieces = max(1, math.ceil(sizes[name] / target)) if parallel else 1
         for start, end in split_ranges(name, sizes[name], pieces):
-            chunks.append(Chunk(len(chunks), file_index, name, start, end))
+            chunks.append(Chunk(index, file_index, name, start, end))
+            index += 1
     return chunks
 
 

@@ -78,8 +78,9 @@ def key_digest_for(start_method: str) -> Callable[[str], KeyDigest]:
 class Chunk:
     """One unit of work. ``start``/``end`` set: a JSONL byte range; else a whole file.
 
-    ``source``: the input the user named when ``path`` is its inflated copy (a gzip
-    file, see :mod:`gcdedup.analysis.gz`); reports name ``name``.
+    ``source``: the input the user named when ``path`` is a piece of its inflated
+    stream (a gzip file, see :mod:`gcdedup.analysis.gz`): ``path`` then holds the
+    stream's bytes from ``base`` on, and is deleted once scanned. Reports name ``name``.
     """
 
     index: int
@@ -88,11 +89,17 @@ class Chunk:
     start: int | None = None
     end: int | None = None
     source: str | None = None
+    base: int = 0
 
     @property
     def name(self) -> str:
         """The input as the user named it, as text (:func:`~gcdedup.display.display_path`)."""
         return display_path(self.source or self.path)
+
+    @property
+    def gone(self) -> bool:
+        """A range of inflated gzip input: its file is deleted once scanned."""
+        return self.source is not None and self.start is not None
 
 
 @dataclass

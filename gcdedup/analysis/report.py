@@ -212,8 +212,8 @@ def _resolve_names(
         by_chunk.setdefault(pos >> SEQ_BITS, {})[pos & SEQ_MASK] = kd
     for chunk_index, seqs in by_chunk.items():
         chunk = layout.chunks[chunk_index]
-        if chunk.path == "-":
-            continue
+        if chunk.path == "-" or chunk.gone:
+            continue  # a gone chunk's keys were named by the second pass
         # Occurrences are numbered in the order their chunk yields events.
         remaining: dict[int, int] = dict(seqs)
         for seq, (_, envelope) in enumerate(iter_records(chunk, fmt)):

@@ -1,7 +1,9 @@
 """Running an analysis: :func:`analyze` plans, scans, tallies and reports.
 
-Gzip JSON Lines files are inflated to plain files (:mod:`gcdedup.analysis.gz`)
-while the workers scan what is already inflated. Small inputs are read in this
+Gzip JSON Lines files are inflated into a bounded window of chunk files, each
+deleted once scanned (:mod:`gcdedup.analysis.gz`), while the workers scan what is
+already inflated; what the report needs from their lines afterwards comes from a
+second inflation (:mod:`gcdedup.analysis.refetch`). Small inputs are read in this
 process. Large ones are cut into chunks (:mod:`gcdedup.analysis.plan`) scanned by
 worker processes; each worker then merges one key partition of every chunk and
 classifies and counts its duplicates, so the parent only adds tallies up. Standard
@@ -20,6 +22,7 @@ import logging
 import multiprocessing as mp
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.pool import Pool
@@ -28,10 +31,12 @@ from typing import Any
 from ..errors import UsageError
 from ..keys import KeyMaker
 from ..sources import FORMATS, expand_paths
-from .gz import Inflation, Spill, inflated_size, spillable, within_limit
+from . import gz as gzip_input
+from .gz import Inflation, Spill, Window, chunk_step, spillable
 from .options import AnalysisOptions
-from .plan import GZIP_RATIO, chunk_bytes, input_work, plan_chunks, poolable, reserved
+from .plan import chunk_bytes, input_work, plan_chunks, poolable, reserved
 from .records import (
+    SEQ_BITS,
     START_METHOD,
     Chunk,
     ChunkInfo,
@@ -42,11 +47,13 @@ from .records import (
     empty_partial,
     key_digest_for,
     merge,
+    merge_partition,
     split_partial,
 )
+from .refetch import Context, Refetch, run_second_pass
 from .report import StatsReport, build_report
 from .scan import scan_chunk
-from .tally import Tallier, Tally, TallyContext, merge_and_tally
+from .tally import Group, Tallier, Tally, TallyContext, merge_and_tally, repeated_groups, tally
 
 log = logging.getLogger(__name__)
 
@@ -113,34 +120,56 @@ def analyze(
     gc.disable()
     try:
         with contextlib.ExitStack() as stack:
-            # Gzip JSON Lines is inflated to plain files (while the workers scan what
-            # is already inflated), then read like plain JSON Lines.
+            # Gzip JSON Lines is inflated into chunk files (a bounded window of them,
+            # each deleted once scanned), then read like plain JSON Lines.
             gz = [n for n, name in enumerate(files) if spillable(name, options.fmt)]
-            gz, streamed = within_limit(files, gz, options.temp_limit, GZIP_RATIO)
-            for n in streamed:
-                log.warning(
-                    "%s: read without a temporary copy (about %d MB inflated would pass "
-                    "--temp-limit): slower, one process for the file",
-                    files[n],
-                    inflated_size(files[n], GZIP_RATIO) // 1_000_000,
-                )
-            into = ""
-            if gz:
+            pooling = jobs > 1 and work >= options.parallel_threshold
+            limit = gzip_input.WINDOW_BYTES if options.temp_limit is None else options.temp_limit
+            live = jobs + 1 if pooling else 1
+            step = chunk_step(limit, live) if gz else None
+            if step is None:
+                for n in gz:
+                    log.warning(
+                        "%s: read without a temporary copy (--temp-limit %d bytes leaves no "
+                        "room for inflated chunks): slower, one process for the file",
+                        files[n],
+                        limit,
+                    )
+                gz = []
+            window: Window | None = None
+            if gz and step is not None:
                 into = stack.enter_context(tempfile.TemporaryDirectory(prefix="gcdedup-"))
-            targets = {n: os.path.join(into, f"{n}.jsonl") for n in gz}
-            planned = plan_chunks(
-                files, options.fmt, jobs, options.parallel_threshold, work, targets
-            )
-            inflating = Inflating(planned, options.fmt)
+                window = Window(into, live)
+            step = step or 1
+            rooms = {n: reservation(files[n], step, len(gz)) for n in gz}
+            planned = plan_chunks(files, options.fmt, jobs, options.parallel_threshold, work, rooms)
+            inflating = Inflating(planned, options.fmt, window, step, rooms)
             pooled = [c for c in planned if poolable(c)]
-            if jobs > 1 and len(pooled) > 1 and work >= options.parallel_threshold:
-                pool = stack.enter_context(workers.pool(min(jobs, len(pooled))))
+            if pooling and (len(pooled) > 1 or window is not None):
+                processes = jobs if window is not None else min(jobs, len(pooled))
+                pool = stack.enter_context(workers.pool(processes))
+                if window is not None:
+                    # Before the pool joins its task thread, which may wait for room.
+                    stack.callback(window.close)
                 partial, parts = _scan_in_pool(
                     pool, workers, inflating, makers, options, jobs, on_bytes, stdin
                 )
                 chunks = inflating.chunks()
                 inflating.add_read_errors(partial, chunks)
                 tallier = _pooled_tallier(pool, parts)
+                if any(c.gone for c in chunks):
+                    groups = _pooled_groups(pool, parts)
+                    tallier = _second_pass(
+                        groups,
+                        partial,
+                        chunks,
+                        options,
+                        strategies,
+                        workers,
+                        pool.imap_unordered,
+                        True,
+                    )
+                inflating.log_window(limit)
                 return build_report(partial, chunks, files, strategies, makers, options, tallier)
             partial = empty_partial(len(strategies))
             inflated = on_bytes or (lambda n: None)  # compressed bytes of inflated files
@@ -150,59 +179,93 @@ def analyze(
                     partial,
                     scan_chunk(chunk, makers, options.fmt, progress, stdin, digest=digest),
                 )
+                if chunk.gone:
+                    inflating.release(chunk)
                 for n in inflating.take_progress():
                     inflated(n)
             for n in inflating.take_progress():
                 inflated(n)
             chunks = inflating.chunks()
             inflating.add_read_errors(partial, chunks)
-            return build_report(partial, chunks, files, strategies, makers, options)
+            local: Tallier | None = None
+            if any(c.gone for c in chunks):
+                local_groups = [repeated_groups(m) for m in partial.maps]
+                local = _second_pass(
+                    [[g] for g in local_groups],
+                    partial,
+                    chunks,
+                    options,
+                    strategies,
+                    workers,
+                    map,
+                    False,
+                )
+            inflating.log_window(limit)
+            return build_report(partial, chunks, files, strategies, makers, options, local)
     finally:
         if enabled:
             gc.enable()
 
 
-class Inflating:
-    """The planned chunks, with the runs reserved for gzip files filled in with byte
-    ranges as the files are inflated (:class:`~gcdedup.analysis.gz.Inflation`).
+#: The most a deflate stream inflates to, per compressed byte (1032:1), rounded up.
+MAX_RATIO = 1100
 
-    A gzip file that turns out not to be JSON Lines takes the first chunk of its run
-    as a whole file, for the general reader. Used from the pool's task thread.
+
+def reservation(name: str, step: int, files: int) -> int:
+    """Chunk indexes to keep free for a gzip file's ranges: as many as it could need
+    (at the most a deflate stream inflates to), within the index space of a run."""
+    try:
+        size = os.path.getsize(name)
+    except OSError:
+        size = 0
+    room = (1 << (64 - SEQ_BITS - 1)) // (files + 1)
+    return max(2, min(room, -(-size * MAX_RATIO // step) + 2))
+
+
+class Inflating:
+    """The planned chunks, with the chunk reserved for each gzip file replaced by its
+    byte ranges as the file is inflated (:class:`~gcdedup.analysis.gz.Inflation`)
+    into chunk files of ``window``, ``step`` bytes or so each.
+
+    A gzip file that turns out not to be JSON Lines takes its reserved chunk as a
+    whole file, for the general reader. Used from the pool's task thread.
     """
 
-    def __init__(self, planned: list[Chunk], fmt: str) -> None:
+    def __init__(
+        self,
+        planned: list[Chunk],
+        fmt: str,
+        window: Window | None,
+        step: int,
+        rooms: dict[int, int],
+    ) -> None:
         self.planned = planned
         self.fmt = fmt
-        #: first chunk index of a run -> the chunks that took it.
+        self.window = window
+        self.step = step
+        #: reserved chunk index -> the chunks that took it.
         self.filled: dict[int, list[Chunk]] = {}
         self.spills: dict[int, Spill] = {}  # by file index
         #: Compressed sizes of the files inflated, for progress (filled by the pool's
         #: task thread, drained by the main thread).
         self._progress: collections.deque[int] = collections.deque()
+        #: Chunk indexes each gzip file may take (by file index).
+        self.rooms = rooms
 
-    def runs(self) -> list[list[Chunk]]:
-        out: list[list[Chunk]] = []
-        for chunk in self.planned:
-            if not reserved(chunk):
-                continue
-            if out and out[-1][-1].file_index == chunk.file_index:
-                out[-1].append(chunk)
-            else:
-                out.append([chunk])
-        return out
+    def runs(self) -> list[Chunk]:
+        return [chunk for chunk in self.planned if reserved(chunk)]
 
-    def inflate(self, run: list[Chunk]) -> Iterator[Chunk]:
-        """The chunks of one reserved run, each as soon as its bytes are inflated."""
-        first = run[0]
+    def inflate(self, first: Chunk) -> Iterator[Chunk]:
+        """The chunks of one gzip file, each as soon as its bytes are inflated."""
         source = first.source
-        assert source is not None
-        pieces = max(1, len(run) // 2)
-        step = -(-inflated_size(source, GZIP_RATIO) // pieces)
-        inflation = Inflation(source, self.fmt, first.path, step, len(run))
+        assert source is not None and self.window is not None
+        room = self.rooms[first.file_index]
+        inflation = Inflation(source, self.fmt, self.window, self.step, room)
         made: list[Chunk] = []
         self.filled[first.index] = made
-        for k, (start, end) in enumerate(inflation.ranges()):
-            made.append(Chunk(run[k].index, first.file_index, first.path, start, end, source))
+        for k, (path, start, end) in enumerate(inflation.ranges()):
+            index = first.index + k
+            made.append(Chunk(index, first.file_index, path, start, end, source, base=start))
             yield made[-1]
         if inflation.spill is None:
             made.append(Chunk(first.index, first.file_index, source))
@@ -211,20 +274,28 @@ class Inflating:
             self.spills[first.file_index] = inflation.spill
             self._progress.append(inflation.spill.size)
 
-    def fill(self, chunk: Chunk, inflated: Spill | None) -> None:
-        """A worker inflated a whole file: ``chunk`` takes its one reserved chunk."""
-        self.filled[chunk.index] = [chunk]
-        if inflated is not None:
-            self.spills[chunk.file_index] = inflated
-            self._progress.append(inflated.size)
+    def release(self, chunk: Chunk) -> None:
+        """A chunk of inflated input was scanned: its file goes."""
+        assert self.window is not None
+        self.window.release(chunk.path)
+
+    def log_window(self, limit: int) -> None:
+        if self.window is not None:
+            log.debug(
+                "temporary disk for inflated gzip input: high-water mark %d bytes "
+                "(bound %d, chunks of %d bytes, %d out at once)",
+                self.window.high_water,
+                limit,
+                self.step,
+                self.window.live,
+            )
 
     def all(self) -> Iterator[Chunk]:
         """Every chunk in input order, inflating gzip files on the way."""
-        runs = {run[0].index: run for run in self.runs()}
         for chunk in self.planned:
-            if chunk.index in runs:
-                yield from self.inflate(runs[chunk.index])
-            elif not reserved(chunk):
+            if reserved(chunk):
+                yield from self.inflate(chunk)
+            else:
                 yield chunk
 
     def take_progress(self) -> list[int]:
@@ -235,7 +306,7 @@ class Inflating:
         return taken
 
     def chunks(self) -> list[Chunk]:
-        """The chunks in input order, once every run is filled."""
+        """The chunks in input order, once every gzip file is inflated."""
         out: list[Chunk] = []
         for chunk in self.planned:
             if not reserved(chunk):
@@ -257,34 +328,17 @@ class Inflating:
                 info.add_bad(info.lines + 1, None, inflated.error)
 
 
-def _worker(
-    args: tuple[Chunk, list[str], str, str, int, str],
-) -> tuple[SplitPartial, Chunk | None, Spill | None]:
-    """Scan a chunk; a chunk reserved for a whole gzip file is inflated first. Returns
-    what that chunk became, and its inflation, too."""
+def _worker(args: tuple[Chunk, list[str], str, str, int, str]) -> SplitPartial:
+    """Scan a chunk; a chunk of inflated gzip input is deleted once scanned."""
     chunk, strategies, namespace, fmt, partitions, start_method = args
     makers = [KeyMaker.create(s, namespace) for s in strategies]
     digest = key_digest_for(start_method)
-    filled: Chunk | None = None
-    inflated: Spill | None = None
-    if reserved(chunk):
-        filled, inflated = inflate_whole(chunk, fmt)
-        chunk = filled
-    scanned = split_partial(scan_chunk(chunk, makers, fmt, digest=digest), partitions)
-    return scanned, filled, inflated
-
-
-def inflate_whole(chunk: Chunk, fmt: str) -> tuple[Chunk, Spill | None]:
-    """Inflate the gzip file of a reserved chunk. Returns the chunk that takes its
-    place (one range of the whole inflated file, or the file itself for the general
-    reader), and the inflation when there is one."""
-    assert chunk.source is not None
-    inflation = Inflation(chunk.source, fmt, chunk.path, 1, 1)
-    size = max((end for _, end in inflation.ranges()), default=0)
-    if inflation.spill is None:
-        return Chunk(chunk.index, chunk.file_index, chunk.source), None
-    filled = Chunk(chunk.index, chunk.file_index, chunk.path, 0, size, chunk.source)
-    return filled, inflation.spill
+    try:
+        return split_partial(scan_chunk(chunk, makers, fmt, digest=digest), partitions)
+    finally:
+        if chunk.gone:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(chunk.path)
 
 
 def _scan_in_pool(
@@ -316,22 +370,19 @@ def _scan_in_pool(
     def tasks() -> Iterator[tuple[Chunk, list[str], str, str, int, str]]:
         # Whole files first: they are the largest units of work; gzip files next,
         # their ranges as they are inflated; plain ranges fill in after.
-        # Small gzip files go whole: the worker inflates and scans each.
         whole = [c for c in planned if c.start is None and not reserved(c) and poolable(c)]
-        runs = inflating.runs()
-        small = [run[0] for run in runs if len(run) == 1]
-        large = [inflating.inflate(run) for run in runs if len(run) > 1]
+        gzipped = [inflating.inflate(first) for first in inflating.runs()]
         ranges = [c for c in planned if c.start is not None]
-        for chunk in itertools.chain(whole, small, *large, ranges):
+        for chunk in itertools.chain(whole, *gzipped, ranges):
             scanned[chunk.index] = chunk
             yield chunk, strategies, options.namespace, options.fmt, partitions, method
 
-    for result, filled, inflated in pool.imap_unordered(_worker, tasks()):
+    for result in pool.imap_unordered(_worker, tasks()):
         split.append(result)
         merge(partial, result.partial)
-        if filled is not None:
-            inflating.fill(filled, inflated)
-            scanned[filled.index] = filled
+        for index in result.partial.chunks:
+            if scanned[index].gone:
+                inflating.release(scanned[index])
         if on_bytes is not None:
             for index in result.partial.chunks:
                 on_bytes(chunk_bytes(scanned[index]))
@@ -349,6 +400,65 @@ def _scan_in_pool(
     ]
     split.clear()  # the packed maps now live in ``parts`` only
     return partial, parts
+
+
+def _merge_groups(packed: list[PackedMap]) -> list[Group]:
+    """One key partition of every chunk, merged: its repeated keys (a worker task)."""
+    return repeated_groups(merge_partition(packed))
+
+
+def _pooled_groups(pool: Pool, parts: list[list[list[PackedMap]]]) -> list[list[list[Group]]]:
+    """Each strategy's repeated keys, by key partition, merged in the workers."""
+    out = []
+    for strategy, packed in enumerate(parts):
+        out.append(list(pool.imap_unordered(_merge_groups, packed)))
+        parts[strategy] = []
+    return out
+
+
+def _second_pass(
+    groups: list[list[list[Group]]],
+    partial: Partial,
+    chunks: Sequence[Chunk],
+    options: AnalysisOptions,
+    strategies: list[str],
+    workers: Workers,
+    mapper: Callable[..., Iterable[Any]],
+    pooled: bool,
+) -> Tallier:
+    """Fetch what the report needs from gone chunks (:mod:`gcdedup.analysis.refetch`),
+    then count the groups (``mapper``: ``map``, or a pool's ``imap_unordered``)."""
+    refetch = Refetch(chunks)
+    names = partial.names[0]
+    for strategy, parts in enumerate(groups):
+        for part in parts:
+            refetch.add(part, names.__contains__ if strategy == 0 else None)
+    if refetch.needed:
+        ctx = Context(strategies[0], options.namespace, workers.start_method, dict(refetch.sources))
+        began = time.perf_counter()
+        lines = sum(len(wants.lengths) for wants in refetch.wants.values())
+        by_file = pooled and len(refetch.wants) > 1  # several files: one worker each
+        run_second_pass(refetch, options.fmt, ctx, mapper, by_file)
+        log.debug(
+            "second pass over gzip input: %d lines (%d the same as one before) in %.2f s",
+            lines,
+            len(refetch.same),
+            time.perf_counter() - began,
+        )
+        names.update(refetch.names)
+        groups = [[refetch.augment(part) for part in parts] for parts in groups]
+
+    def tallier(ctx: TallyContext, strategy: int) -> Iterable[Tally]:
+        tasks = [(ctx, part) for part in groups[strategy]]
+        groups[strategy] = []
+        return mapper(_tally_groups, tasks)
+
+    return tallier
+
+
+def _tally_groups(task: tuple[TallyContext, list[Group]]) -> Tally:
+    ctx, part = task
+    return tally(ctx, part)
 
 
 def _pooled_tallier(pool: Pool, parts: list[list[list[PackedMap]]]) -> Tallier:

@@ -119,15 +119,16 @@ def test_blocks_and_ranges_cut_anywhere(
     data = b"".join(lines)
     packed = tmp_path / "s.jsonl.gz"
     packed.write_bytes(gzip.compress(data))
-    target = tmp_path / "out.jsonl"
-    inflation = gzmod.Inflation(str(packed), "auto", str(target), 50_000, 1000)
+    window = gzmod.Window(str(tmp_path), 1)
+    inflation = gzmod.Inflation(str(packed), "auto", window, 50_000, 1000)
     ranges = []
-    for start, end in inflation.ranges():
-        # Handed out as soon as final: its bytes are on disk already.
-        assert target.read_bytes()[start:end] == data[start:end]
+    for path, start, end in inflation.ranges():
+        # Handed out as soon as final: its bytes are on disk already, in a file of its own.
+        assert Path(path).read_bytes() == data[start:end]
+        window.release(path)
         ranges.append((start, end))
     assert inflation.spill is not None and inflation.spill.error is None
-    assert target.read_bytes() == data
+    assert window.used == 0 and not list(tmp_path.glob("*.jsonl"))
     assert ranges[0][0] == 0 and ranges[-1][1] == len(data) and len(ranges) > 10
     for (_, end), (start, _) in itertools.pairwise(ranges):
         assert end == start and data[start - 1 : start] == b"\n"
@@ -173,10 +174,12 @@ def test_well_formed_files_never_take_the_reference_path(
     thirds = [data[: len(data) // 3], data[len(data) // 3 : -5], data[-5:]]
     packed = tmp_path / "members.jsonl.gz"
     packed.write_bytes(b"\0".join(gzip.compress(t) for t in thirds) + b"\0" * 9)
-    target = tmp_path / "out.jsonl"
-    inflation = gzmod.Inflation(str(packed), "auto", str(target), 10**6, 4)
-    assert list(inflation.ranges())
-    assert target.read_bytes() == data
+    window = gzmod.Window(str(tmp_path), 1)
+    inflated = []
+    for path, _, _ in gzmod.Inflation(str(packed), "auto", window, 10**6, 4).ranges():
+        inflated.append(Path(path).read_bytes())
+        window.release(path)
+    assert b"".join(inflated) == data
 
 
 def _damaged(data: bytes) -> dict[str, bytes]:
@@ -261,8 +264,8 @@ def test_gzip_that_is_not_json_lines_goes_to_the_general_reader(
     concat.write_bytes(gzip.compress(b"".join(orjson.dumps(e) for e in events)))
     assert _report([concat], POOLED) == _report([plain], POOLED)
     assert not gzmod.spillable(str(tmp_path), "auto")
-    target = tmp_path / "never.jsonl"
-    assert list(gzmod.Inflation(str(concat), "auto", str(target), 10, 10).ranges()) == []
+    window = gzmod.Window(str(tmp_path / "spills"), 1)
+    assert list(gzmod.Inflation(str(concat), "auto", window, 10, 10).ranges()) == []
     fake = tmp_path / "fake.jsonl"
     fake.write_bytes(b"\x1f\x8b not gzip\n" + plain.read_bytes())
     assert gzmod.spillable(str(fake), "auto")

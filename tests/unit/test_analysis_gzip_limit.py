@@ -1,5 +1,6 @@
-"""``stats --temp-limit``: gzip files whose inflated copy would pass the limit are read
-without one (by the general reader), with the same report and a warning naming them."""
+"""``stats --temp-limit``: the bound on temporary disk for inflated gzip input. Too small
+for a window of chunks, the gzip files are read without any copy (by the general
+reader), with the same report and a warning naming them."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from gcdedup.analysis import AnalysisOptions, analyze
+from gcdedup.analysis import AnalysisOptions, analyze, gz
 from gcdedup.analysis import run as run_module
-from gcdedup.analysis.gz import parse_size, within_limit
+from gcdedup.analysis.gz import chunk_step, parse_size
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,21 +66,23 @@ def test_over_the_limit_no_copy_is_made_and_the_report_is_the_same(
         got = comparable(analyze([str(packed)], limited).to_dict())
     assert got == expected
     assert [r.getMessage() for r in caplog.records] == [
-        f"{packed}: read without a temporary copy (about {len(stream) // 1_000_000} MB "
-        "inflated would pass --temp-limit): slower, one process for the file"
+        f"{packed}: read without a temporary copy (--temp-limit {len(stream) - 1} bytes "
+        "leaves no room for inflated chunks): slower, one process for the file"
     ]
 
 
-def test_files_are_copied_in_input_order_while_they_fit(tmp_path: Path) -> None:
-    names = []
-    for n, size in enumerate([4000, 3000, 2000]):
-        path = tmp_path / f"{n}.jsonl.gz"
-        path.write_bytes(gzip.compress(b"x" * size))
-        names.append(str(path))
-    assert within_limit(names, [0, 1, 2], None, 8) == ([0, 1, 2], [])
-    assert within_limit(names, [0, 1, 2], 6000, 8) == ([0, 2], [1])
-    assert within_limit(names, [0, 1, 2], 9000, 8) == ([0, 1, 2], [])
-    assert within_limit(names, [0, 1, 2], 0, 8) == ([], [0, 1, 2])
+def test_chunks_are_sized_to_fit_the_limit() -> None:
+    # live chunks out, the one being written (each up to a line past its size), the
+    # fast path's margin and one inflated block: all within the limit.
+    margin, block, slack = gz.Inflation.MARGIN, gz.BLOCK, gz.LINE_SLACK
+    for limit, live in [(128 << 20, 3), (10 << 20, 1), (300 << 20, 17)]:
+        step = chunk_step(limit, live)
+        assert step is not None
+        assert (live + 1) * (step + slack) + margin + block <= limit
+        assert (live + 1) * (step + 1 + slack) + margin + block > limit
+    assert chunk_step(0, 1) is None
+    assert chunk_step(margin + block + 2 * (gz.MIN_STEP + slack) - 1, 1) is None
+    assert chunk_step(margin + block + 2 * (gz.MIN_STEP + slack), 1) == gz.MIN_STEP
 
 
 @pytest.mark.parametrize(
