@@ -194,10 +194,10 @@ def stats(
             "--temp-limit",
             metavar="SIZE",
             help=note(
-                "Most temporary disk (in TMPDIR) for plain copies of gzip JSON Lines files, "
-                "e.g. 500M, 2G or 0; a file that would pass it is read without a copy, more "
-                "slowly (one process per file)",
-                default="no limit",
+                "Most temporary disk (in TMPDIR) for inflated gzip JSON Lines input, e.g. "
+                "64M, 500M, 2G: it is inflated in chunks deleted once scanned; 0 (or under "
+                "about 4 MB): no temporary file, read more slowly (one process per file)",
+                default="128M",
             ),
         ),
     ] = None,
