@@ -1,5 +1,6 @@
-"""The Typer application: one module per command, registered here and imported when it runs
-(see :mod:`.lazy`: ``--help`` and ``--version`` import no command module)."""
+"""The Typer application: one module per command, registered here from the command table
+and imported when it runs (see :mod:`.lazy`). ``gcdedup --help`` and ``gcdedup
+--version`` alone never reach it: :mod:`.quick` answers them before Typer is imported."""
 
 from __future__ import annotations
 
