@@ -140,7 +140,7 @@ def test_blocks_and_ranges_cut_anywhere(
 def test_many_files_report_as_the_plain_files(lines: list[bytes], tmp_path: Path) -> None:
     # A Firehose archive: many small gzip files (one of them multi-member, with zero
     # padding), against the same files uncompressed; order and line numbers kept.
-    # Each is smaller than a range: the workers inflate them, one file per task.
+    # Each goes through the parent's window of inflated chunks, one after another.
     plain_dir, packed_dir = tmp_path / "plain", tmp_path / "packed"
     plain_dir.mkdir()
     packed_dir.mkdir()
