@@ -4,27 +4,11 @@ shapes, hostile lines, events with no time (so the untimed gaps are exercised to
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import random
-import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _generator() -> Any:
-    if "bench_generate" in sys.modules:
-        return sys.modules["bench_generate"]
-    spec = importlib.util.spec_from_file_location("bench_generate", REPO / "bench" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_generate"] = module
-    spec.loader.exec_module(module)
-    return module
-
+from analysis_support import bench_generator
 
 #: Lines no reader can take as an event, and lines that are odd but valid.
 HOSTILE = [
@@ -63,7 +47,7 @@ def write_stream(directory: Path, seed: int, events: int = 20_000) -> list[Path]
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
     whole = directory / "whole.jsonl"
-    _generator().generate(whole, events, seed=seed, dup_rate=0.15)
+    bench_generator().generate(whole, events, seed=seed, dup_rate=0.15)
     lines = whole.read_bytes().splitlines(keepends=True)
     whole.unlink()
     whole.with_name(whole.name + ".truth.json").unlink()

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streams import REPO, write_stream
+from analysis_support import REPO
+from streams import write_stream
 
 from gcdedup.events import Event
 from gcdedup.keys import KeyMaker

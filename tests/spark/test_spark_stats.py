@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streams import REPO, write_stream
+from analysis_support import REPO
+from streams import write_stream
 
 from gcdedup.analysis import AnalysisOptions, analyze
 from gcdedup.spark.stats import analyze_spark

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import itertools
 import json
 import os
@@ -15,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+from analysis_support import bench_generator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,16 +34,7 @@ SAMPLES = sorted((REPO / "tests" / "fixtures" / "genesys").glob("0*.json"))
 T0 = 1_735_689_600  # 2025-01-01T00:00:00Z
 
 
-def _load_generator() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_generate", REPO / "bench" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_generate"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-generator = _load_generator()
+generator = bench_generator()
 
 
 def iso(seconds: int) -> str:

@@ -13,7 +13,6 @@ import gzip
 import importlib.util
 import itertools
 import os
-import sys
 import tempfile
 import zlib
 from pathlib import Path
@@ -21,13 +20,12 @@ from typing import Any
 
 import orjson
 import pytest
+from analysis_support import bench_generator, reader_view, report
 
 from gcdedup.analysis import AnalysisOptions, analyze, plan
 from gcdedup.analysis import gz as gzmod
-from gcdedup.events import MAX_RECORD_BYTES, Event
-from gcdedup.sources import EventReader
+from gcdedup.events import MAX_RECORD_BYTES
 
-REPO = Path(__file__).resolve().parents[2]
 INFLATES = [pytest.param(zlib, id="zlib")]
 if importlib.util.find_spec("isal") is not None:
     from isal import isal_zlib
@@ -38,20 +36,11 @@ SINGLE = AnalysisOptions(jobs=1)
 POOLED = AnalysisOptions(jobs=2, parallel_threshold=1)
 
 
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_generate", REPO / "bench" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_generate"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def lines(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     """A generated stream with every hazard of a real file mixed in."""
     path = tmp_path_factory.mktemp("gen") / "stream.jsonl"
-    _generator().generate(path, 1200, dup_rate=0.25, seed=5, delay_scale=0.5)
+    bench_generator().generate(path, 1200, dup_rate=0.25, seed=5, delay_scale=0.5)
     out = path.read_bytes().splitlines(keepends=True)
     out[0] = b"\xef\xbb\xbf" + out[0]  # a BOM
     for i in range(3, len(out), 97):
@@ -73,17 +62,6 @@ def own_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return spills
 
 
-def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = {k: v for k, v in doc.items() if k not in ("by_file", "files")}
-    for bad in doc.get("bad", []):
-        bad["location"] = bad["location"].rsplit(":", 1)[-1]  # the line, not the name
-    return doc
-
-
-def _report(paths: list[Path], options: AnalysisOptions) -> dict[str, Any]:
-    return _comparable(analyze([str(p) for p in paths], options).to_dict())
-
-
 @pytest.mark.parametrize("inflate", INFLATES)
 @pytest.mark.parametrize("options", [SINGLE, POOLED], ids=["one process", "workers"])
 def test_one_gzip_file_reports_as_the_plain_file(
@@ -99,9 +77,9 @@ def test_one_gzip_file_reports_as_the_plain_file(
     plain.write_bytes(b"".join(lines))
     packed = tmp_path / "s.jsonl.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
-    expected = _report([plain], options)
+    expected = report([plain], options)
     assert expected["bad_records"] == 3 and expected["duplicates"] > 100
-    assert _report([packed], options) == expected
+    assert report([packed], options) == expected
     assert list(own_tmp.iterdir()) == []  # the inflated copy is gone
 
 
@@ -134,7 +112,7 @@ def test_blocks_and_ranges_cut_anywhere(
         assert end == start and data[start - 1 : start] == b"\n"
     plain = tmp_path / "s.jsonl"
     plain.write_bytes(data)
-    assert _report([packed], POOLED) == _report([plain], POOLED)
+    assert report([packed], POOLED) == report([plain], POOLED)
 
 
 def test_many_files_report_as_the_plain_files(lines: list[bytes], tmp_path: Path) -> None:
@@ -155,7 +133,7 @@ def test_many_files_report_as_the_plain_files(lines: list[bytes], tmp_path: Path
             packed = gzip.compress(data)
         (packed_dir / f"part-{n}.jsonl.gz").write_bytes(packed)
     for options in (SINGLE, POOLED):
-        assert _report([packed_dir], options) == _report([plain_dir], options)
+        assert report([packed_dir], options) == report([plain_dir], options)
 
 
 @pytest.mark.parametrize("inflate", INFLATES)
@@ -201,20 +179,6 @@ def _damaged(data: bytes) -> dict[str, bytes]:
     }
 
 
-def _reader_view(path: Path, tmp_path: Path) -> tuple[Path, list[tuple[int | None, str]]]:
-    """What the general reader makes of ``path``: its events as a plain JSON Lines file
-    (one event per line, in order), and its bad records (line, reason)."""
-    events = tmp_path / "reader-events.jsonl"
-    bad: list[tuple[int | None, str]] = []
-    with events.open("wb") as out:
-        for record in EventReader([str(path)]):
-            if isinstance(record, Event):
-                out.write(orjson.dumps(record.envelope) + b"\n")
-            else:
-                bad.append((record.location.line, record.reason))
-    return events, bad
-
-
 @pytest.mark.parametrize("inflate", INFLATES)
 @pytest.mark.parametrize("case", list(_damaged(b"x").keys()))
 def test_a_damaged_file_keeps_what_the_reader_keeps(
@@ -232,9 +196,9 @@ def test_a_damaged_file_keeps_what_the_reader_keeps(
     data = b"".join(line for line in lines if len(line) < 10_000)  # no over-long line
     path = tmp_path / "damaged.jsonl.gz"
     path.write_bytes(_damaged(data)[case])
-    events, bad = _reader_view(path, tmp_path)
+    events, bad = reader_view(path, tmp_path)
     assert bad and bad[-1][1].startswith(("truncated gzip", "corrupt gzip"))
-    expected = _report([events], SINGLE)
+    expected = report([events], SINGLE)
     for options in (SINGLE, POOLED):
         doc = analyze([str(path)], options).to_dict()
         got = [(b["location"].rsplit(":", 1)[-1], b["reason"]) for b in doc["bad"]]
@@ -246,7 +210,7 @@ def test_a_damaged_file_keeps_what_the_reader_keeps(
     monkeypatch.setattr(plan, "RANGES_PER_JOB", 0.001)
     doc = analyze([str(path), str(path)], POOLED).to_dict()
     assert [b["reason"] for b in doc["bad"]] == [reason for _, reason in bad] * 2
-    expected = _report([events, events], POOLED)
+    expected = report([events, events], POOLED)
     for key in ("events", "unique", "duplicates", "by_kind", "by_topic"):
         assert doc[key] == expected[key], key
     assert list(own_tmp.iterdir()) == []
@@ -262,7 +226,7 @@ def test_gzip_that_is_not_json_lines_goes_to_the_general_reader(
     plain.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
     concat = tmp_path / "s.concat.gz"
     concat.write_bytes(gzip.compress(b"".join(orjson.dumps(e) for e in events)))
-    assert _report([concat], POOLED) == _report([plain], POOLED)
+    assert report([concat], POOLED) == report([plain], POOLED)
     assert not gzmod.spillable(str(tmp_path), "auto")
     window = gzmod.Window(str(tmp_path / "spills"), 1)
     assert list(gzmod.Inflation(str(concat), "auto", window, 10, 10).ranges()) == []

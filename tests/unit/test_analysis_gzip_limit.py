@@ -5,31 +5,23 @@ reader), with the same report and a warning naming them."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import logging
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from analysis_support import bench_generator
 
 from gcdedup.analysis import AnalysisOptions, analyze, gz
 from gcdedup.analysis import run as run_module
 from gcdedup.analysis.gz import chunk_step, parse_size
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def stream(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    spec = importlib.util.spec_from_file_location("bench_generate", REPO / "bench" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_generate"] = module
-    spec.loader.exec_module(module)
     path = tmp_path_factory.mktemp("gen") / "stream.jsonl"
-    module.generate(path, 1500, dup_rate=0.25, seed=11, delay_scale=0.5)
+    bench_generator().generate(path, 1500, dup_rate=0.25, seed=11, delay_scale=0.5)
     return path.read_bytes()
 
 

@@ -10,9 +10,7 @@ window's own high-water mark), and a damaged file keeps what the reader keeps.
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import itertools
-import sys
 import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
@@ -21,6 +19,7 @@ from typing import Any, ClassVar
 
 import orjson
 import pytest
+from analysis_support import bench_generator, comparable, reader_view, report
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,10 +27,8 @@ from gcdedup.analysis import AnalysisOptions, Workers, analyze
 from gcdedup.analysis import gz as gzmod
 from gcdedup.analysis import refetch as refetch_module
 from gcdedup.analysis import run as run_module
-from gcdedup.events import MAX_RECORD_BYTES, Event
-from gcdedup.sources import EventReader
+from gcdedup.events import MAX_RECORD_BYTES
 
-REPO = Path(__file__).resolve().parents[2]
 #: Room for chunks of a few kilobytes (with the margins patched small, see ``tiny``).
 LIMIT = 60_000
 SINGLE = AnalysisOptions(jobs=1, temp_limit=LIMIT)
@@ -40,13 +37,8 @@ POOLED = AnalysisOptions(jobs=2, parallel_threshold=1, temp_limit=LIMIT)
 
 @pytest.fixture(scope="module")
 def lines() -> list[bytes]:
-    spec = importlib.util.spec_from_file_location("bench_generate", REPO / "bench" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_generate"] = module
-    spec.loader.exec_module(module)
     path = Path(tempfile.mkdtemp()) / "stream.jsonl"
-    module.generate(path, 1500, dup_rate=0.25, seed=3, delay_scale=0.5)
+    bench_generator().generate(path, 1500, dup_rate=0.25, seed=3, delay_scale=0.5)
     out = path.read_bytes().splitlines(keepends=True)
     out[0] = b"\xef\xbb\xbf" + out[0]  # a BOM
     out.insert(40, b"{not json\n")
@@ -89,17 +81,6 @@ def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return spills
 
 
-def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = {k: v for k, v in doc.items() if k not in ("by_file", "files")}
-    for bad in doc.get("bad", []):
-        bad["location"] = bad["location"].rsplit(":", 1)[-1]
-    return doc
-
-
-def _report(paths: Sequence[Path], options: AnalysisOptions) -> dict[str, Any]:
-    return _comparable(analyze([str(p) for p in paths], options).to_dict())
-
-
 def _plain_and_packed(tmp_path: Path, data: bytes) -> tuple[Path, Path]:
     plain = tmp_path / "s.jsonl"
     plain.write_bytes(data)
@@ -114,9 +95,9 @@ def test_many_chunks_report_as_the_plain_file(
 ) -> None:
     data = b"".join(lines)
     plain, packed = _plain_and_packed(tmp_path, data)
-    expected = _report([plain], options)
+    expected = report([plain], options)
     assert expected["duplicates"] > 200 and expected["conflicts"] > 10
-    assert _report([packed], options) == expected
+    assert report([packed], options) == expected
     assert Recorded.files > 40  # many chunks: most duplicate pairs are split across them
     assert list(tiny.iterdir()) == []
 
@@ -148,19 +129,7 @@ def test_multi_member_files_and_many_files(lines: list[bytes], tmp_path: Path) -
         members = [gzip.compress(data[a:b]) for a, b in itertools.pairwise(cuts)]
         (packed_dir / f"part-{n}.jsonl.gz").write_bytes(b"\0\0".join(members))
     for options in (SINGLE, POOLED):
-        assert _report([packed_dir], options) == _report([plain_dir], options)
-
-
-def _reader_view(path: Path, tmp_path: Path) -> tuple[Path, list[tuple[int | None, str]]]:
-    events = tmp_path / "reader-events.jsonl"
-    bad: list[tuple[int | None, str]] = []
-    with events.open("wb") as out:
-        for record in EventReader([str(path)]):
-            if isinstance(record, Event):
-                out.write(orjson.dumps(record.envelope) + b"\n")
-            else:
-                bad.append((record.location.line, record.reason))
-    return events, bad
+        assert report([packed_dir], options) == report([plain_dir], options)
 
 
 @pytest.mark.parametrize("case", ["truncated", "corrupt"])
@@ -196,9 +165,9 @@ def test_damage_in_the_middle_keeps_what_the_reader_keeps(
         packed[middle : middle + 40] = b"\xff" * 40
     path = tmp_path / "damaged.jsonl.gz"
     path.write_bytes(bytes(packed))
-    events, bad = _reader_view(path, tmp_path)
+    events, bad = reader_view(path, tmp_path)
     assert bad[-1][1].startswith(("truncated gzip", "corrupt gzip"))
-    expected = _report([events], SINGLE)
+    expected = report([events], SINGLE)
     for options in (SINGLE, POOLED):
         options = AnalysisOptions(**{**options.__dict__, "temp_limit": limit})
         doc = analyze([str(path)], options).to_dict()
@@ -258,9 +227,9 @@ def test_pairs_split_across_chunks_take_the_second_pass(
     )
     asked = _picks(monkeypatch)
     workers = Workers(start)
-    expected = _comparable(analyze([str(plain)], options, workers=workers).to_dict())
+    expected = comparable(analyze([str(plain)], options, workers=workers).to_dict())
     assert asked == []
-    got = _comparable(analyze([str(packed)], options, workers=workers).to_dict())
+    got = comparable(analyze([str(packed)], options, workers=workers).to_dict())
     assert got == expected
     assert {k: v["count"] for k, v in got["by_kind"].items()} == {
         "retry": 1,
