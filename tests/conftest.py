@@ -8,6 +8,7 @@ backend: memory, SQLite and DynamoDB (a real local server over HTTP, see
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import threading
 import uuid
@@ -44,6 +45,18 @@ BACKENDS = [
     ),
 ]
 INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+
+
+def write_audit_events(path: Path, count: int) -> list[str]:
+    """``count`` copies of the audit sample, each with an id of its own (``audit-00000``
+    ...), one per line; the ids, in order."""
+    envelope = json.loads((SAMPLES / "01_user_presence_audit.json").read_text())
+    ids = [f"audit-{n:05d}" for n in range(count)]
+    with path.open("w") as out:
+        for ident in ids:
+            envelope["detail"]["eventBody"]["id"] = ident
+            out.write(json.dumps(envelope) + "\n")
+    return ids
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

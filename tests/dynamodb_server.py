@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fault_proxy import FaultProxy
 
 if importlib.util.find_spec("moto") is None or importlib.util.find_spec("boto3") is None:
     raise ImportError("moto[server] and boto3 are needed for the DynamoDB tests")
@@ -39,6 +40,7 @@ __all__ = [
     "dynamodb_store",
     "dynamodb_table_url",
     "open_dynamodb_store",
+    "proxy",
 ]
 
 REGION = "us-east-1"
@@ -208,3 +210,10 @@ def dynamodb_store(open_dynamodb_store: Callable[..., DynamoDBStore]) -> DynamoD
 
 if __name__ == "__main__":
     _serve()
+
+
+@pytest.fixture
+def proxy(dynamodb_server: DynamoDBServer) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the server (lost responses, outages; none until set)."""
+    with FaultProxy(dynamodb_server.endpoint_url) as running:
+        yield running

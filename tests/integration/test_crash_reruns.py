@@ -26,11 +26,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import write_audit_events
 from dynamodb_server import DynamoDBServer
 
 from gcdedup.store import Outcome, open_store
 
-SAMPLES = Path(__file__).parents[1] / "fixtures" / "genesys"
 JOBS = 8
 #: Kills per backend (CRASH_TRIALS=N runs a longer campaign; CRASH_SEED=N replays one).
 TRIALS = int(os.environ.get("CRASH_TRIALS", "5"))
@@ -49,16 +49,6 @@ HANDLER = textwrap.dedent(
         time.sleep(0.001)
     """
 )
-
-
-def write_events(path: Path, count: int) -> list[str]:
-    envelope = json.loads((SAMPLES / "01_user_presence_audit.json").read_text())
-    ids = [f"audit-{n:05d}" for n in range(count)]
-    with path.open("w") as out:
-        for ident in ids:
-            envelope["detail"]["eventBody"]["id"] = ident
-            out.write(json.dumps(envelope) + "\n")
-    return ids
 
 
 def key(ident: str) -> str:
@@ -100,7 +90,7 @@ class Trial:
     def __init__(self, tmp: Path, store: str, events: int) -> None:
         tmp.mkdir()
         self.events = tmp / "events.jsonl"
-        self.ids = write_events(self.events, events)
+        self.ids = write_audit_events(self.events, events)
         self.store = store
         self.log = tmp / "handled.log"
         (tmp / "crash_handler.py").write_text(HANDLER)

@@ -9,7 +9,7 @@ and really retries.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,12 +24,6 @@ LEASE, TTL = 60.0, 3600
 KEYS = ["ns:a", "ns:b", "ns:c", "ns:d"]
 
 OpenStore = Callable[..., DynamoDBStore]
-
-
-@pytest.fixture
-def proxy(dynamodb_server: Any) -> Iterator[FaultProxy]:
-    with FaultProxy(dynamodb_server.endpoint_url) as running:
-        yield running
 
 
 @pytest.fixture

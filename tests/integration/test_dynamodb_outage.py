@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,6 @@ OUTAGE = 3.0
 N = 200  # enough parallel requests to spend botocore's retry quota
 
 OpenStore = Callable[..., DynamoDBStore]
-
-
-@pytest.fixture
-def proxy(dynamodb_server: Any) -> Iterator[FaultProxy]:
-    with FaultProxy(dynamodb_server.endpoint_url) as running:
-        yield running
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-SAMPLES = Path(__file__).parents[1] / "fixtures" / "genesys"
+from conftest import write_audit_events
 
 HANDLER = textwrap.dedent(
     """
@@ -33,23 +32,13 @@ HANDLER = textwrap.dedent(
 )
 
 
-def write_events(path: Path, count: int) -> list[str]:
-    envelope = json.loads((SAMPLES / "01_user_presence_audit.json").read_text())
-    ids = [f"audit-{n:05d}" for n in range(count)]
-    with path.open("w") as out:
-        for ident in ids:
-            envelope["detail"]["eventBody"]["id"] = ident
-            out.write(json.dumps(envelope) + "\n")
-    return ids
-
-
 class Run:
     """One scenario's files: events, a SQLite store, the handler module and its log."""
 
     def __init__(self, tmp: Path, count: int, delay: float) -> None:
         self.tmp = tmp
         self.events = tmp / "events.jsonl"
-        self.ids = write_events(self.events, count)
+        self.ids = write_audit_events(self.events, count)
         self.db = tmp / "dedup.sqlite3"
         self.log = tmp / "handled.log"
         (tmp / "fault_handler.py").write_text(HANDLER)
